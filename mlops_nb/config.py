@@ -1,0 +1,133 @@
+"""Where the registry lives and which project a run belongs to.
+
+Resolution order for the store and artifact locations, first match wins:
+
+1. explicit arguments (``get_store(url, artifacts)``, ``%mlops init --store``),
+2. :func:`init` earlier in this process,
+3. ``MLOPS_NB_STORE_URL`` / ``MLOPS_NB_ARTIFACTS_URL``,
+4. ``MLOPS_NB_HOME``: a folder holding ``registry.db`` and ``artifacts/``,
+5. ``./.mlops/`` in the current working directory (the notebook's folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_PROJECT = "default"
+
+#: Numeric scalars bound to names matching this pattern are recorded as metrics.
+DEFAULT_METRIC_PATTERN = (
+    r"(^|_)(accuracy|acc|precision|recall|f1|auc|roc_auc|rmse|mse|mae|mape|r2"
+    r"|loss|logloss|log_loss|score|error)$"
+)
+
+
+@dataclass
+class Settings:
+    """Process-wide settings changed by :func:`init` and :func:`configure`."""
+
+    store_url: str | None = None
+    artifacts_url: str | None = None
+    project: str | None = None
+    metric_pattern: str = field(
+        default_factory=lambda: os.environ.get("MLOPS_NB_METRIC_PATTERN", DEFAULT_METRIC_PATTERN)
+    )
+
+
+settings = Settings()
+
+
+def home_dir() -> Path:
+    """Folder of the embedded default store (``registry.db`` + ``artifacts/``)."""
+    env = os.environ.get("MLOPS_NB_HOME")
+    return Path(env).expanduser().resolve() if env else Path.cwd().resolve() / ".mlops"
+
+
+def store_url(explicit: str | None = None) -> str:
+    """The SQLAlchemy URL of the registry database."""
+    url = explicit or settings.store_url or os.environ.get("MLOPS_NB_STORE_URL")
+    if url:
+        return _check_url(url, "store")
+    return f"sqlite:///{home_dir() / 'registry.db'}"
+
+
+def artifacts_url(explicit: str | None = None, store: str | None = None) -> str:
+    """The fsspec URL of the content-addressed artifact folder.
+
+    When only a SQLite store path was given, artifacts go beside it.
+    """
+    url = explicit or settings.artifacts_url or os.environ.get("MLOPS_NB_ARTIFACTS_URL")
+    if url:
+        return url
+    if store and store.startswith("sqlite:///") and store != "sqlite:///:memory:":
+        return str(Path(store[len("sqlite:///"):]).resolve().parent / "artifacts")
+    return str(home_dir() / "artifacts")
+
+
+def project_name(explicit: str | None = None) -> str:
+    """The active project: argument, :func:`init`, ``MLOPS_NB_PROJECT`` or ``default``."""
+    return explicit or settings.project or os.environ.get("MLOPS_NB_PROJECT") or DEFAULT_PROJECT
+
+
+def init(project: str | None = None, store: str | None = None, artifacts: str | None = None) -> None:
+    """Choose the project and, optionally, the store for this process.
+
+    Parameters
+    ----------
+    project : str, optional
+        Project that new runs belong to.
+    store : str, optional
+        SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``).
+    artifacts : str, optional
+        fsspec URL of the artifact folder (local path, ``s3://bucket/prefix``...).
+    """
+    if project is not None:
+        if not re.fullmatch(r"[\w.\- ]{1,200}", project):
+            raise ConfigError(
+                f"Invalid project name {project!r}: use letters, digits, '_', '-', '.' or spaces.",
+                project=project,
+            )
+        settings.project = project
+    if store is not None:
+        settings.store_url = _check_url(store, "store")
+        if artifacts is None and settings.artifacts_url is None:
+            settings.artifacts_url = artifacts_url(store=settings.store_url)
+    if artifacts is not None:
+        settings.artifacts_url = artifacts
+
+
+def configure(*, metric_pattern: str | None = None) -> None:
+    """Change capture settings for this process (``metric_pattern``: a regex)."""
+    if metric_pattern is not None:
+        try:
+            re.compile(metric_pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"metric_pattern is not a valid regular expression: {exc}", pattern=metric_pattern
+            ) from None
+        settings.metric_pattern = metric_pattern
+
+
+def reset() -> None:
+    """Forget :func:`init` and :func:`configure` settings (mainly for tests)."""
+    global settings
+    settings.__init__()  # type: ignore[misc]
+
+
+def _check_url(url: str, what: str) -> str:
+    if "://" not in url:
+        # A bare path is the friendliest way to say "a SQLite file here".
+        path = Path(url).expanduser().resolve()
+        if path.suffix in {".db", ".sqlite", ".sqlite3"}:
+            return f"sqlite:///{path}"
+        raise ConfigError(
+            f"The {what} URL {url!r} is not a URL: use e.g. sqlite:///path/registry.db "
+            "or postgresql+psycopg://user@host/dbname.",
+            url=url,
+        )
+    return url

@@ -1,0 +1,83 @@
+"""Exceptions raised by mlops_nb.
+
+Every error derives from :class:`MlopsError`, carries structured fields for
+programs, and a message that says what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MlopsError(Exception):
+    """Root of all mlops_nb errors.
+
+    Parameters
+    ----------
+    message : str
+        What happened and what to do, in one or two sentences.
+    **fields : Any
+        Structured details, also available as attributes.
+    """
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MlopsError):
+    """A store URL, artifact URL or setting is invalid."""
+
+
+class StoreError(MlopsError):
+    """The registry database could not be read or written."""
+
+
+class SchemaVersionError(StoreError):
+    """The registry database was written by a newer mlops_nb."""
+
+
+class NotFoundError(MlopsError):
+    """A run, data version, model version or other record does not exist."""
+
+
+class ArtifactError(MlopsError):
+    """An artifact is missing or its content does not match its digest."""
+
+
+class IntegrityError(ArtifactError):
+    """Stored content failed digest verification."""
+
+
+class FingerprintError(MlopsError):
+    """An object cannot be fingerprinted."""
+
+
+class TrackingError(MlopsError):
+    """A tracking call was used incorrectly (for example outside a run)."""
+
+
+class ModelFormatError(MlopsError):
+    """A model cannot be saved or loaded in the requested format."""
+
+
+class DriftError(MlopsError):
+    """Drift cannot be computed for the given data or options."""
+
+
+class JobError(MlopsError):
+    """A notebook job could not be validated, executed or scheduled."""
+
+
+class ValidationFailed(JobError):
+    """A notebook failed one or more validation checks."""
+
+
+class NotebookExecutionError(JobError):
+    """A notebook raised during execution."""

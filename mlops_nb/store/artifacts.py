@@ -1,0 +1,151 @@
+"""Content-addressed artifact folder on any fsspec filesystem.
+
+An artifact is stored at ``<root>/<dd>/<rest of digest>`` where the digest is
+the SHA-256 of its bytes.  SHA-256 rather than a fast non-cryptographic hash:
+artifacts are loaded as models, and the digest check is what makes a loaded
+model the one that was recorded.  Writes go to a temporary name first and are
+renamed into place, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import IO
+
+import fsspec
+
+from ..errors import ArtifactError, ConfigError, IntegrityError
+
+_CHUNK = 1 << 20
+
+
+class ArtifactStore:
+    """Content-addressed blobs under one fsspec URL.
+
+    Parameters
+    ----------
+    url : str
+        Local folder or fsspec URL (``s3://bucket/prefix``, ``memory://x``...).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"Cannot use artifact URL {url!r}: {exc}. Install the fsspec backend for this "
+                "protocol (e.g. s3fs for s3://) or use a local folder.",
+                url=url,
+            ) from None
+        self.root = self.root.rstrip("/")
+        self._local = "file" in _protocols(self.fs)
+
+    def path(self, digest: str) -> str:
+        """Location of an artifact within the filesystem."""
+        _check_digest(digest)
+        return f"{self.root}/{digest[:2]}/{digest[2:]}"
+
+    def exists(self, digest: str) -> bool:
+        return self.fs.exists(self.path(digest))
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; return its digest.  Storing the same bytes twice is free."""
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.exists(digest):
+            self._atomic_write(digest, lambda f: f.write(data))
+        return digest
+
+    def put_file(self, path: str | os.PathLike[str]) -> str:
+        """Store the content of a local file; return its digest."""
+        digest = _sha256_file(path)
+        if not self.exists(digest):
+
+            def copy(out: IO[bytes]) -> None:
+                with open(path, "rb") as src:
+                    while chunk := src.read(_CHUNK):
+                        out.write(chunk)
+
+            self._atomic_write(digest, copy)
+        return digest
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Read an artifact and verify it still matches its digest."""
+        target = self.path(digest)
+        try:
+            with self.fs.open(target, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ArtifactError(
+                f"Artifact {digest[:12]} is missing from {self.url}: the artifact folder may have "
+                "been moved or pruned. Point MLOPS_NB_ARTIFACTS_URL at the right folder.",
+                digest=digest,
+                url=self.url,
+            ) from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise IntegrityError(
+                f"Artifact {digest[:12]} at {target} is corrupted (its content hashes to "
+                f"{actual[:12]}). Do not load it; restore it from a backup or re-log the model.",
+                digest=digest,
+                actual=actual,
+                path=target,
+            )
+        return data
+
+    def get_file(self, digest: str, destination: str | os.PathLike[str]) -> Path:
+        """Copy an artifact to a local file, verifying its digest."""
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(self.get_bytes(digest))
+        os.replace(tmp, destination)
+        return destination
+
+    def _atomic_write(self, digest: str, write) -> None:
+        final = self.path(digest)
+        parent = final.rsplit("/", 1)[0]
+        tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
+        try:
+            self.fs.makedirs(parent, exist_ok=True)
+            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+            with self.fs.open(tmp, "wb") as out:
+                write(out)
+                if self._local:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if self._local:
+                os.replace(tmp, final)  # atomic on POSIX, also when two writers race
+            else:
+                self.fs.mv(tmp, final)
+        except OSError as exc:
+            raise ArtifactError(
+                f"Cannot write artifact {digest[:12]} to {self.url}: {exc}. "
+                "Check that the folder is writable and has free space.",
+                digest=digest,
+                url=self.url,
+            ) from None
+        finally:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+
+
+def _protocols(fs) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _check_digest(digest: str) -> None:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ArtifactError(f"{digest!r} is not an artifact digest (64 hex characters).", digest=digest)
+
+
+def _sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,173 @@
+"""Tables of the registry database (SQLAlchemy Core, portable SQLite/PostgreSQL).
+
+Timestamps are UNIX epoch seconds (float) so that both backends store and
+compare them identically.  JSON columns hold small structured values.
+Bump :data:`SCHEMA_VERSION` and add a step to ``migrations.MIGRATIONS`` for any
+change to an existing table; new tables are created automatically.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(255)),
+    Column("status", String(16), nullable=False),  # running/finished/failed/interrupted
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("duration", Float),
+    Column("source", Text),
+    Column("source_hash", String(64)),
+    Column("notebook_path", Text),
+    Column("execution_count", Integer),
+    Column("environment", JSON),
+    Column("git_commit", String(64)),
+    Column("git_dirty", Boolean),
+    Column("error", Text),
+    Column("user", String(255)),
+    Column("job_run_id", String(32)),
+    Column("batch_id", String(32)),
+    Index("ix_runs_project_start", "project_id", "start_time"),
+    Index("ix_runs_job_run", "job_run_id"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", Float),
+    Column("step", Integer),
+    Column("timestamp", Float, nullable=False),
+    Index("ix_metrics_run_key", "run_id", "key"),
+)
+
+data_versions = Table(
+    "data_versions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("shape", JSON),
+    Column("schema", JSON),
+    Column("profile", JSON),
+    Column("first_run_id", String(32)),
+    Column("created_at", Float, nullable=False),
+)
+
+# Lineage edges: which data versions a run read (input) and produced (output).
+run_data = Table(
+    "run_data",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("direction", String(8), primary_key=True),  # input / output
+    Column("name", String(255), primary_key=True),
+    Column("digest", String(64), ForeignKey("data_versions.digest"), nullable=False),
+    Index("ix_run_data_digest", "digest"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("flavor", String(32), nullable=False),  # skops / joblib
+    Column("class_name", String(255), nullable=False),
+    Column("params", JSON),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("artifact_size", Integer),
+    Column("run_id", String(32)),
+    Column("created_at", Float, nullable=False),
+)
+
+run_models = Table(
+    "run_models",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("digest", String(64), ForeignKey("model_versions.digest"), nullable=False),
+    Index("ix_run_models_digest", "digest"),
+)
+
+# Append-only; each event carries the hash of the previous one (tamper evidence).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("timestamp", Float, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("reason", Text),
+    Column("payload", JSON),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+drift_checks = Table(
+    "drift_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("reference_digest", String(64)),
+    Column("current_digest", String(64)),
+    Column("n_columns", Integer, nullable=False),
+    Column("n_drifted", Integer, nullable=False),
+    Column("dataset_drift", Boolean, nullable=False),
+    Column("result", JSON),
+)
+
+# ---- notebook jobs (validate / run / batch / schedule) ---------------------
+# (tables for jobs are added below this line by the jobs module's owner)

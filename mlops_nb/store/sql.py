@@ -1,0 +1,460 @@
+"""The registry store: one SQLAlchemy Core implementation for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..errors import NotFoundError, StoreError
+from . import schema as t
+from .artifacts import ArtifactStore
+from .engine import ensure_schema, make_engine, now, read_transaction, retrying, write_transaction
+
+_RUN_FIELDS = (
+    "name", "status", "start_time", "end_time", "duration", "source", "source_hash",
+    "notebook_path", "execution_count", "environment", "git_commit", "git_dirty",
+    "error", "user", "job_run_id", "batch_id",
+)  # fmt: skip
+
+
+class SqlStore:
+    """Runs, data versions, model versions, drift checks and the audit log.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the database.
+    artifacts_url : str
+        fsspec URL of the content-addressed artifact folder.
+    """
+
+    def __init__(self, url: str, artifacts_url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.schema_version = ensure_schema(self.engine)
+        self.artifacts = ArtifactStore(artifacts_url)
+        self._project_ids: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r}, {self.artifacts.url!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- helpers ------------------------------------------------------------
+    def _write(self, fn, *args, **kwargs):
+        """Run ``fn(conn, ...)`` in one write transaction, retried when busy."""
+
+        def attempt():
+            with write_transaction(self.engine) as conn:
+                return fn(conn, *args, **kwargs)
+
+        return retrying(attempt)
+
+    def _insert_ignore(self, conn: Connection, table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=keys), list(rows))
+
+    def project_id(self, name: str, conn: Connection | None = None) -> int:
+        """Id of project ``name``, created on first use."""
+        if name in self._project_ids:
+            return self._project_ids[name]
+
+        def work(c: Connection) -> int:
+            self._insert_ignore(c, t.projects, [{"name": name, "created_at": now()}], ["name"])
+            return c.execute(select(t.projects.c.id).where(t.projects.c.name == name)).scalar_one()
+
+        pid = work(conn) if conn is not None else self._write(work)
+        self._project_ids[name] = pid
+        return pid
+
+    # ---- runs -----------------------------------------------------------------
+    def start_run(self, run_id: str, project: str, **fields: Any) -> None:
+        """Insert a run with status ``running`` so that it is visible while it runs."""
+        row = {k: fields.get(k) for k in _RUN_FIELDS}
+        row.update(id=run_id, status="running", user=fields.get("user") or _actor())
+        row["start_time"] = row["start_time"] or now()
+
+        def work(conn: Connection) -> None:
+            row["project_id"] = self.project_id(project, conn)
+            conn.execute(t.runs.insert().values(**row))
+            self._write_tags(conn, run_id, fields.get("tags") or {})
+
+        self._write(work)
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        params: Mapping[str, Any] | None = None,
+        metrics: Iterable[tuple[str, float, int | None, float]] = (),
+        tags: Mapping[str, str] | None = None,
+        inputs: Sequence[Mapping[str, Any]] = (),
+        outputs: Sequence[Mapping[str, Any]] = (),
+        models: Sequence[Mapping[str, Any]] = (),
+        **fields: Any,
+    ) -> None:
+        """Write everything a run recorded in one transaction.
+
+        ``inputs``/``outputs`` items: name, digest, kind, shape, schema, profile.
+        ``models`` items: name, digest, flavor, class_name, params, artifact_digest,
+        artifact_size.  ``metrics`` items: (key, value, step, timestamp).
+        """
+        if status not in {"finished", "failed", "interrupted"}:
+            raise StoreError(f"Unknown final run status {status!r}.", status=status)
+        update = {k: v for k, v in fields.items() if k in _RUN_FIELDS}
+        update["status"] = status
+        update.setdefault("end_time", now())
+        stamp = now()
+
+        def work(conn: Connection) -> None:
+            found = conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**update)).rowcount
+            if not found:
+                raise NotFoundError(f"Run {run_id} was never started in this store.", run_id=run_id)
+            self._write_tags(conn, run_id, tags or {})
+            if params:
+                conn.execute(t.params.delete().where(t.params.c.run_id == run_id))
+                conn.execute(
+                    t.params.insert(),
+                    [{"run_id": run_id, "key": k, "value": _param_text(v)} for k, v in params.items()],
+                )
+            metric_rows = [
+                {"run_id": run_id, "key": k, "value": float(v), "step": s, "timestamp": ts}
+                for k, v, s, ts in metrics
+            ]
+            if metric_rows:
+                conn.execute(t.metrics.insert(), metric_rows)
+            for direction, items in (("input", inputs), ("output", outputs)):
+                self._insert_ignore(
+                    conn,
+                    t.data_versions,
+                    [
+                        {
+                            "digest": d["digest"],
+                            "kind": d["kind"],
+                            "shape": d.get("shape"),
+                            "schema": d.get("schema"),
+                            "profile": d.get("profile"),
+                            "first_run_id": run_id,
+                            "created_at": stamp,
+                        }
+                        for d in items
+                    ],
+                    ["digest"],
+                )
+                if items:
+                    conn.execute(
+                        t.run_data.insert(),
+                        [
+                            {"run_id": run_id, "direction": direction, "name": d["name"], "digest": d["digest"]}
+                            for d in items
+                        ],
+                    )
+            self._insert_ignore(
+                conn,
+                t.model_versions,
+                [
+                    {
+                        "digest": m["digest"],
+                        "flavor": m["flavor"],
+                        "class_name": m["class_name"],
+                        "params": m.get("params"),
+                        "artifact_digest": m["artifact_digest"],
+                        "artifact_size": m.get("artifact_size"),
+                        "run_id": run_id,
+                        "created_at": stamp,
+                    }
+                    for m in models
+                ],
+                ["digest"],
+            )
+            if models:
+                conn.execute(
+                    t.run_models.insert(),
+                    [{"run_id": run_id, "name": m["name"], "digest": m["digest"]} for m in models],
+                )
+
+        self._write(work)
+
+    def _write_tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
+        if not tags:
+            return
+        conn.execute(t.run_tags.delete().where(t.run_tags.c.run_id == run_id, t.run_tags.c.key.in_(list(tags))))
+        conn.execute(
+            t.run_tags.insert(), [{"run_id": run_id, "key": k, "value": str(v)} for k, v in tags.items()]
+        )
+
+    def resolve_run_id(self, run_id: str, conn: Connection | None = None) -> str:
+        """Full id of the run whose id is or starts with ``run_id``."""
+        run_id = run_id.strip()
+        if not run_id or any(c in run_id for c in "%_"):
+            raise NotFoundError(f"{run_id!r} is not a run id.", run_id=run_id)
+
+        def work(c: Connection) -> str:
+            ids = c.execute(select(t.runs.c.id).where(t.runs.c.id.like(f"{run_id}%")).limit(2)).scalars().all()
+            if not ids:
+                raise NotFoundError(
+                    f"No run with id {run_id!r} in {self}. List runs with %mlops runs or mlops-nb runs.",
+                    run_id=run_id,
+                )
+            if len(ids) > 1:
+                raise NotFoundError(f"Run id prefix {run_id!r} is ambiguous: give more characters.", run_id=run_id)
+            return ids[0]
+
+        if conn is not None:
+            return work(conn)
+        with read_transaction(self.engine) as c:
+            return work(c)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A run with its tags, params, metrics, inputs, outputs and models."""
+        with read_transaction(self.engine) as conn:
+            full = self.resolve_run_id(run_id, conn)
+            row = conn.execute(
+                select(t.runs, t.projects.c.name.label("project"))
+                .join(t.projects, t.projects.c.id == t.runs.c.project_id)
+                .where(t.runs.c.id == full)
+            ).mappings().one()
+            run = dict(row)
+            run.pop("project_id")
+            run["tags"] = dict(conn.execute(select(t.run_tags.c.key, t.run_tags.c.value).where(t.run_tags.c.run_id == full)).all())
+            run["params"] = dict(conn.execute(select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == full)).all())
+            history = conn.execute(
+                select(t.metrics.c.key, t.metrics.c.value, t.metrics.c.step, t.metrics.c.timestamp)
+                .where(t.metrics.c.run_id == full)
+                .order_by(t.metrics.c.id)
+            ).all()
+            run["metric_history"] = [dict(r._mapping) for r in history]
+            run["metrics"] = {r.key: r.value for r in history}  # last value per key
+            data = conn.execute(
+                select(t.run_data.c.direction, t.run_data.c.name, t.data_versions.c.digest,
+                       t.data_versions.c.kind, t.data_versions.c.shape, t.data_versions.c.schema)
+                .join(t.data_versions, t.data_versions.c.digest == t.run_data.c.digest)
+                .where(t.run_data.c.run_id == full)
+                .order_by(t.run_data.c.name)
+            ).mappings().all()  # fmt: skip
+            run["inputs"] = [_without(d, "direction") for d in data if d["direction"] == "input"]
+            run["outputs"] = [_without(d, "direction") for d in data if d["direction"] == "output"]
+            run["models"] = [
+                dict(m)
+                for m in conn.execute(
+                    select(t.run_models.c.name, t.model_versions)
+                    .join(t.model_versions, t.model_versions.c.digest == t.run_models.c.digest)
+                    .where(t.run_models.c.run_id == full)
+                    .order_by(t.run_models.c.name)
+                ).mappings()
+            ]
+        return run
+
+    def list_runs(
+        self,
+        *,
+        project: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        job_run_id: str | None = None,
+        last: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first, each with its params, last metric values and tags."""
+        query = select(t.runs, t.projects.c.name.label("project")).join(
+            t.projects, t.projects.c.id == t.runs.c.project_id
+        )
+        for column, value in (
+            (t.projects.c.name, project), (t.runs.c.name, name), (t.runs.c.status, status),
+            (t.runs.c.batch_id, batch_id), (t.runs.c.job_run_id, job_run_id),
+        ):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        query = query.order_by(t.runs.c.start_time.desc(), t.runs.c.id)
+        if last is not None:
+            query = query.limit(last)
+        with read_transaction(self.engine) as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            ids = [r["id"] for r in rows]
+            extras: dict[str, dict[str, dict[str, Any]]] = {i: {"params": {}, "metrics": {}, "tags": {}} for i in ids}
+            for chunk in _chunks(ids, 500):
+                for r in conn.execute(select(t.params).where(t.params.c.run_id.in_(chunk))):
+                    extras[r.run_id]["params"][r.key] = r.value
+                for r in conn.execute(select(t.run_tags).where(t.run_tags.c.run_id.in_(chunk))):
+                    extras[r.run_id]["tags"][r.key] = r.value
+                for r in conn.execute(
+                    select(t.metrics.c.run_id, t.metrics.c.key, t.metrics.c.value)
+                    .where(t.metrics.c.run_id.in_(chunk))
+                    .order_by(t.metrics.c.id)
+                ):
+                    extras[r.run_id]["metrics"][r.key] = r.value
+        for row in rows:
+            row.pop("project_id")
+            row.update(extras[row["id"]])
+        return rows
+
+    # ---- data and model versions ---------------------------------------------
+    def get_data_version(self, digest: str) -> dict[str, Any]:
+        """A data version (kind, shape, schema, profile) by digest or unique prefix."""
+        return self._get_by_digest(t.data_versions, digest, "data version")
+
+    def get_model_version(self, digest: str) -> dict[str, Any]:
+        """A model version by digest or unique prefix."""
+        return self._get_by_digest(t.model_versions, digest, "model version")
+
+    def _get_by_digest(self, table, digest: str, what: str) -> dict[str, Any]:
+        digest = digest.strip().lower()
+        if len(digest) < 4 or any(c not in "0123456789abcdef" for c in digest):
+            raise NotFoundError(f"{digest!r} is not a {what} digest (hex, at least 4 characters).", digest=digest)
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(table).where(table.c.digest.like(f"{digest}%")).limit(2)).mappings().all()
+        if not rows:
+            raise NotFoundError(f"No {what} {digest!r} in {self}.", digest=digest)
+        if len(rows) > 1:
+            raise NotFoundError(f"{what.capitalize()} prefix {digest!r} is ambiguous: give more characters.", digest=digest)
+        return dict(rows[0])
+
+    def list_model_versions(self) -> list[dict[str, Any]]:
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(t.model_versions).order_by(t.model_versions.c.created_at.desc()))
+            return [dict(r) for r in rows.mappings()]
+
+    def data_lineage(self, digest: str) -> dict[str, list[str]]:
+        """Runs that produced (``produced_by``) and read (``read_by``) a data version."""
+        full = self.get_data_version(digest)["digest"]
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(t.run_data.c.run_id, t.run_data.c.direction).where(t.run_data.c.digest == full)).all()
+        return {
+            "produced_by": sorted({r.run_id for r in rows if r.direction == "output"}),
+            "read_by": sorted({r.run_id for r in rows if r.direction == "input"}),
+        }
+
+    # ---- drift checks ----------------------------------------------------------
+    def add_drift_check(
+        self,
+        reference: str,
+        current_digest: str | None,
+        reference_digest: str | None,
+        n_columns: int,
+        n_drifted: int,
+        dataset_drift: bool,
+        result: dict[str, Any],
+        project: str | None = None,
+    ) -> int:
+        """Store a drift check; return its id."""
+        from ..config import project_name
+
+        def work(conn: Connection) -> int:
+            values = {
+                "project_id": self.project_id(project_name(project), conn),
+                "created_at": now(),
+                "reference": reference,
+                "reference_digest": reference_digest,
+                "current_digest": current_digest,
+                "n_columns": int(n_columns),
+                "n_drifted": int(n_drifted),
+                "dataset_drift": bool(dataset_drift),
+                "result": result,
+            }
+            return conn.execute(t.drift_checks.insert().values(**values)).inserted_primary_key[0]
+
+        return self._write(work)
+
+    def list_drift_checks(self, limit: int = 20) -> list[dict[str, Any]]:
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(t.drift_checks).order_by(t.drift_checks.c.created_at.desc(), t.drift_checks.c.id.desc()).limit(limit)
+            )
+            return [dict(r) for r in rows.mappings()]
+
+    # ---- audit log -------------------------------------------------------------
+    def add_audit_event(
+        self,
+        action: str,
+        target: str,
+        *,
+        reason: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Append an event; each event's hash covers the previous event's hash."""
+
+        def work(c: Connection) -> int:
+            if self.engine.dialect.name == "postgresql":
+                c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x61756469})
+            prev = c.execute(select(t.audit_events.c.hash).order_by(t.audit_events.c.id.desc()).limit(1)).scalar()
+            event = {
+                "timestamp": now(),
+                "actor": actor or _actor(),
+                "action": action,
+                "target": target,
+                "reason": reason,
+                "payload": dict(payload) if payload else None,
+                "prev_hash": prev or "0" * 64,
+            }
+            event["hash"] = _event_hash(event)
+            return c.execute(t.audit_events.insert().values(**event)).inserted_primary_key[0]
+
+        return work(conn) if conn is not None else self._write(work)
+
+    def audit_log(self, target: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.audit_events).order_by(t.audit_events.c.id)
+        if target is not None:
+            query = query.where(t.audit_events.c.target == target)
+        with read_transaction(self.engine) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def verify_audit_log(self) -> list[int]:
+        """Ids of events whose hash chain is broken (empty when intact)."""
+        broken, prev = [], "0" * 64
+        for event in self.audit_log():
+            if event["prev_hash"] != prev or _event_hash(event) != event["hash"]:
+                broken.append(event["id"])
+            prev = event["hash"]
+        return broken
+
+    # ---- overview ----------------------------------------------------------------
+    def summary(self) -> dict[str, int]:
+        """Counts of what the registry holds."""
+        with read_transaction(self.engine) as conn:
+            count = lambda table: conn.execute(select(func.count()).select_from(table)).scalar_one()  # noqa: E731
+            return {
+                "projects": count(t.projects),
+                "runs": count(t.runs),
+                "data_versions": count(t.data_versions),
+                "model_versions": count(t.model_versions),
+                "metrics": count(t.metrics),
+                "drift_checks": count(t.drift_checks),
+            }
+
+
+def _event_hash(event: Mapping[str, Any]) -> str:
+    body = {k: event[k] for k in ("timestamp", "actor", "action", "target", "reason", "payload", "prev_hash")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _actor() -> str:
+    try:
+        return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def _param_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=repr)
+
+
+def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

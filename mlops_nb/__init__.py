@@ -1,1 +1,63 @@
-"""mlops_nb."""
+"""mlops_nb: MLOps inside the Jupyter notebook.
+
+``%load_ext mlops_nb`` registers the ``%mlops`` magics; the same features are
+available to scripts and papermill jobs through this module's functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import configure, init
+from .errors import MlopsError
+from .fingerprint import fingerprint
+from .tracking import Run, active_run, log_metric, log_model, log_param, log_params, runs, track
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MlopsError", "Run", "__version__", "active_run", "configure", "drift", "drift_over_time",
+    "fingerprint", "init", "load_model", "log_metric", "log_model", "log_param", "log_params",
+    "runs", "track",
+]  # fmt: skip
+
+_loaded: dict[int, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    # Heavier features are imported on first use, keeping %load_ext fast.
+    if name in {"drift", "drift_over_time", "DriftReport"}:
+        from . import drift as _drift_pkg
+
+        return getattr(_drift_pkg, name)
+    raise AttributeError(f"module 'mlops_nb' has no attribute {name!r}")
+
+
+def load_model(digest: str, *, trust: bool | list[str] = False, store=None) -> Any:
+    """Load a model version (digest or unique prefix), verifying its content hash."""
+    from .models import deserialize
+    from .store import get_store
+
+    store = store or get_store()
+    version = store.get_model_version(digest)
+    return deserialize(store.artifacts.get_bytes(version["artifact_digest"]), version["flavor"], trust=trust)
+
+
+def load_ipython_extension(ipython) -> None:
+    """Register ``%mlops`` / ``%%mlops`` (called by ``%load_ext mlops_nb``)."""
+    from .magics import MlopsMagics
+
+    unload_ipython_extension(ipython)  # loading twice must not double anything
+    magics = MlopsMagics(ipython)
+    ipython.register_magics(magics)
+    _loaded[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython) -> None:
+    """Undo :func:`load_ipython_extension`, events included."""
+    magics = _loaded.pop(id(ipython), None)
+    if magics is None:
+        return
+    magics.autotracker.disable()
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("mlops", None)

@@ -24,6 +24,9 @@ from sqlalchemy import (
 
 SCHEMA_VERSION = 1
 
+# Python None stored as SQL NULL (not JSON null), so IS NULL works.
+Json = JSON(none_as_null=True)
+
 metadata = MetaData()
 
 schema_info = Table(
@@ -55,7 +58,7 @@ runs = Table(
     Column("source_hash", String(64)),
     Column("notebook_path", Text),
     Column("execution_count", Integer),
-    Column("environment", JSON),
+    Column("environment", Json),
     Column("git_commit", String(64)),
     Column("git_dirty", Boolean),
     Column("error", Text),
@@ -99,9 +102,9 @@ data_versions = Table(
     metadata,
     Column("digest", String(64), primary_key=True),
     Column("kind", String(32), nullable=False),
-    Column("shape", JSON),
-    Column("schema", JSON),
-    Column("profile", JSON),
+    Column("shape", Json),
+    Column("schema", Json),
+    Column("profile", Json),
     Column("first_run_id", String(32)),
     Column("created_at", Float, nullable=False),
 )
@@ -123,7 +126,7 @@ model_versions = Table(
     Column("digest", String(64), primary_key=True),
     Column("flavor", String(32), nullable=False),  # skops / joblib
     Column("class_name", String(255), nullable=False),
-    Column("params", JSON),
+    Column("params", Json),
     Column("artifact_digest", String(64), nullable=False),
     Column("artifact_size", Integer),
     Column("run_id", String(32)),
@@ -149,7 +152,7 @@ audit_events = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(255), nullable=False),
     Column("reason", Text),
-    Column("payload", JSON),
+    Column("payload", Json),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
@@ -166,7 +169,7 @@ drift_checks = Table(
     Column("n_columns", Integer, nullable=False),
     Column("n_drifted", Integer, nullable=False),
     Column("dataset_drift", Boolean, nullable=False),
-    Column("result", JSON),
+    Column("result", Json),
 )
 
 # ---- notebook jobs (validate / run / batch / schedule) ---------------------

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..errors import NotFoundError, StoreError
 from . import schema as t
 from .artifacts import ArtifactStore
+from .jobs import JobStoreMixin
 from .engine import ensure_schema, make_engine, now, read_transaction, retrying, write_transaction
 
 _RUN_FIELDS = (
@@ -24,7 +25,7 @@ _RUN_FIELDS = (
 )  # fmt: skip
 
 
-class SqlStore:
+class SqlStore(JobStoreMixin):
     """Runs, data versions, model versions, drift checks and the audit log.
 
     Parameters
@@ -303,6 +304,16 @@ class SqlStore:
     def get_data_version(self, digest: str) -> dict[str, Any]:
         """A data version (kind, shape, schema, profile) by digest or unique prefix."""
         return self._get_by_digest(t.data_versions, digest, "data version")
+
+    def has_profile(self, digest: str) -> bool:
+        """Whether data version ``digest`` is stored with a profile."""
+        with read_transaction(self.engine) as conn:
+            found = conn.execute(
+                select(t.data_versions.c.digest).where(
+                    t.data_versions.c.digest == digest, t.data_versions.c.profile.is_not(None)
+                )
+            ).first()
+        return found is not None
 
     def get_model_version(self, digest: str) -> dict[str, Any]:
         """A model version by digest or unique prefix."""

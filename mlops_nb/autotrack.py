@@ -1,0 +1,84 @@
+"""``%mlops autotrack``: the capture of ``%%mlops track`` on every executed cell.
+
+Uses only IPython's documented events (``pre_run_cell(info)``,
+``post_run_cell(result)``); silent cells fire none, and ``result`` may be None.
+Only cells that produce a model or a metric are stored.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from .capture import CellCapture
+from .errors import MlopsError
+from .tracking import Run, active_run
+
+
+class AutoTracker:
+    """Registers and unregisters the cell event callbacks of one shell."""
+
+    def __init__(self, shell) -> None:
+        self.shell = shell
+        self.enabled = False
+        self._pending: tuple[Run, CellCapture] | None = None
+
+    def enable(self) -> None:
+        if not self.enabled:
+            self.shell.events.register("pre_run_cell", self.pre_run_cell)
+            self.shell.events.register("post_run_cell", self.post_run_cell)
+            self.enabled = True
+
+    def disable(self) -> None:
+        if self.enabled:
+            self.shell.events.unregister("pre_run_cell", self.pre_run_cell)
+            self.shell.events.unregister("post_run_cell", self.post_run_cell)
+            self.enabled = False
+        self._abandon()
+
+    def pre_run_cell(self, info=None) -> None:
+        self._abandon()
+        raw = getattr(info, "raw_cell", None) or ""
+        if not raw.strip() or raw.lstrip().startswith(("%mlops", "%%mlops")) or active_run() is not None:
+            return
+        try:
+            source = self.shell.transform_cell(raw)
+            run = Run(source=raw, execution_count=self.shell.execution_count, namespace=self.shell.user_ns)
+            run.persist_start = False  # stored only if the cell yields a model or metric
+            capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile)
+            capture.before()
+            run.inputs.update(capture.inputs)
+            run.__enter__()
+        except SyntaxError:
+            return
+        except MlopsError as exc:
+            warnings.warn(f"mlops autotrack: cell not tracked: {exc}", stacklevel=1)
+            return
+        self._pending = (run, capture)
+
+    def post_run_cell(self, result=None) -> None:
+        if self._pending is None:
+            return
+        run, capture = self._pending
+        self._pending = None
+        error = None
+        if result is not None:
+            error = result.error_before_exec or result.error_in_exec
+        try:
+            if error is None:
+                capture.after()
+                run.add_capture(capture)
+            if not run.has_results:
+                run.discard()
+                return
+            run.__exit__(type(error) if error else None, error, None)
+        except MlopsError as exc:
+            warnings.warn(f"mlops autotrack: run not recorded: {exc}", stacklevel=1)
+            return
+        print(run.summary_line(), file=sys.stderr if error else sys.stdout)
+
+    def _abandon(self) -> None:
+        """Drop a capture whose cell never reported back (e.g. an interrupted cell)."""
+        if self._pending is not None:
+            self._pending[0].discard()
+            self._pending = None

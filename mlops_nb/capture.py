@@ -1,0 +1,247 @@
+"""What a cell read and produced, found from its source (AST) and the namespace.
+
+Before the cell runs, :class:`CellCapture` fingerprints the data objects, files
+and estimators the cell names (the versions it *read*).  After it runs, names
+the cell bound or mutated become outputs: data versions, fitted estimators
+(model versions) and metric-like numbers.  Objects the cell cannot name are
+never touched, so capture costs nothing for the rest of the namespace.
+"""
+
+from __future__ import annotations
+
+import ast
+import numbers
+import os
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import FingerprintError
+from .fingerprint import data_kind, describe, fingerprint, is_fitted_estimator
+
+_MAX_LITERAL_PATH = 4096
+
+
+@dataclass
+class CellNames:
+    """Names a cell reads and binds, and the string literals it contains."""
+
+    loads: set[str] = field(default_factory=set)
+    stores: set[str] = field(default_factory=set)
+    literals: list[str] = field(default_factory=list)
+
+
+def analyze_source(source: str) -> CellNames:
+    """Names loaded and bound anywhere in ``source`` (Python, already transformed).
+
+    Conservative on purpose: a name read inside a function body counts as read,
+    because calling the function reads it.
+    """
+    tree = ast.parse(source)
+    names = CellNames()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (names.loads if isinstance(node.ctx, ast.Load) else names.stores).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.stores.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.stores.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.stores.update(node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if 0 < len(node.value) <= _MAX_LITERAL_PATH and "\n" not in node.value:
+                names.literals.append(node.value)
+    return names
+
+
+def is_metric_name(name: str) -> bool:
+    """Whether a variable name looks like a metric (see ``config.DEFAULT_METRIC_PATTERN``)."""
+    return re.search(config.settings.metric_pattern, name, flags=re.IGNORECASE) is not None
+
+
+def metric_value(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (bools excluded), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if getattr(value, "shape", None) == () and getattr(value, "dtype", None) is not None:
+            return metric_value(value.item())  # 0-d numpy array
+        return None
+    return float(value)
+
+
+def data_record(
+    name: str, obj: Any, *, digest: str | None = None, known: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """Fingerprint, kind, shape, schema and (for frames) profile of a data object.
+
+    The profile is skipped when ``known(digest)`` says the store already has it.
+    Raises :class:`~mlops_nb.errors.FingerprintError` for unsupported objects.
+    """
+    info = describe(obj)
+    digest = digest or fingerprint(obj)
+    profile = None
+    if info["kind"] in {"dataframe", "series"} and not (known and known(digest)):
+        profile = _profile(obj)
+    return {"name": name, "digest": digest, **info, "profile": profile}
+
+
+def _profile(obj: Any) -> dict[str, Any] | None:
+    try:
+        from .profile import build_profile
+    except ImportError:  # profiles arrive with the drift module
+        return None
+    try:
+        return build_profile(obj)
+    except Exception as exc:  # a profile is a convenience: never lose the run for it
+        warnings.warn(f"mlops_nb: could not profile data: {exc}", stacklevel=2)
+        return None
+
+
+def _existing_path(value: Any) -> Path | None:
+    if isinstance(value, Path) or (isinstance(value, str) and value.strip() == value and value):
+        try:
+            path = Path(value).expanduser()
+            if path.is_file() or (path.is_dir() and isinstance(value, Path)):
+                return path
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _path_key(path: Path) -> str:
+    return os.path.relpath(path) if not path.is_absolute() else str(path)
+
+
+class CellCapture:
+    """Record one cell: call :meth:`before`, run the cell, call :meth:`after`.
+
+    Parameters
+    ----------
+    source : str
+        Python source of the cell (IPython syntax already transformed).
+    namespace : mapping
+        The namespace the cell runs in.
+    data, models : bool
+        Record data versions / fitted estimators.
+    known : callable, optional
+        ``known(digest) -> bool``: whether the store already has this data
+        version (then its profile is not recomputed).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        namespace: Mapping[str, Any],
+        *,
+        data: bool = True,
+        models: bool = True,
+        known: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.source = source
+        self.ns = namespace
+        self.record_data = data
+        self.record_models = models
+        self.known = known or (lambda digest: False)
+        self.names = analyze_source(source)
+        self.inputs: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self._before_digests: dict[str, str] = {}
+        self._before_files: dict[str, str | None] = {}
+
+    # ---- before ----------------------------------------------------------------
+    def before(self) -> None:
+        """Fingerprint what the cell can read, as it is before the cell runs."""
+        for name in sorted(self.names.loads):
+            obj = self.ns.get(name)
+            if obj is None:
+                continue
+            if self.record_data and data_kind(obj) in {"dataframe", "series", "array"}:
+                record = self._data(name, obj)
+                if record is not None:
+                    self.inputs[name] = record
+                    self._before_digests[name] = record["digest"]
+            elif self.record_models and is_fitted_estimator(obj):
+                digest = self._digest(name, obj)
+                if digest is not None:
+                    self._before_digests[name] = digest
+            elif self.record_data and (path := _existing_path(obj)) is not None:
+                self._file_before(name if isinstance(obj, str) else _path_key(path), path)
+        if self.record_data:
+            for literal in dict.fromkeys(self.names.literals):
+                path = _existing_path(literal)
+                self._before_files[literal] = None
+                if path is not None:
+                    self._file_before(literal, path)
+
+    def _file_before(self, key: str, path: Path) -> None:
+        record = self._data(key, path)
+        if record is not None:
+            self.inputs[key] = record
+            self._before_files[key] = record["digest"]
+
+    # ---- after -------------------------------------------------------------------
+    def after(self) -> None:
+        """Collect outputs, models and metrics the cell produced."""
+        for name in sorted(self.names.stores | self.names.loads):
+            if name not in self.ns or name.startswith("_"):
+                continue
+            obj = self.ns[name]
+            if data_kind(obj) in {"dataframe", "series", "array"}:
+                # Bound by the cell, or read and possibly mutated in place.
+                if self.record_data and (name in self.names.stores or name in self._before_digests):
+                    self._data_output(name, obj)
+            elif is_fitted_estimator(obj):
+                if self.record_models:
+                    self._model_output(name, obj)
+            elif name in self.names.stores and is_metric_name(name):
+                value = metric_value(obj)
+                if value is not None:
+                    self.metrics[name] = value
+        if self.record_data:
+            for literal, before in self._before_files.items():
+                path = _existing_path(literal)
+                if path is None:
+                    continue
+                digest = self._digest(literal, path)
+                if digest is not None and digest != before:
+                    record = self._data(literal, path)
+                    if record is not None:
+                        self.outputs[literal] = record
+
+    def _data_output(self, name: str, obj: Any) -> None:
+        digest = self._digest(name, obj)
+        if digest is None or digest == self._before_digests.get(name):
+            return  # read but not changed: an input only
+        record = self._data(name, obj, digest=digest)
+        if record is not None:
+            self.outputs[name] = record
+
+    def _model_output(self, name: str, obj: Any) -> None:
+        digest = self._digest(name, obj)
+        if digest is not None and digest != self._before_digests.get(name):
+            self.models[name] = obj
+            best = getattr(obj, "best_estimator_", None)
+            if best is not None and is_fitted_estimator(best):
+                self.models[f"{name}.best_estimator_"] = best
+
+    # ---- helpers -----------------------------------------------------------------
+    def _digest(self, name: str, obj: Any) -> str | None:
+        try:
+            return fingerprint(obj)
+        except FingerprintError as exc:
+            self.warnings.append(f"{name}: {exc}")
+            return None
+
+    def _data(self, name: str, obj: Any, digest: str | None = None) -> dict[str, Any] | None:
+        try:
+            return data_record(name, obj, digest=digest, known=self.known)
+        except FingerprintError as exc:
+            self.warnings.append(f"{name}: {exc}")
+            return None

@@ -1,0 +1,90 @@
+"""The ``mlops-nb`` command line."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from . import config
+from .errors import MlopsError
+
+
+class _Group(click.Group):
+    """Turns mlops_nb errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MlopsError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.option("--store", envvar="MLOPS_NB_STORE_URL", help="SQLAlchemy URL of the registry (default ./.mlops).")
+@click.option("--artifacts", envvar="MLOPS_NB_ARTIFACTS_URL", help="fsspec URL of the artifact folder.")
+@click.option("--project", envvar="MLOPS_NB_PROJECT", help="Project name.")
+@click.version_option(package_name="mlops_nb")
+def main(store: str | None, artifacts: str | None, project: str | None) -> None:
+    """MLOps for Jupyter notebooks: runs, data and model versions, drift, notebook jobs."""
+    config.init(project=project, store=store, artifacts=artifacts)
+
+
+@main.command()
+def summary() -> None:
+    """What the registry holds: runs, data versions, model versions, metrics."""
+    from .store import get_store
+
+    store = get_store()
+    counts = store.summary()
+    click.echo(f"registry {store.url}")
+    click.echo("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    for row in store.list_runs():
+        run = store.get_run(row["id"])
+        metrics = " ".join(f"{k}={v:.4g}" for k, v in run["metrics"].items())
+        click.echo(f"  run {run['id'][:8]} {run['name'] or '-':<18} {run['status']:<9} {metrics}")
+        for d in run["inputs"]:
+            shape = "×".join(map(str, d["shape"] or [])) or d["kind"]
+            click.echo(f"      read     {d['name']:<10} {shape:<10} data version {d['digest'][:12]}")
+        for m in run["models"]:
+            click.echo(f"      produced {m['name']:<10} {m['class_name'].rsplit('.', 1)[-1]:<10} model version {m['digest'][:12]}")
+
+
+@main.command("runs")
+@click.option("--last", type=click.IntRange(min=1), help="Only the N newest runs.")
+@click.option("--name", help="Only runs with this name.")
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted"]))
+def runs_command(last: int | None, name: str | None, status: str | None) -> None:
+    """Recorded runs, newest first."""
+    import pandas as pd
+
+    from .tracking import runs
+
+    frame = runs(last=last, name=name, status=status)
+    with pd.option_context("display.max_columns", 20, "display.width", 200):
+        click.echo(frame.to_string(index=False) if len(frame) else "no runs recorded yet")
+
+
+@main.command()
+@click.argument("run_id")
+def show(run_id: str) -> None:
+    """One run in full."""
+    from .report import run_report
+    from .store import get_store
+
+    click.echo(run_report(get_store().get_run(run_id)))
+
+
+# Commands that live with the feature they drive (notebook jobs, ...).
+for _module in ("mlops_nb.jobs.commands",):
+    try:
+        for _command in importlib.import_module(_module).COMMANDS:
+            main.add_command(_command)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

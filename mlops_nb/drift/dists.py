@@ -1,0 +1,277 @@
+"""Distributions the drift tests work on: exact samples, quantile sketches, counts.
+
+A numerical side is either an :class:`ExactDist` (sorted raw values, or
+distinct values with counts) or a :class:`SketchDist` (a quantile sketch kept
+in a reference profile, read as a CDF that is linear between quantiles and
+jumps where quantiles repeat, i.e. point masses). Both offer the same
+operations - CDF, histogram counts, quantiles - so every test runs on either.
+A categorical side is a :class:`CatCounts`.
+
+All operations are vectorised numpy; nothing loops over rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Standard probability grid of profile quantile sketches: 0.5 % steps plus
+# finer tails.
+_TAILS = np.array([1e-4, 5e-4, 1e-3, 2e-3])
+PROBS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), _TAILS, 1.0 - _TAILS]).round(6))
+
+
+class ExactDist:
+    """Exact empirical distribution.
+
+    ``values`` sorted float64; ``counts`` None (each value once, repeats
+    allowed) or int64 counts of distinct ``values``.
+    """
+
+    exact = True
+
+    def __init__(self, values: np.ndarray, counts: np.ndarray | None = None) -> None:
+        self.values = values
+        self.counts = counts
+        self.n = int(values.size if counts is None else counts.sum())
+        self._cum: np.ndarray | None = None
+        self._uniq: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _cumcounts(self) -> np.ndarray:
+        if self._cum is None:
+            self._cum = np.concatenate([[0], np.cumsum(self.counts)])
+        return self._cum
+
+    @property
+    def min(self) -> float:
+        return float(self.values[0])
+
+    @property
+    def max(self) -> float:
+        return float(self.values[-1])
+
+    def cdf(self, x: np.ndarray, left: bool = False) -> np.ndarray:
+        """P(X <= x), or P(X < x) when ``left``."""
+        idx = np.searchsorted(self.values, x, side="left" if left else "right")
+        if self.counts is None:
+            return idx / self.n
+        return self._cumcounts()[idx] / self.n
+
+    def unique(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct values and their counts."""
+        if self.counts is not None:
+            return self.values, self.counts
+        if self._uniq is None:
+            v = self.values
+            flag = np.empty(v.size, dtype=bool)
+            flag[:1] = True
+            np.not_equal(v[1:], v[:-1], out=flag[1:])
+            idx = np.flatnonzero(flag)
+            self._uniq = (v[idx], np.diff(np.append(idx, v.size)))
+        return self._uniq
+
+    def nunique(self) -> int:
+        if self.counts is not None or self._uniq is not None:
+            return int(self.unique()[0].size)
+        v = self.values
+        return int(np.count_nonzero(v[1:] != v[:-1]) + 1) if v.size else 0
+
+    def points(self) -> np.ndarray:
+        return self.unique()[0]
+
+    def mean(self) -> float:
+        if self.counts is None:
+            return float(np.mean(self.values))
+        return float(np.dot(self.values, self.counts) / self.n)
+
+    def std(self) -> float:
+        """Population standard deviation (ddof=0), as ``np.std``."""
+        if self.counts is None:
+            return float(np.std(self.values))
+        m = self.mean()
+        return float(np.sqrt(np.dot((self.values - m) ** 2, self.counts) / self.n))
+
+    def quantile(self, p: np.ndarray) -> np.ndarray:
+        """Quantiles with numpy's default 'linear' rule."""
+        p = np.asarray(p, dtype=np.float64)
+        pos = p * (self.n - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, self.n - 1)
+        frac = pos - lo
+        if self.counts is None:
+            vlo, vhi = self.values[lo], self.values[hi]
+        else:
+            cum = self._cumcounts()[1:]
+            vlo = self.values[np.searchsorted(cum, lo, side="right")]
+            vhi = self.values[np.searchsorted(cum, hi, side="right")]
+        return vlo + (vhi - vlo) * frac
+
+    def hist(self, edges: np.ndarray) -> np.ndarray:
+        """Counts per bin with ``np.histogram`` semantics (last bin closed)."""
+        pos = np.searchsorted(self.values, edges, side="left")
+        pos[-1] = np.searchsorted(self.values, edges[-1], side="right")
+        if self.counts is None:
+            return np.diff(pos).astype(np.float64)
+        return np.diff(self._cumcounts()[pos]).astype(np.float64)
+
+
+class SketchDist:
+    """Distribution known through a quantile sketch (reference profiles).
+
+    ``quantiles[i]`` is the ``probs[i]`` quantile; ``probs`` starts at 0
+    (the minimum) and ends at 1 (the maximum). The CDF is linear between
+    distinct quantiles; a value repeated over several probabilities is a point
+    mass carrying that probability span.
+    """
+
+    exact = False
+
+    def __init__(
+        self,
+        probs: np.ndarray,
+        quantiles: np.ndarray,
+        n: int,
+        mean: float,
+        std: float,
+        nunique: int,
+    ) -> None:
+        q = np.maximum.accumulate(np.asarray(quantiles, dtype=np.float64))
+        p = np.asarray(probs, dtype=np.float64)
+        knots, first = np.unique(q, return_index=True)
+        last = np.append(first[1:] - 1, q.size - 1)
+        self.knots = knots
+        self.f_left = p[first]
+        self.f_right = p[last]
+        self.f_left[0] = 0.0
+        self.f_right[-1] = 1.0
+        self.probs = p
+        self.quantiles = q
+        self.n = int(n)
+        self._mean = float(mean)
+        self._std = float(std)
+        self._nunique = int(nunique)
+
+    @property
+    def min(self) -> float:
+        return float(self.knots[0])
+
+    @property
+    def max(self) -> float:
+        return float(self.knots[-1])
+
+    def cdf(self, x: np.ndarray, left: bool = False) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        k = self.knots
+        i = np.searchsorted(k, x, side="right") - 1
+        inside = (i >= 0) & (i < k.size - 1)
+        ic = np.clip(i, 0, max(k.size - 2, 0))
+        out = np.where(i < 0, 0.0, 1.0)
+        if k.size > 1:
+            lo, hi = k[ic], k[ic + 1]
+            lin = self.f_right[ic] + (x - lo) / (hi - lo) * (self.f_left[ic + 1] - self.f_right[ic])
+            out = np.where(inside, lin, out)
+        at_knot = (i >= 0) & (x == k[np.clip(i, 0, k.size - 1)])
+        if left:
+            out = np.where(at_knot, self.f_left[np.clip(i, 0, k.size - 1)], out)
+        else:
+            out = np.where(at_knot, self.f_right[np.clip(i, 0, k.size - 1)], out)
+        return out
+
+    def points(self) -> np.ndarray:
+        return self.knots
+
+    def nunique(self) -> int:
+        return self._nunique
+
+    def unique(self):
+        return None
+
+    def mean(self) -> float:
+        return self._mean
+
+    def std(self) -> float:
+        return self._std
+
+    def quantile(self, p: np.ndarray) -> np.ndarray:
+        return np.interp(np.asarray(p, dtype=np.float64), self.probs, self.quantiles)
+
+    def hist(self, edges: np.ndarray) -> np.ndarray:
+        f = self.cdf(edges, left=True)
+        f[-1] = self.cdf(edges[-1:])[0]
+        return np.diff(f) * self.n
+
+
+class CatCounts:
+    """Counts of a categorical side; ``other`` counts values pooled away
+    (categories beyond a profile's top-K)."""
+
+    def __init__(self, labels: list[str], counts: np.ndarray, other: int = 0, nunique: int | None = None) -> None:
+        self.labels = list(labels)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.other = int(other)
+        self.n = int(self.counts.sum()) + self.other
+        self.nunique_ = int(nunique if nunique is not None else len(self.labels))
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(zip(self.labels, self.counts.tolist()))
+
+
+def bin_counts(dist, inner_edges: np.ndarray) -> np.ndarray:
+    """Counts in ``len(inner_edges) + 1`` bins: (-inf, e0), [e0, e1), ..., [e_last, inf)."""
+    f = dist.cdf(inner_edges, left=True)
+    return np.diff(np.concatenate([[0.0], f, [1.0]])) * dist.n
+
+
+def sturges_edges(lo: float, hi: float, n: int) -> np.ndarray:
+    """Same edges as ``np.histogram_bin_edges(data, bins="sturges")`` for data
+    of size ``n`` spanning ``[lo, hi]``."""
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+        return np.linspace(lo, hi, 2)
+    width = (hi - lo) / (np.log2(n) + 1.0)
+    n_bins = max(int(np.ceil((hi - lo) / width)), 1)
+    return np.linspace(lo, hi, n_bins + 1, endpoint=True)
+
+
+def cdf_distances(a, b) -> tuple[float, float]:
+    """(Kolmogorov-Smirnov D, Wasserstein-1 distance) between two numerical sides.
+
+    Exact for two exact sides (same D as ``scipy.stats.ks_2samp`` and same
+    distance as ``scipy.stats.wasserstein_distance``); with a sketch the
+    sketch's piecewise-linear CDF is integrated exactly.
+    """
+    if isinstance(a, ExactDist) and isinstance(b, ExactDist) and a.counts is None and b.counts is None:
+        return _raw_distances(a.values, b.values)
+    grid = np.union1d(a.points(), b.points())
+    if grid.size < 2:
+        return 0.0, 0.0
+    fa0, fb0 = a.cdf(grid[:-1]), b.cdf(grid[:-1])
+    fa1, fb1 = a.cdf(grid[1:], left=True), b.cdf(grid[1:], left=True)
+    d0 = fa0 - fb0
+    d1 = fa1 - fb1
+    width = np.diff(grid)
+    ks = float(max(np.max(np.abs(d0)), np.max(np.abs(d1))))
+    same = d0 * d1 >= 0
+    a0, a1 = np.abs(d0), np.abs(d1)
+    denom = np.where(same, 1.0, a0 + a1)
+    seg = np.where(same, (a0 + a1) / 2.0, (d0 * d0 + d1 * d1) / (2.0 * denom))
+    return ks, float(np.dot(seg, width))
+
+
+def _raw_distances(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """KS D and W1 of two sorted raw samples by one merge (no second sort)."""
+    na, nb = a.size, b.size
+    pos_b = np.searchsorted(a, b, side="right") + np.arange(nb)
+    n = na + nb
+    is_b = np.zeros(n, dtype=bool)
+    is_b[pos_b] = True
+    merged = np.empty(n, dtype=np.float64)
+    merged[pos_b] = b
+    merged[~is_b] = a
+    cb = np.cumsum(is_b, dtype=np.int64)
+    ca = np.arange(1, n + 1, dtype=np.int64) - cb
+    diff = ca[:-1] / na - cb[:-1] / nb
+    np.abs(diff, out=diff)
+    gaps = np.diff(merged)
+    w1 = float(np.dot(diff, gaps))
+    ks = float(np.max(diff[gaps > 0])) if n > 1 and np.any(gaps > 0) else 0.0
+    return ks, w1

@@ -1,0 +1,1 @@
+"""Notebook jobs: validate, run, batch and schedule notebooks with papermill."""

@@ -1,0 +1,224 @@
+"""``%mlops`` and ``%%mlops``: argument parsing and display over the Python API."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import config
+from .autotrack import AutoTracker
+from .capture import CellCapture
+from .errors import MlopsError
+from .report import run_report
+from .tracking import Run, runs
+
+# Sub-commands implemented next to the feature they drive: "module:function",
+# each called as function(shell, line) and parsing its own arguments.
+EXTERNAL_COMMANDS = {
+    "drift": "mlops_nb.drift.magic:drift_command",
+    "validate": "mlops_nb.jobs.magic:validate_command",
+    "run": "mlops_nb.jobs.magic:run_command",
+}
+
+HELP = """\
+%load_ext mlops_nb, then:
+  %%mlops track [--name N] [--tag k=v]… [--no-data] [--no-models]   record what the cell reads and produces
+  %mlops init [--project P] [--store URL] [--artifacts URL]            choose project and registry
+  %mlops runs [--last N] [--name NAME] [--status S]                    recorded runs as a table
+  %mlops show RUN_ID                                                  one run in full
+  %mlops autotrack on|off                                             record every cell that yields a model or metric
+  %mlops drift REF CUR [--columns a,b] [--method M] [--threshold X] [--save]
+  %mlops validate NOTEBOOK [-p NAME VALUE]…                           can this notebook become a job?
+  %mlops run NOTEBOOK [-p NAME VALUE]…                                run a notebook as a recorded job
+  %mlops help                                                         this text
+Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, drift."""
+
+
+def execute_cell(shell, source: str) -> None:
+    """Run a cell's source in the user namespace as IPython would run it.
+
+    The last expression is displayed as the cell's output; exceptions
+    propagate unchanged, and our frames are hidden from the traceback.
+    """
+    __tracebackhide__ = True
+    transformed = shell.transform_cell(source)
+    filename = shell.compile.cache(transformed, shell.execution_count, raw_code=source)
+    tree = shell.compile.ast_parse(transformed, filename=filename)
+    body, last = tree.body, None
+    if body and isinstance(body[-1], ast.Expr):
+        body, last = body[:-1], body[-1]
+    exec(shell.compile(ast.Module(body=body, type_ignores=[]), filename, "exec"), shell.user_global_ns, shell.user_ns)
+    if last is not None:
+        code = shell.compile(ast.Interactive(body=[last]), filename, "single")
+        exec(code, shell.user_global_ns, shell.user_ns)
+
+
+@magic_arguments()
+@argument("--name", help="run name")
+@argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="label the run (repeatable)")
+@argument("--no-data", action="store_true", help="do not record data versions")
+@argument("--no-models", action="store_true", help="do not record fitted estimators")
+def _track_args(line):
+    """%%mlops track: record what this cell reads and produces."""
+
+
+@magic_arguments()
+@argument("--project", help="project new runs belong to")
+@argument("--store", help="SQLAlchemy URL of the registry database")
+@argument("--artifacts", help="fsspec URL of the artifact folder")
+def _init_args(line):
+    """%mlops init: choose the project and the registry."""
+
+
+@magic_arguments()
+@argument("--last", type=int, help="only the N newest runs")
+@argument("--name", help="only runs with this name")
+@argument("--status", choices=["running", "finished", "failed", "interrupted"])
+@argument("--project", help="only runs of this project")
+def _runs_args(line):
+    """%mlops runs: recorded runs, newest first."""
+
+
+@magic_arguments()
+@argument("run_id", help="run id or a unique prefix of it")
+def _show_args(line):
+    """%mlops show: one run in full."""
+
+
+@magic_arguments()
+@argument("state", choices=["on", "off"])
+def _autotrack_args(line):
+    """%mlops autotrack: record every cell that produces a model or a metric."""
+
+
+def _parse(spec, line: str):
+    try:
+        return parse_argstring(spec, line)
+    except SystemExit:  # argparse exits after printing --help
+        return None
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--tag expects KEY=VALUE, got {pair!r}.")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+@magics_class
+class MlopsMagics(Magics):
+    """The ``%mlops`` line magic and ``%%mlops`` cell magic."""
+
+    def __init__(self, shell) -> None:
+        super().__init__(shell)
+        self.autotracker = AutoTracker(shell)
+
+    @line_cell_magic
+    def mlops(self, line: str, cell: str | None = None) -> Any:
+        """MLOps in the notebook; ``%mlops help`` lists the sub-commands."""
+        __tracebackhide__ = True
+        command, _, rest = line.strip().partition(" ")
+        if cell is not None:
+            if command != "track":
+                raise UsageError(f"%%mlops supports only 'track' as a cell magic, got {command!r}. See %mlops help.")
+            return self._track(rest, cell)
+        handler = getattr(self, f"_cmd_{command}", None)
+        try:
+            if handler is not None:
+                return handler(rest)
+            if command in EXTERNAL_COMMANDS:
+                module, _, function = EXTERNAL_COMMANDS[command].partition(":")
+                return getattr(importlib.import_module(module), function)(self.shell, rest)
+        except MlopsError as exc:
+            raise UsageError(str(exc)) from None
+        if command == "track":
+            raise UsageError("track is a cell magic: start the cell with %%mlops track.")
+        raise UsageError(f"Unknown %mlops command {command!r}. See %mlops help.")
+
+    # ---- %%mlops track ------------------------------------------------------------
+    def _track(self, line: str, cell: str) -> None:
+        __tracebackhide__ = True
+        args = _parse(_track_args, line)
+        if args is None:
+            return
+        if not cell.strip():
+            raise UsageError("%%mlops track needs code in the cell below the magic line.")
+        shell = self.shell
+        try:
+            run = Run(
+                args.name, tags=_tags(args.tag), source=cell,
+                execution_count=shell.execution_count, namespace=shell.user_ns,
+            )  # fmt: skip
+            capture = CellCapture(
+                shell.transform_cell(cell), shell.user_ns,
+                data=not args.no_data, models=not args.no_models, known=run.store.has_profile,
+            )  # fmt: skip
+            capture.before()
+            run.inputs.update(capture.inputs)
+        except MlopsError as exc:
+            raise UsageError(f"mlops cannot track this cell: {exc}") from None
+        except SyntaxError:
+            execute_cell(shell, cell)  # let Python report the syntax error as usual
+            return
+        try:
+            with run:
+                execute_cell(shell, cell)
+                capture.after()
+                run.add_capture(capture)
+        except BaseException:
+            print(run.summary_line(), file=sys.stderr)
+            raise
+        print(run.summary_line())
+
+    # ---- line sub-commands ------------------------------------------------------------
+    def _cmd_init(self, line: str) -> None:
+        args = _parse(_init_args, line)
+        if args is None:
+            return
+        config.init(project=args.project, store=args.store, artifacts=args.artifacts)
+        from .store import get_store
+
+        store = get_store()
+        print(f"mlops: project {config.project_name()!r}, registry {store.url}, artifacts {store.artifacts.url}")
+
+    def _cmd_runs(self, line: str):
+        args = _parse(_runs_args, line)
+        if args is None:
+            return None
+        if args.last is not None and args.last < 1:
+            raise UsageError("--last must be a positive number of runs.")
+        return runs(name=args.name, last=args.last, status=args.status, project=args.project)
+
+    def _cmd_show(self, line: str) -> None:
+        args = _parse(_show_args, line)
+        if args is None:
+            return
+        from .store import get_store
+
+        print(run_report(get_store().get_run(args.run_id)))
+
+    def _cmd_autotrack(self, line: str) -> None:
+        args = _parse(_autotrack_args, line)
+        if args is None:
+            return
+        if args.state == "on":
+            self.autotracker.enable()
+            print("mlops: autotrack on: cells that produce a model or a metric are recorded.")
+        else:
+            self.autotracker.disable()
+            print("mlops: autotrack off.")
+
+    def _cmd_help(self, line: str) -> None:
+        print(HELP)
+
+    def _cmd_(self, line: str) -> None:
+        print(HELP)

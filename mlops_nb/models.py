@@ -1,0 +1,116 @@
+"""Saving and loading models as content-addressed artifacts.
+
+scikit-learn estimators are stored with skops (no arbitrary code on load);
+objects skops cannot handle fall back to joblib, whose loading runs pickle and
+therefore needs ``trust=True``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ModelFormatError
+from .fingerprint import fingerprint
+
+FLAVORS = ("skops", "joblib")
+
+
+def serialize(model: Any) -> tuple[bytes, str]:
+    """Bytes and flavor of ``model``: skops when it can, else joblib."""
+    import skops.io
+
+    try:
+        return skops.io.dumps(model), "skops"
+    except Exception:  # skops refuses some custom objects; keep the model anyway
+        import joblib
+
+        buffer = io.BytesIO()
+        try:
+            joblib.dump(model, buffer)
+        except Exception as exc:
+            raise ModelFormatError(
+                f"Cannot save {type(model).__name__}: neither skops nor joblib can serialise it ({exc}).",
+                class_name=type(model).__name__,
+            ) from None
+        return buffer.getvalue(), "joblib"
+
+
+def deserialize(data: bytes, flavor: str, *, trust: bool | Iterable[str] = False) -> Any:
+    """Rebuild a model from bytes written by :func:`serialize`.
+
+    Parameters
+    ----------
+    trust : bool or iterable of str
+        skops: extra type names to trust beyond scikit-learn's safe set (``True``
+        trusts every type the file names).  joblib: must be ``True`` because
+        loading runs pickle.
+    """
+    if flavor == "skops":
+        import skops.io
+
+        untrusted = skops.io.get_untrusted_types(data=data)
+        allowed = untrusted if trust is True else list(trust or [])
+        missing = sorted(set(untrusted) - set(allowed))
+        if missing:
+            raise ModelFormatError(
+                "The model file names types that are not trusted by default: "
+                f"{', '.join(missing)}. If you trust its origin, load it with trust={missing!r} "
+                "(or trust=True).",
+                untrusted=missing,
+            )
+        return skops.io.loads(data, trusted=allowed)
+    if flavor == "joblib":
+        if trust is not True:
+            raise ModelFormatError(
+                "This model was stored with joblib (pickle); loading it can run arbitrary code. "
+                "Load it with trust=True only if you trust where it came from.",
+                flavor=flavor,
+            )
+        import joblib
+
+        return joblib.load(io.BytesIO(data))
+    raise ModelFormatError(f"Unknown model flavor {flavor!r}; known: {', '.join(FLAVORS)}.", flavor=flavor)
+
+
+def model_params(model: Any) -> dict[str, Any]:
+    """``get_params(deep=False)`` as JSON-friendly values (estimators become their class name)."""
+    try:
+        params = model.get_params(deep=False)
+    except Exception:
+        return {}
+    return {k: _plain(v) for k, v in params.items()}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "get_params"):
+        return type(value).__name__
+    if hasattr(value, "item"):  # numpy scalar
+        try:
+            return value.item()
+        except Exception:
+            pass
+    return repr(value)
+
+
+def model_record(name: str, model: Any, artifacts) -> dict[str, Any]:
+    """Store ``model`` in ``artifacts``; return the row the store keeps for it."""
+    data, flavor = serialize(model)
+    artifact_digest = artifacts.put_bytes(data)
+    cls = type(model)
+    return {
+        "name": name,
+        "digest": fingerprint(model),
+        "flavor": flavor,
+        "class_name": f"{cls.__module__}.{cls.__qualname__}",
+        "params": model_params(model),
+        "artifact_digest": artifact_digest,
+        "artifact_size": len(data),
+    }

@@ -1,0 +1,51 @@
+"""Plain-text rendering of recorded runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds") if ts else "-"
+
+
+def _dims(shape: Any) -> str:
+    return "×".join(str(d) for d in shape) if shape else "-"
+
+
+def run_report(run: Mapping[str, Any]) -> str:
+    """A readable multi-line description of one run from ``SqlStore.get_run``."""
+    lines = [
+        f"run {run['id']}  {run.get('name') or ''}".rstrip(),
+        f"  status     {run['status']}   project {run['project']}   user {run.get('user') or '-'}",
+        f"  started    {_when(run['start_time'])}   duration {run['duration'] or 0:.2f}s",
+        f"  notebook   {run.get('notebook_path') or 'unknown'}   cell [{run.get('execution_count') or '-'}]",
+    ]
+    if run.get("git_commit"):
+        lines.append(f"  git        {run['git_commit'][:12]}{' (dirty)' if run.get('git_dirty') else ''}")
+    env = run.get("environment") or {}
+    if env:
+        pkgs = ", ".join(f"{k} {v}" for k, v in sorted(env.get("packages", {}).items()))
+        lines.append(f"  python     {env.get('python')}   {pkgs}")
+    if run.get("job_run_id"):
+        lines.append(f"  job run    {run['job_run_id']}")
+    for title, key in (("tags", "tags"), ("params", "params"), ("metrics", "metrics")):
+        if run.get(key):
+            lines.append(f"  {title}")
+            lines.extend(f"    {k} = {v}" for k, v in run[key].items())
+    for title, key in (("read", "inputs"), ("produced", "outputs")):
+        if run.get(key):
+            lines.append(f"  {title}")
+            lines.extend(f"    {d['name']:<20} {d['kind']:<10} {_dims(d['shape']):<12} {d['digest']}" for d in run[key])
+    if run.get("models"):
+        lines.append("  models")
+        lines.extend(f"    {m['name']:<20} {m['class_name']}  version {m['digest']}  ({m['flavor']})" for m in run["models"])
+    if run.get("error"):
+        lines.append("  error")
+        lines.extend("    " + line for line in run["error"].rstrip().splitlines()[-6:])
+    if run.get("source"):
+        lines.append("  source")
+        lines.extend("    " + line for line in run["source"].rstrip().splitlines())
+    return "\n".join(lines)

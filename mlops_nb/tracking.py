@@ -1,0 +1,384 @@
+"""The Python tracking API shared by the magics, scripts and papermill jobs.
+
+>>> with mlops_nb.track(name="train", inputs={"train": df}) as run:
+...     model = LogisticRegression().fit(X, y)
+...     mlops_nb.log_metric("accuracy", model.score(X, y))
+...     mlops_nb.log_model(model)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .capture import CellCapture, data_record, metric_value
+from .environment import environment, git_state, notebook_path
+from .errors import FingerprintError, MlopsError, TrackingError
+from .models import model_record
+from .store import get_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .store import SqlStore
+
+_stack: list[Run] = []
+
+
+class Run:
+    """A run being recorded; obtain one from :func:`track` or ``%%mlops track``.
+
+    Parameters
+    ----------
+    name : str, optional
+        Human-readable name (several runs may share it).
+    tags : mapping, optional
+        Free-form labels, e.g. ``{"owner": "ana"}``.
+    project : str, optional
+        Project name; defaults to the configured one.
+    store : SqlStore, optional
+        Where to record; defaults to :func:`mlops_nb.store.get_store`.
+    source : str, optional
+        Code of the run (the cell source for tracked cells).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        store: SqlStore | None = None,
+        source: str | None = None,
+        execution_count: int | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.name = name
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.project = config.project_name(project)
+        self.store = store or get_store()
+        self.source = source
+        self.execution_count = execution_count
+        self.notebook_path = notebook_path(dict(namespace) if namespace else None)
+        self.params: dict[str, Any] = {}
+        self.metrics: list[tuple[str, float, int | None, float]] = []
+        self.inputs: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.warnings: list[str] = []
+        self.status = "created"
+        self.error: str | None = None
+        self.start_time: float | None = None
+        self.duration: float | None = None
+        self.persist_start = True
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id[:8]} {self.name or ''} {self.status}>"
+
+    # ---- logging ----------------------------------------------------------------
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Record a metric value; call repeatedly with ``step`` for a series."""
+        _check_key(name, "metric")
+        number = metric_value(value)
+        if number is None:
+            raise TrackingError(
+                f"Metric {name!r} must be a real number, got {type(value).__name__} {value!r}.",
+                metric=name,
+            )
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+            raise TrackingError(f"Metric step must be an integer, got {step!r}.", metric=name)
+        self.metrics.append((name, number, step, time.time()))
+
+    def log_param(self, name: str, value: Any) -> None:
+        """Record one parameter (stored as text; JSON for non-strings)."""
+        _check_key(name, "param")
+        self.params[name] = value
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several parameters."""
+        if not isinstance(params, Mapping):
+            raise TrackingError(f"log_params expects a mapping, got {type(params).__name__}.")
+        for key, value in params.items():
+            self.log_param(key, value)
+
+    def log_model(self, model: Any, name: str = "model") -> str:
+        """Store ``model`` as an artifact now; return its model version (digest)."""
+        _check_key(name, "model")
+        record = model_record(name, model, self.store.artifacts)
+        self.models[name] = record
+        return record["digest"]
+
+    def log_input(self, name: str, obj: Any) -> str:
+        """Record the current version of a data object the run reads; return its digest."""
+        return self._log_data(self.inputs, name, obj)
+
+    def log_output(self, name: str, obj: Any) -> str:
+        """Record the current version of a data object the run produces; return its digest."""
+        return self._log_data(self.outputs, name, obj)
+
+    def _log_data(self, target: dict[str, dict[str, Any]], name: str, obj: Any) -> str:
+        _check_key(name, "data")
+        record = data_record(name, obj, known=self.store.has_profile)
+        target[name] = record
+        return record["digest"]
+
+    def set_tag(self, key: str, value: Any) -> None:
+        _check_key(key, "tag")
+        self.tags[key] = str(value)
+
+    def add_capture(self, capture: CellCapture) -> None:
+        """Merge what a tracked cell read and produced into this run."""
+        for name, record in capture.inputs.items():
+            self.inputs.setdefault(name, record)
+        self.outputs.update(capture.outputs)
+        for name, value in capture.metrics.items():
+            if not any(m[0] == name for m in self.metrics):
+                self.metrics.append((name, value, None, time.time()))
+        for name, model in capture.models.items():
+            if name not in self.models:
+                try:
+                    self.models[name] = model_record(name, model, self.store.artifacts)
+                except (MlopsError, FingerprintError) as exc:
+                    self.warnings.append(f"model {name}: {exc}")
+                    continue
+                for key, value in self.models[name]["params"].items():
+                    self.params.setdefault(f"{name}.{key}", value)
+        self.warnings.extend(capture.warnings)
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def start(self, *, persist: bool = True) -> None:
+        """Mark the run as started; with ``persist`` it is visible in the store at once."""
+        self.start_time = time.time()
+        self._t0 = time.perf_counter()
+        self.status = "running"
+        if persist:
+            self._insert()
+
+    def _insert(self) -> None:
+        commit, dirty = git_state()
+        self.store.start_run(
+            self.id,
+            self.project,
+            name=self.name,
+            start_time=self.start_time,
+            source=self.source,
+            source_hash=hashlib.sha256(self.source.encode()).hexdigest() if self.source else None,
+            notebook_path=self.notebook_path,
+            execution_count=self.execution_count,
+            environment=environment(),
+            git_commit=commit,
+            git_dirty=dirty,
+            job_run_id=os.environ.get("MLOPS_NB_JOB_RUN_ID"),
+            batch_id=os.environ.get("MLOPS_NB_BATCH_ID"),
+            tags=self.tags,
+        )
+        self._inserted = True
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Write everything recorded in one transaction.
+
+        ``error``: the exception that ended the run (status ``failed``, or
+        ``interrupted`` for KeyboardInterrupt).
+        """
+        if self.start_time is None:
+            raise TrackingError("finish() called on a run that was never started.", run_id=self.id)
+        self.duration = time.perf_counter() - self._t0
+        if error is None:
+            self.status = "finished"
+        else:
+            self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self.error = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-20:])
+        if not getattr(self, "_inserted", False):
+            self._insert()
+        self.store.finish_run(
+            self.id,
+            status=self.status,
+            error=self.error,
+            duration=self.duration,
+            params=self.params,
+            metrics=self.metrics,
+            tags=self.tags,
+            inputs=list(self.inputs.values()),
+            outputs=list(self.outputs.values()),
+            models=list(self.models.values()),
+        )
+
+    def __enter__(self) -> Run:
+        self.start(persist=self.persist_start)
+        _stack.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        _stack.remove(self)
+        if exc is None:
+            self.finish()
+            return False
+        try:
+            self.finish(error=exc)
+        except Exception as store_exc:  # the user's exception matters more
+            warnings.warn(f"mlops_nb: run {self.id[:8]} could not be recorded: {store_exc}", stacklevel=2)
+        return False
+
+    def discard(self) -> None:
+        """Stop being the active run without recording anything."""
+        if self in _stack:
+            _stack.remove(self)
+        self.status = "discarded"
+
+    @property
+    def has_results(self) -> bool:
+        """Whether the run produced a model or a metric (autotrack keeps only those)."""
+        return bool(self.models or self.metrics)
+
+    def summary_line(self) -> str:
+        """One compact line: id, data read, models produced, metrics, duration."""
+        parts = [f"mlops run {self.id[:8]}" + (f" {self.name}" if self.name else "")]
+        if self.status != "finished":
+            parts.append(self.status.upper())
+        if self.inputs:
+            parts.append("read " + ", ".join(_data_label(r) for r in self.inputs.values()))
+        if self.models:
+            parts.append(
+                "models " + ", ".join(f"{n} {m['class_name'].rsplit('.', 1)[-1]} ({m['digest'][:8]})" for n, m in self.models.items())
+            )
+        if self.metrics:
+            last = {k: v for k, v, _, _ in self.metrics}
+            parts.append(" ".join(f"{k}={_fmt(v)}" for k, v in last.items()))
+        if self.duration is not None:
+            parts.append(f"{self.duration:.2f}s")
+        line = " · ".join(parts)
+        if self.warnings:
+            line += "\n  not recorded: " + "; ".join(self.warnings)
+        return line
+
+
+def _data_label(record: Mapping[str, Any]) -> str:
+    shape = record.get("shape")
+    dims = "×".join(str(d) for d in shape) if shape else record["kind"]
+    return f"{record['name']}({dims}, {record['digest'][:8]})"
+
+
+def _fmt(value: float) -> str:
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def _check_key(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise TrackingError(f"A {what} name must be a non-empty string of at most 255 characters, got {name!r}.")
+
+
+# ---- module-level API ------------------------------------------------------------
+def track(
+    name: str | None = None,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    project: str | None = None,
+    store: SqlStore | None = None,
+) -> Run:
+    """Record a block of code as a run: ``with mlops_nb.track(...) as run:``.
+
+    Parameters
+    ----------
+    name : str, optional
+        Run name.
+    inputs : mapping, optional
+        Data the block reads, fingerprinted now (before the block can change it).
+    tags : mapping, optional
+        Labels for the run.
+
+    Returns
+    -------
+    Run
+        A context manager.  Inside the block use it (or the module-level
+        ``log_*`` functions) to add metrics, params, models and data.  An
+        exception leaving the block marks the run ``failed`` and propagates
+        unchanged.
+    """
+    run = Run(name, tags=tags, project=project, store=store)
+    for key, value in (inputs or {}).items():
+        run.log_input(key, value)
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run being recorded, if any."""
+    return _stack[-1] if _stack else None
+
+
+def _require_run(what: str) -> Run:
+    run = active_run()
+    if run is None:
+        raise TrackingError(
+            f"{what} was called outside a tracked run: put it in a %%mlops track cell, "
+            "turn on %mlops autotrack, or use `with mlops_nb.track():`."
+        )
+    return run
+
+
+def log_metric(name: str, value: float, step: int | None = None) -> None:
+    """Record a metric in the active run."""
+    _require_run("log_metric").log_metric(name, value, step)
+
+
+def log_param(name: str, value: Any) -> None:
+    """Record a parameter in the active run."""
+    _require_run("log_param").log_param(name, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record several parameters in the active run."""
+    _require_run("log_params").log_params(params)
+
+
+def log_model(model: Any, name: str = "model") -> str:
+    """Store a model in the active run; return its model version (digest)."""
+    return _require_run("log_model").log_model(model, name)
+
+
+def runs(
+    *,
+    name: str | None = None,
+    last: int | None = None,
+    project: str | None = None,
+    status: str | None = None,
+    batch_id: str | None = None,
+    store: SqlStore | None = None,
+) -> pd.DataFrame:
+    """Recorded runs as a DataFrame, newest first.
+
+    Columns: ``run_id, name, status, start_time, duration_s, project, user``
+    then ``metrics.<key>``, ``params.<key>`` and ``tags.<key>``.
+    """
+    import pandas as pd
+
+    rows = (store or get_store()).list_runs(name=name, last=last, project=project, status=status, batch_id=batch_id)
+    records = []
+    for r in rows:
+        record = {
+            "run_id": r["id"],
+            "name": r["name"],
+            "status": r["status"],
+            "start_time": pd.Timestamp(r["start_time"], unit="s"),
+            "duration_s": r["duration"],
+            "project": r["project"],
+            "user": r["user"],
+        }
+        record.update({f"metrics.{k}": v for k, v in r["metrics"].items()})
+        record.update({f"params.{k}": v for k, v in r["params"].items()})
+        record.update({f"tags.{k}": v for k, v in r["tags"].items()})
+        records.append(record)
+    base = ["run_id", "name", "status", "start_time", "duration_s", "project", "user"]
+    frame = pd.DataFrame.from_records(records, columns=None if records else base)
+    return frame

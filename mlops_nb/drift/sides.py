@@ -1,0 +1,91 @@
+"""Turn one column - raw or from a profile - into a side the tests work on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlops_nb.drift import coltypes as ct
+from mlops_nb.drift.dists import PROBS, CatCounts, ExactDist, SketchDist
+
+
+class Incomparable(Exception):
+    """The two sides of a column cannot be compared (reported, not raised)."""
+
+
+def raw_side(series: pd.Series, ctype: str):
+    """``(side or None, n_missing)`` for a raw column; None when no value is left."""
+    if ctype in (ct.NUMERICAL, ct.DATETIME):
+        kept, n_missing = ct.finite_sorted(ct.to_float(series, ctype))
+        return (ExactDist(kept) if kept.size else None), n_missing
+    labels, counts, n_missing = ct.category_counts(series)
+    return (CatCounts(labels, counts) if labels else None), n_missing
+
+
+def profile_side(col: dict, ctype: str, column=None):
+    """``(side or None, n_missing)`` for a profile column read as ``ctype``."""
+    if "error" in col:
+        raise Incomparable(f"the reference profile could not describe this column ({col['error']})")
+    ptype = col.get("type")
+    n_missing = int(col.get("missing", 0))
+    numeric_profile = ptype in (ct.NUMERICAL, ct.DATETIME)
+    want_numeric = ctype in (ct.NUMERICAL, ct.DATETIME)
+    if numeric_profile and want_numeric:
+        return _numeric_from_profile(col), n_missing
+    if not numeric_profile and not want_numeric:
+        labels = list(col.get("values", []))
+        if not labels and not col.get("other"):
+            return None, n_missing
+        return CatCounts(labels, np.array(col.get("counts", []), dtype=np.int64), col.get("other", 0),
+                         col.get("n_unique")), n_missing
+    if numeric_profile:  # numbers read as categories: needs exact values
+        if "values" not in col:
+            raise Incomparable(
+                f"the reference profile has a {ptype} quantile sketch; the current column is "
+                f"{ctype}, so per-category counts are not available"
+            )
+        if not col["values"]:
+            return None, n_missing
+        labels = [ct.label(v) for v in col["values"]]
+        agg: dict[str, int] = {}
+        for lab, c in zip(labels, col["counts"]):
+            agg[lab] = agg.get(lab, 0) + int(c)
+        items = sorted(agg.items(), key=lambda kv: (-kv[1], kv[0]))
+        return CatCounts([k for k, _ in items], np.array([v for _, v in items])), n_missing
+    # categories read as numbers (boolean profile vs numerical current)
+    values = []
+    for lab in col.get("values", []):
+        try:
+            values.append({"True": 1.0, "False": 0.0}.get(lab, None) if lab in ("True", "False") else float(lab))
+        except ValueError:
+            raise Incomparable(f"reference category {lab!r} is not a number") from None
+    if col.get("other"):
+        raise Incomparable("the reference profile pooled some categories; they cannot be read as numbers")
+    if not values:
+        return None, n_missing
+    order = np.argsort(values)
+    return ExactDist(np.asarray(values)[order], np.asarray(col["counts"], dtype=np.int64)[order]), n_missing
+
+
+def _numeric_from_profile(col: dict):
+    if "values" in col:
+        if not col["values"]:
+            return None
+        values = np.asarray(col["values"], dtype=np.float64)
+        order = np.argsort(values, kind="stable")
+        return ExactDist(values[order], np.asarray(col["counts"], dtype=np.int64)[order])
+    quantiles = np.asarray(col["quantiles"], dtype=np.float64)
+    probs = np.asarray(col["probs"], dtype=np.float64) if "probs" in col else PROBS
+    if probs.size != quantiles.size:
+        raise Incomparable("the reference profile's quantile sketch is malformed")
+    n = int(col["count"]) - int(col.get("missing", 0))
+    std = col.get("std")
+    mean = col.get("mean")
+    return SketchDist(
+        probs,
+        quantiles,
+        n,
+        mean if mean is not None else float(np.mean(quantiles)),
+        std if std is not None else float(np.std(quantiles)),
+        int(col.get("n_unique", n)),
+    )

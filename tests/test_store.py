@@ -1,0 +1,132 @@
+"""The registry store on real SQLite files."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+from sqlalchemy import update
+
+from mlops_nb.errors import ConfigError, IntegrityError, NotFoundError, SchemaVersionError, StoreError
+from mlops_nb.store import SqlStore, schema
+from mlops_nb.store.artifacts import ArtifactStore
+
+
+def _data(name, digest="ab" * 16):
+    return {"name": name, "digest": digest, "kind": "dataframe", "shape": [3, 2], "schema": {"a": "int64"}, "profile": None}
+
+
+def _finish(store, run_id, **kw):
+    store.start_run(run_id, "p", name="r")
+    store.finish_run(run_id, status="finished", **kw)
+
+
+def test_fresh_store_has_schema_and_wal(tmp_path):
+    store = SqlStore(f"sqlite:///{tmp_path}/reg.db", str(tmp_path / "art"))
+    assert store.schema_version == schema.SCHEMA_VERSION
+    con = sqlite3.connect(tmp_path / "reg.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"projects", "runs", "params", "metrics", "data_versions", "run_data", "model_versions", "audit_events", "schema_info"} <= tables
+    assert con.execute("SELECT value FROM schema_info WHERE key='schema_version'").fetchone()[0] == str(schema.SCHEMA_VERSION)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    store = SqlStore(f"sqlite:///{tmp_path}/reg.db", str(tmp_path / "art"))
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.schema_info).values(value=str(schema.SCHEMA_VERSION + 1)))
+    store.close()
+    with pytest.raises(SchemaVersionError, match="Upgrade mlops_nb"):
+        SqlStore(f"sqlite:///{tmp_path}/reg.db", str(tmp_path / "art"))
+
+
+def test_run_roundtrip(store):
+    _finish(
+        store, "r1" + "0" * 30,
+        params={"C": 0.5, "solver": "lbfgs"},
+        metrics=[("loss", 0.9, 0, 1.0), ("loss", 0.5, 1, 2.0), ("accuracy", 0.95, None, 3.0)],
+        tags={"owner": "ana"},
+        inputs=[_data("train")],
+        outputs=[_data("clean", "cd" * 16)],
+        models=[{"name": "clf", "digest": "ef" * 16, "flavor": "skops", "class_name": "sk.LR", "params": {"C": 0.5}, "artifact_digest": "1" * 64}],
+    )  # fmt: skip
+    run = store.get_run("r1")
+    assert run["status"] == "finished" and run["project"] == "p"
+    assert run["params"] == {"C": "0.5", "solver": "lbfgs"}
+    assert run["metrics"] == {"loss": 0.5, "accuracy": 0.95}
+    assert [m["step"] for m in run["metric_history"] if m["key"] == "loss"] == [0, 1]
+    assert run["tags"] == {"owner": "ana"}
+    assert [d["name"] for d in run["inputs"]] == ["train"] and run["outputs"][0]["digest"] == "cd" * 16
+    assert run["models"][0]["params"] == {"C": 0.5}
+    assert store.data_lineage("cdcd") == {"produced_by": [run["id"]], "read_by": []}
+    assert store.summary()["runs"] == 1
+
+
+def test_data_version_shared_between_runs(store):
+    _finish(store, "a" * 32, inputs=[_data("df")])
+    _finish(store, "b" * 32, inputs=[_data("frame")])
+    assert store.summary()["data_versions"] == 1
+    assert store.data_lineage("ab" * 16)["read_by"] == ["a" * 32, "b" * 32]
+    assert store.get_data_version("abab")["first_run_id"] == "a" * 32
+
+
+def test_failed_transaction_writes_nothing(store):
+    store.start_run("c" * 32, "p")
+    with pytest.raises(Exception):
+        # the second input repeats a primary key: the whole run write must roll back
+        store.finish_run("c" * 32, status="finished", params={"x": 1}, inputs=[_data("df"), _data("df")])
+    run = store.get_run("c" * 32)
+    assert run["status"] == "running" and run["params"] == {} and run["inputs"] == []
+
+
+def test_lookup_errors(store):
+    _finish(store, "abc" + "0" * 29)
+    _finish(store, "abd" + "0" * 29)
+    with pytest.raises(NotFoundError, match="ambiguous"):
+        store.get_run("ab")
+    with pytest.raises(NotFoundError, match="No run"):
+        store.get_run("zzz")
+    with pytest.raises(NotFoundError, match="not a model version digest"):
+        store.get_model_version("xyz!")
+    with pytest.raises(StoreError):
+        store.finish_run("abc" + "0" * 29, status="weird")
+
+
+def test_audit_chain_detects_tampering(store):
+    for i in range(3):
+        store.add_audit_event("promote", f"model:{i}", reason="test", payload={"i": i})
+    assert store.verify_audit_log() == []
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.audit_events).where(schema.audit_events.c.id == 2).values(reason="edited"))
+    assert store.verify_audit_log() == [2]
+
+
+def test_artifacts_are_content_addressed_and_verified(tmp_path):
+    art = ArtifactStore(str(tmp_path / "art"))
+    digest = art.put_bytes(b"model bytes")
+    assert digest == hashlib.sha256(b"model bytes").hexdigest()
+    path = tmp_path / "art" / digest[:2] / digest[2:]
+    assert path.read_bytes() == b"model bytes"
+    assert art.put_bytes(b"model bytes") == digest  # idempotent
+    assert not list((tmp_path / "art" / "tmp").iterdir())  # no temp files left
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 3_000_000)
+    assert art.get_bytes(art.put_file(src)) == b"x" * 3_000_000
+    path.write_bytes(b"tampered")
+    with pytest.raises(IntegrityError, match="corrupted"):
+        art.get_bytes(digest)
+
+
+def test_memory_filesystem_artifacts():
+    art = ArtifactStore("memory://mlops-test-artifacts")
+    assert art.get_bytes(art.put_bytes(b"abc")) == b"abc"
+
+
+def test_bad_urls_are_explained(tmp_path):
+    with pytest.raises(ConfigError, match="not a URL"):
+        from mlops_nb import config
+
+        config.init(store="not-a-url")
+    with pytest.raises(ConfigError, match="Cannot use store URL"):
+        SqlStore("nosuchdialect://x", str(tmp_path))

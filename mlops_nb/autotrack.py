@@ -12,6 +12,7 @@ import warnings
 
 from .capture import CellCapture
 from .errors import MlopsError
+from .cells import cell_number
 from .tracking import Run, active_run
 
 
@@ -43,7 +44,7 @@ class AutoTracker:
             return
         try:
             source = self.shell.transform_cell(raw)
-            run = Run(source=raw, execution_count=self.shell.execution_count, namespace=self.shell.user_ns)
+            run = Run(source=raw, execution_count=cell_number(self.shell), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
             capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile)
             capture.before()

@@ -51,6 +51,8 @@ def analyze_source(source: str) -> CellNames:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.stores.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.loads.add(node.target.id)  # `x += 1` reads x as well
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             names.stores.update(node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):

@@ -34,22 +34,29 @@ def main(store: str | None, artifacts: str | None, project: str | None) -> None:
 
 @main.command()
 def summary() -> None:
-    """What the registry holds: runs, data versions, model versions, metrics."""
+    """What the registry holds: runs with their data versions, model versions and metrics."""
     from .store import get_store
 
     store = get_store()
     counts = store.summary()
-    click.echo(f"registry {store.url}")
-    click.echo("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
-    for row in store.list_runs():
+    click.echo(f"registry  {store.url}\nartifacts {store.artifacts.url}")
+    click.echo("  " + " · ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    producers: dict[str, str] = {}
+    for row in reversed(store.list_runs()):  # oldest first, so lineage reads top-down
         run = store.get_run(row["id"])
         metrics = " ".join(f"{k}={v:.4g}" for k, v in run["metrics"].items())
-        click.echo(f"  run {run['id'][:8]} {run['name'] or '-':<18} {run['status']:<9} {metrics}")
-        for d in run["inputs"]:
-            shape = "×".join(map(str, d["shape"] or [])) or d["kind"]
-            click.echo(f"      read     {d['name']:<10} {shape:<10} data version {d['digest'][:12]}")
+        click.echo(f"  run {run['id'][:8]}  {run['name'] or '-':<16} {run['status']:<9} {metrics}")
+        for label, items in (("read", run["inputs"]), ("produced", run["outputs"])):
+            for d in items:
+                shape = "×".join(map(str, d["shape"] or [])) or d["kind"]
+                origin = producers.get(d["digest"]) if label == "read" else None
+                suffix = f"  ← run {origin}" if origin else ""
+                click.echo(f"      {label:<9}{d['name']:<10}{shape:>9}  data  {d['digest'][:12]}{suffix}")
+                if label == "produced":
+                    producers.setdefault(d["digest"], run["id"][:8])
         for m in run["models"]:
-            click.echo(f"      produced {m['name']:<10} {m['class_name'].rsplit('.', 1)[-1]:<10} model version {m['digest'][:12]}")
+            kind = m["class_name"].rsplit(".", 1)[-1]
+            click.echo(f"      {'model':<9}{m['name']:<10}{kind:>9}  model {m['digest'][:12]}")
 
 
 @main.command("runs")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 import sys
 from typing import Any
@@ -14,6 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import config
 from .autotrack import AutoTracker
 from .capture import CellCapture
+from .cells import cell_number, execute_cell
 from .errors import MlopsError
 from .report import run_report
 from .tracking import Run, runs
@@ -38,25 +38,6 @@ HELP = """\
   %mlops run NOTEBOOK [-p NAME VALUE]…                                run a notebook as a recorded job
   %mlops help                                                         this text
 Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, drift."""
-
-
-def execute_cell(shell, source: str) -> None:
-    """Run a cell's source in the user namespace as IPython would run it.
-
-    The last expression is displayed as the cell's output; exceptions
-    propagate unchanged, and our frames are hidden from the traceback.
-    """
-    __tracebackhide__ = True
-    transformed = shell.transform_cell(source)
-    filename = shell.compile.cache(transformed, shell.execution_count, raw_code=source)
-    tree = shell.compile.ast_parse(transformed, filename=filename)
-    body, last = tree.body, None
-    if body and isinstance(body[-1], ast.Expr):
-        body, last = body[:-1], body[-1]
-    exec(shell.compile(ast.Module(body=body, type_ignores=[]), filename, "exec"), shell.user_global_ns, shell.user_ns)
-    if last is not None:
-        code = shell.compile(ast.Interactive(body=[last]), filename, "single")
-        exec(code, shell.user_global_ns, shell.user_ns)
 
 
 @magic_arguments()
@@ -156,7 +137,7 @@ class MlopsMagics(Magics):
         try:
             run = Run(
                 args.name, tags=_tags(args.tag), source=cell,
-                execution_count=shell.execution_count, namespace=shell.user_ns,
+                execution_count=cell_number(shell), namespace=shell.user_ns,
             )  # fmt: skip
             capture = CellCapture(
                 shell.transform_cell(cell), shell.user_ns,

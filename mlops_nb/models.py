@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import ModelFormatError
+from .errors import FingerprintError, ModelFormatError
 from .fingerprint import fingerprint
 
 FLAVORS = ("skops", "joblib")
@@ -104,10 +104,15 @@ def model_record(name: str, model: Any, artifacts) -> dict[str, Any]:
     """Store ``model`` in ``artifacts``; return the row the store keeps for it."""
     data, flavor = serialize(model)
     artifact_digest = artifacts.put_bytes(data)
+    try:
+        digest = fingerprint(model)
+    except FingerprintError:
+        # Objects we cannot fingerprint structurally are versioned by their bytes.
+        digest = artifact_digest[:32]
     cls = type(model)
     return {
         "name": name,
-        "digest": fingerprint(model),
+        "digest": digest,
         "flavor": flavor,
         "class_name": f"{cls.__module__}.{cls.__qualname__}",
         "params": model_params(model),

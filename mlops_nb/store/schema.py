@@ -174,3 +174,109 @@ drift_checks = Table(
 
 # ---- notebook jobs (validate / run / batch / schedule) ---------------------
 # (tables for jobs are added below this line by the jobs module's owner)
+from sqlalchemy import UniqueConstraint  # noqa: E402  (kept in this section)
+
+# A validation result, keyed by the notebook's content hash and its parameters,
+# so that scheduling can require a passing validation of that exact notebook.
+job_validations = Table(
+    "job_validations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("notebook_path", Text, nullable=False),
+    Column("notebook_hash", String(64), nullable=False),
+    Column("params_hash", String(64), nullable=False),
+    Column("parameters", Json),
+    Column("passed", Boolean, nullable=False),
+    Column("checks", Json, nullable=False),  # [{name, status, reason, details}]
+    Column("created_at", Float, nullable=False),
+    Column("duration", Float),
+    Column("user", String(255)),
+    Index("ix_job_validations_hash", "notebook_hash", "params_hash"),
+)
+
+# One papermill execution of a notebook (from run, batch or the scheduler).
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("notebook_path", Text, nullable=False),
+    Column("notebook_hash", String(64), nullable=False),
+    Column("parameters", Json),
+    Column("kernel", String(255)),
+    Column("environment", Json),
+    Column("status", String(16), nullable=False),  # running/finished/failed/timeout
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("duration", Float),
+    Column("output_digest", String(64)),  # executed notebook in the artifact store
+    Column("output_url", Text),
+    Column("error", Text),
+    Column("failed_cell", Json),  # {index, execution_count, line, ename, evalue}
+    Column("run_ids", Json),  # runs recorded by %%mlops track cells inside it
+    Column("batch_id", String(32)),
+    Column("schedule_name", String(255)),
+    Column("firing_id", Integer),
+    Column("attempt", Integer),
+    Column("user", String(255)),
+    Column("host", String(255)),
+    Index("ix_job_runs_start", "start_time"),
+    Index("ix_job_runs_batch", "batch_id"),
+    Index("ix_job_runs_firing", "firing_id"),
+)
+
+job_batches = Table(
+    "job_batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("notebook_path", Text, nullable=False),
+    Column("notebook_hash", String(64), nullable=False),
+    Column("grid", Json, nullable=False),  # list of parameter combinations
+    Column("backend", String(255), nullable=False),  # local:N or dask:ADDRESS
+    Column("status", String(16), nullable=False),  # running/finished/failed
+    Column("n_total", Integer, nullable=False),
+    Column("n_failed", Integer),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("user", String(255)),
+)
+
+job_schedules = Table(
+    "job_schedules",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("notebook_path", Text, nullable=False),
+    Column("notebook_hash", String(64), nullable=False),
+    Column("cron", String(255), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("parameters", Json),
+    Column("timeout", Float),
+    Column("retries", Integer, nullable=False),
+    Column("kernel", String(255)),
+    Column("catchup", String(8), nullable=False),  # skip / one / all
+    Column("paused", Boolean, nullable=False),
+    Column("validation_id", String(32)),
+    Column("forced", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),  # slots are counted from here
+    Column("updated_at", Float, nullable=False),
+    Column("user", String(255)),
+)
+
+# One row per (schedule, slot), written before the notebook starts: the unique
+# constraint is what keeps two schedulers, or one restarted, from firing twice.
+job_firings = Table(
+    "job_firings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule_name", String(255), nullable=False),
+    Column("slot", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # pending/running/retrying/finished/failed/timeout/interrupted/refused
+    Column("attempts", Integer, nullable=False),
+    Column("job_run_ids", Json),
+    Column("error", Text),
+    Column("owner", String(255)),  # host:pid of the scheduler that claimed the slot
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    UniqueConstraint("schedule_name", "slot", name="uq_job_firings_slot"),
+    Index("ix_job_firings_status", "status"),
+)

@@ -1,0 +1,34 @@
+"""Running a cell's code the way IPython runs it, from inside a cell magic."""
+
+from __future__ import annotations
+
+import ast
+
+
+def cell_number(shell) -> int | None:
+    """The execution count shown for the running cell.
+
+    IPython 9 increments ``shell.execution_count`` before running a cell and
+    IPython 8 after, so read the number from the cell's ExecutionResult.
+    """
+    result = getattr(shell.displayhook, "exec_result", None)
+    return getattr(result, "execution_count", None) or shell.execution_count
+
+
+def execute_cell(shell, source: str) -> None:
+    """Run a cell's source in the user namespace as IPython would run it.
+
+    The last expression is displayed as the cell's output; exceptions
+    propagate unchanged, and our frames are hidden from the traceback.
+    """
+    __tracebackhide__ = True
+    transformed = shell.transform_cell(source)
+    filename = shell.compile.cache(transformed, shell.execution_count, raw_code=source)
+    tree = shell.compile.ast_parse(transformed, filename=filename)
+    body, last = tree.body, None
+    if body and isinstance(body[-1], ast.Expr):
+        body, last = body[:-1], body[-1]
+    exec(shell.compile(ast.Module(body=body, type_ignores=[]), filename, "exec"), shell.user_global_ns, shell.user_ns)
+    if last is not None:
+        code = shell.compile(ast.Interactive(body=[last]), filename, "single")
+        exec(code, shell.user_global_ns, shell.user_ns)

@@ -1,0 +1,493 @@
+"""``drift(reference, current)``: per-column tests and the dataset verdict.
+
+Edge cases and their defined results (no NaN flag, no crash):
+
+* Missing values (None, NaN, NaT, pd.NA) and +-inf are left out of every
+  test. Each row reports the missing shares on both sides and their change;
+  with ``missing_threshold=x`` a column whose missing share changed by at
+  least ``x`` (absolute) is flagged drifted even when its test is not.
+* A side with no value left (all missing), or an empty current frame: the
+  test is not run (``test``/``statistic``/``p_value``/``distance`` None),
+  ``status`` says why, and the column is drifted only through
+  ``missing_threshold``. An empty current frame also adds a report warning.
+* Categories unseen in the reference: listed in ``unseen_categories`` with
+  their share of current rows (``unseen_share``); the chi-square then uses
+  the contingency form (finite) - see :mod:`mlops_nb.drift.stattests`.
+* Constant columns and a single category: tests are defined (KS D = 0 or 1,
+  Wasserstein normed by ``max(std, 0.001)``, chi-square/z-test p = 1 when
+  both sides hold the same single value).
+* Columns on one side only: DriftError listing them, unless ``columns=``
+  selects columns present on both sides.
+* Object columns of mixed types: categorical, compared by text label.
+  Datetimes: compared as timestamps. Booleans: two categories.
+* Sides of different types: compared as categorical (numbers vs booleans as
+  numerical); the note says so. A profile reference that cannot be read in
+  the current type gives ``status="incomparable"`` and ``drifted=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from mlops_nb.drift import coltypes as ct
+from mlops_nb.drift import stattests as st
+from mlops_nb.drift.dists import CatCounts, SketchDist, bin_counts
+from mlops_nb.drift.report import DriftReport
+from mlops_nb.drift.sides import Incomparable, profile_side, raw_side
+from mlops_nb.errors import DriftError, MlopsError
+from mlops_nb.profile import as_frame, column_key, is_profile
+
+HIST_BINS = 30
+HIST_TOP = 20
+
+
+class PreparedReference:
+    """A reference (DataFrame or profile) with per-column sides cached, so that
+    several current batches (``drift_over_time``) reuse the sorted reference."""
+
+    def __init__(self, reference: Any, label: str | None = None) -> None:
+        self.profile = reference if is_profile(reference) else None
+        self.frame = None if self.profile is not None else as_frame(reference)
+        if self.profile is None and self.frame is None:
+            raise DriftError(
+                f"The reference must be a DataFrame, a Series, a profile from build_profile(), "
+                f"or a 'run:ID' / 'model:DIGEST' string, not {type(reference).__name__}.",
+                reference_type=type(reference).__name__,
+            )
+        if self.frame is not None and self.frame.columns.duplicated().any():
+            dups = sorted({str(c) for c in self.frame.columns[self.frame.columns.duplicated()]})
+            raise DriftError(f"The reference has duplicate column names {dups}; rename them first.", columns=dups)
+        source = (self.profile or {}).get("source", {}) if self.profile else {}
+        self.label = label or source.get("ref") or ("profile" if self.profile else "dataframe")
+        self.digest = source.get("digest")
+        self.warnings: list[str] = list(source.get("warnings", []))
+        self.obj = reference
+        self._cache: dict = {}
+
+    @property
+    def kind(self) -> str:
+        return "profile" if self.profile is not None else "data"
+
+    def names(self) -> list:
+        if self.profile is not None:
+            return list(self.profile["columns"])
+        return list(self.frame.columns)
+
+    def rows(self) -> int:
+        if self.profile is not None:
+            return int(self.profile.get("n_rows", 0))
+        return len(self.frame)
+
+    def ref_type(self, name) -> tuple[str, str | None]:
+        if self.profile is not None:
+            ptype = self.profile["columns"][name].get("type", ct.CATEGORICAL)
+            return (ptype if ptype in ct.TYPES else ct.CATEGORICAL), None
+        key = ("type", name)
+        if key not in self._cache:
+            self._cache[key] = ct.detect_type(self.frame[name])
+        return self._cache[key]
+
+    def side(self, name, ctype: str):
+        key = ("side", name, ctype)
+        if key not in self._cache:
+            if self.profile is not None:
+                self._cache[key] = profile_side(self.profile["columns"][name], ctype, name)
+            else:
+                self._cache[key] = raw_side(self.frame[name], ctype)
+        return self._cache[key]
+
+    def column_rows(self, name) -> int:
+        if self.profile is not None:
+            return int(self.profile["columns"][name].get("count", 0))
+        return len(self.frame)
+
+
+def drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: list | None = None,
+    column_types: Mapping[Any, str] | None = None,
+    method: str | Mapping[Any, str] | None = None,
+    threshold: float | Mapping[Any, float] | None = None,
+    drift_share: float = 0.5,
+    missing_threshold: float | None = None,
+    reference_label: str | None = None,
+    store: Any = None,
+    workers: int | None = None,
+) -> DriftReport:
+    """Compare ``current`` data with ``reference`` column by column.
+
+    Parameters
+    ----------
+    reference : DataFrame, Series, profile dict, or str
+        The baseline. A profile (see :mod:`mlops_nb.profile`) stands in for
+        the raw data. Strings are resolved with
+        :func:`mlops_nb.drift.reference.resolve_reference`: ``"run:ID"``,
+        ``"run:ID:NAME"``, ``"model:DIGEST"``, ``"data:DIGEST"``.
+    current : DataFrame or Series
+        The data to check.
+    columns : list, optional
+        Columns to compare (default: all; then both sides must have the same).
+    column_types : dict, optional
+        Column -> ``numerical``/``categorical``/``boolean``/``datetime``,
+        overriding detection.
+    method : str or dict, optional
+        Test for all columns, or column -> test; others use Evidently's rule.
+        One of ``ks``, ``chisquare``, ``ztest``, ``wasserstein``,
+        ``jensenshannon``, ``psi``, ``hellinger``.
+    threshold : float or dict, optional
+        Threshold for all columns, or column -> threshold (default: the
+        test's own, 0.05 for p-values, 0.1 for distances).
+    drift_share : float
+        Dataset drift when the share of drifted columns is >= this.
+    missing_threshold : float, optional
+        Also flag a column whose missing share changed by at least this much.
+    reference_label : str, optional
+        How the reference is named in the report and the registry.
+    """
+    if isinstance(reference, str):
+        from mlops_nb.drift.reference import resolve_reference
+
+        label = reference_label or reference
+        reference = resolve_reference(reference, store=store)
+        reference_label = label
+    prepared = reference if isinstance(reference, PreparedReference) else PreparedReference(reference, reference_label)
+    return compare(
+        prepared,
+        current,
+        columns=columns,
+        column_types=column_types,
+        method=method,
+        threshold=threshold,
+        drift_share=drift_share,
+        missing_threshold=missing_threshold,
+        workers=workers,
+    )
+
+
+def compare(
+    prepared: PreparedReference,
+    current: Any,
+    *,
+    columns=None,
+    column_types=None,
+    method=None,
+    threshold=None,
+    drift_share: float = 0.5,
+    missing_threshold: float | None = None,
+    workers: int | None = None,
+    exclude: tuple = (),
+) -> DriftReport:
+    """Drift of ``current`` against an already prepared reference."""
+    if is_profile(current):
+        raise DriftError(
+            "The current data must be a DataFrame or Series, not a profile: tests need the current values.",
+        )
+    frame = as_frame(current)
+    if frame is None:
+        raise DriftError(
+            f"The current data must be a DataFrame or Series, not {type(current).__name__}.",
+            current_type=type(current).__name__,
+        )
+    if frame.columns.duplicated().any():
+        dups = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DriftError(f"The current data has duplicate column names {dups}; rename them first.", columns=dups)
+    if not 0 < float(drift_share) <= 1:
+        raise DriftError(f"drift_share must be in (0, 1], got {drift_share!r}.", drift_share=drift_share)
+    if missing_threshold is not None and not 0 < float(missing_threshold) <= 1:
+        raise DriftError(
+            f"missing_threshold must be in (0, 1], got {missing_threshold!r}.", missing_threshold=missing_threshold
+        )
+    pairs = _match_columns(prepared, frame, columns, exclude)
+    names = [cur for _, cur in pairs]
+    methods = _per_column(method, names, "method", lambda v, c: st.canonical(v, c))
+    thresholds = _per_column(threshold, names, "threshold", _check_threshold)
+    types = _per_column(column_types, names, "column_types", ct.check_type_name, allow_scalar=False)
+    opts = {
+        "missing_threshold": missing_threshold,
+        "methods": methods,
+        "thresholds": thresholds,
+        "types": types,
+    }
+
+    def work(pair):
+        ref_name, cur_name = pair
+        try:
+            return _column(prepared, ref_name, frame[cur_name], cur_name, opts)
+        except MlopsError:
+            raise
+        except Exception as exc:
+            raise DriftError(
+                f"Could not compute drift for column {cur_name!r} ({type(exc).__name__}: {exc}). "
+                f"Exclude it with columns=... or set its type with column_types=..., and report the problem.",
+                column=cur_name,
+            ) from exc
+
+    n_workers = workers or min(4, os.cpu_count() or 1)
+    if n_workers > 1 and len(pairs) > 1 and len(frame) * len(pairs) >= 200_000:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            results = list(pool.map(work, pairs))
+    else:
+        results = [work(p) for p in pairs]
+    warnings = list(prepared.warnings)
+    if len(frame) == 0:
+        warnings.append("The current data has no rows: no test was run.")
+    return DriftReport(
+        [r for r, _ in results],
+        {row["column"]: h for row, h in results if h is not None},
+        drift_share=float(drift_share),
+        options={
+            "method": method if not isinstance(method, Mapping) else dict(methods),
+            "threshold": threshold if not isinstance(threshold, Mapping) else dict(thresholds),
+            "column_types": dict(types),
+            "drift_share": float(drift_share),
+            "missing_threshold": missing_threshold,
+        },
+        reference_label=prepared.label,
+        reference_kind=prepared.kind,
+        reference_digest=prepared.digest,
+        reference_rows=prepared.rows(),
+        current_rows=len(frame),
+        warnings=warnings,
+        current=current,
+        reference=prepared.obj if prepared.frame is not None else None,
+    )
+
+
+def _check_threshold(value, column):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not np.isfinite(v) or v < 0:
+        raise DriftError(f"Threshold for column {column!r} must be a number >= 0, got {value!r}.", column=column)
+    return v
+
+
+def _per_column(option, names: list, what: str, check, allow_scalar: bool = True) -> dict:
+    if option is None:
+        return {}
+    if isinstance(option, Mapping):
+        unknown = [k for k in option if k not in names and column_key(k) not in {column_key(n) for n in names}]
+        if unknown:
+            raise DriftError(
+                f"{what} names columns that are not compared: {unknown}. Compared columns: {names[:20]}.",
+                columns=unknown,
+            )
+        by_key = {column_key(k): v for k, v in option.items()}
+        return {n: check(by_key[column_key(n)], n) for n in names if column_key(n) in by_key}
+    if not allow_scalar:
+        raise DriftError(f"{what} must be a dict of column -> value.", option=what)
+    return {n: check(option, n) for n in names}
+
+
+def _match_columns(prepared: PreparedReference, frame: pd.DataFrame, columns, exclude) -> list[tuple]:
+    """(reference name, current name) pairs, or DriftError naming what is missing."""
+    ref_names = prepared.names()
+    if prepared.profile is not None:
+        ref_by_key = {n: n for n in ref_names}
+        cur_by_key = {column_key(c): c for c in frame.columns}
+    else:
+        ref_by_key = {column_key(n): n for n in ref_names}
+        cur_by_key = {column_key(c): c for c in frame.columns}
+    excluded = {column_key(e) for e in exclude}
+    if columns is None:
+        only_ref = [k for k in ref_by_key if k not in cur_by_key and k not in excluded]
+        only_cur = [k for k in cur_by_key if k not in ref_by_key and k not in excluded]
+        if only_ref or only_cur:
+            parts = []
+            if only_ref:
+                parts.append(f"only in the reference: {only_ref}")
+            if only_cur:
+                parts.append(f"only in the current data: {only_cur}")
+            raise DriftError(
+                "The reference and current data have different columns (" + "; ".join(parts) + "). "
+                "Pass columns=[...] to choose the columns to compare.",
+                only_in_reference=only_ref,
+                only_in_current=only_cur,
+            )
+        keys = [k for k in ref_by_key if k not in excluded]
+    else:
+        if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+            columns = [columns]
+        keys = [column_key(c) for c in columns]
+        missing_ref = [k for k in keys if k not in ref_by_key]
+        missing_cur = [k for k in keys if k not in cur_by_key]
+        if missing_ref or missing_cur:
+            parts = []
+            if missing_ref:
+                parts.append(f"not in the reference: {missing_ref}")
+            if missing_cur:
+                parts.append(f"not in the current data: {missing_cur}")
+            raise DriftError(
+                "Some requested columns are missing (" + "; ".join(parts) + ").",
+                missing_in_reference=missing_ref,
+                missing_in_current=missing_cur,
+            )
+    return [(ref_by_key[k], cur_by_key[k]) for k in keys]
+
+
+def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -> tuple[dict, dict | None]:
+    rtype, rnote = prepared.ref_type(ref_name)
+    ctype_cur, cnote = ct.detect_type(cur)
+    notes = [n for n in (rnote, cnote) if n]
+    if name in opts["types"]:
+        ctype = opts["types"][name]
+    else:
+        ctype, mnote = ct.combine_types(rtype, ctype_cur)
+        if mnote:
+            notes.append(mnote)
+    ref_rows = prepared.column_rows(ref_name)
+    cur_rows = len(cur)
+    row: dict[str, Any] = {
+        "column": column_key(name),
+        "type": ctype,
+        "test": None,
+        "statistic": None,
+        "p_value": None,
+        "distance": None,
+        "score": None,
+        "threshold": None,
+        "drifted": False,
+        "test_drifted": False,
+        "severity": None,
+        "ref_rows": ref_rows,
+        "cur_rows": cur_rows,
+        "ref_count": 0,
+        "cur_count": 0,
+        "ref_missing_share": None,
+        "cur_missing_share": None,
+        "missing_change": None,
+        "missing_drift": False,
+        "unseen_categories": [],
+        "unseen_share": 0.0,
+        "status": "ok",
+        "reference": prepared.kind,
+        "note": None,
+    }
+    try:
+        ref_side, ref_missing = prepared.side(ref_name, ctype)
+    except Incomparable as exc:
+        row.update(status="incomparable", drifted=True, note="; ".join(notes + [str(exc)]))
+        return row, None
+    cur_side, cur_missing = raw_side(cur, ctype)
+    row["ref_count"] = ref_side.n if ref_side is not None else 0
+    row["cur_count"] = cur_side.n if cur_side is not None else 0
+    if ref_rows:
+        row["ref_missing_share"] = ref_missing / ref_rows
+    if cur_rows:
+        row["cur_missing_share"] = cur_missing / cur_rows
+    if row["ref_missing_share"] is not None and row["cur_missing_share"] is not None:
+        change = row["cur_missing_share"] - row["ref_missing_share"]
+        row["missing_change"] = change
+        mt = opts["missing_threshold"]
+        row["missing_drift"] = bool(mt is not None and abs(change) >= mt - 1e-12)
+    if cur_rows == 0:
+        row["status"] = "empty current"
+    elif cur_side is None:
+        row["status"] = "no current values"
+    elif ref_side is None:
+        row["status"] = "no reference values"
+    if row["status"] != "ok":
+        row["drifted"] = row["missing_drift"]
+        row["note"] = "; ".join(notes) or None
+        return row, None
+
+    name_test = opts["methods"].get(name)
+    if name_test is None:
+        name_test = st.default_test(ctype, ref_side.n, st.n_distinct(ref_side, cur_side))
+    outcome = st.run_test(name_test, ref_side, cur_side, ctype, name)
+    spec = st.SPECS[name_test]
+    thr = opts["thresholds"].get(name, spec.default_threshold)
+    score = outcome.p_value if spec.kind == "p_value" else outcome.distance
+    test_drifted = st.decide(name_test, score, thr)
+    row.update(
+        test=name_test,
+        statistic=outcome.statistic,
+        p_value=outcome.p_value,
+        distance=outcome.distance,
+        score=score,
+        threshold=thr,
+        test_drifted=test_drifted,
+        drifted=bool(test_drifted or row["missing_drift"]),
+    )
+    if name_test == "psi":
+        row["severity"] = st.psi_severity(outcome.distance)
+    if outcome.note:
+        notes.append(outcome.note)
+    if isinstance(ref_side, CatCounts):
+        al = st.aligned_counts(ref_side, cur_side, name)
+        row["unseen_categories"] = al.unseen[:50]
+        row["unseen_share"] = al.unseen_count / cur_side.n
+        if len(al.unseen) > 50:
+            notes.append(f"{len(al.unseen)} unseen categories (first 50 listed)")
+        if al.pooled:
+            notes.append(
+                f"{al.pooled} current categor{'y' if al.pooled == 1 else 'ies'} outside the profile's top "
+                f"categories pooled as (other)"
+            )
+    if isinstance(ref_side, SketchDist):
+        notes.append("reference from a quantile sketch: approximate")
+    row["note"] = "; ".join(notes) or None
+    return row, histogram(ref_side, cur_side, ctype)
+
+
+def histogram(ref, cur, ctype: str) -> dict:
+    """Aggregated reference/current counts on shared bins (never raw points)."""
+    if isinstance(ref, CatCounts):
+        al = st.aligned_counts(ref, cur)
+        return _top_values(al.keys, al.ref, al.cur, ref.n, cur.n)
+    uref, ucur = ref.unique(), cur.unique()
+    if uref is not None and uref[0].size <= HIST_TOP and ucur[0].size <= HIST_TOP:
+        keys = np.union1d(uref[0], ucur[0])
+        if keys.size <= HIST_TOP:
+            rc, cc = np.zeros(keys.size), np.zeros(keys.size)
+            rc[np.searchsorted(keys, uref[0])] = uref[1]
+            cc[np.searchsorted(keys, ucur[0])] = ucur[1]
+            labels = [_num_label(k, ctype) for k in keys]
+            return {"kind": "values", "labels": labels, "ref": rc.tolist(), "cur": cc.tolist()}
+    lo, hi = min(ref.min, cur.min), max(ref.max, cur.max)
+    qlo = float(min(ref.quantile([0.005])[0], cur.quantile([0.005])[0]))
+    qhi = float(max(ref.quantile([0.995])[0], cur.quantile([0.995])[0]))
+    clipped = bool(qhi > qlo and (hi - lo) > 3 * (qhi - qlo))
+    if clipped:
+        lo, hi = qlo, qhi
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, HIST_BINS + 1)
+    return {
+        "kind": "bins",
+        "edges": edges.tolist(),
+        "ref": np.round(bin_counts(ref, edges[1:-1]), 3).tolist(),
+        "cur": np.round(bin_counts(cur, edges[1:-1]), 3).tolist(),
+        "clipped": clipped,
+        "datetime": ctype == ct.DATETIME,
+    }
+
+
+def _num_label(value: float, ctype: str) -> str:
+    if ctype == ct.DATETIME:
+        return str(pd.Timestamp(value, unit="s"))
+    return ct.label(float(value))
+
+
+def _top_values(keys, ref_counts, cur_counts, n_ref, n_cur) -> dict:
+    keys = list(keys)
+    share = np.maximum(np.asarray(ref_counts) / max(n_ref, 1), np.asarray(cur_counts) / max(n_cur, 1))
+    order = np.argsort(-share, kind="stable")
+    top = order[:HIST_TOP]
+    rest = order[HIST_TOP:]
+    labels = [str(keys[i]) for i in top]
+    rc = [float(ref_counts[i]) for i in top]
+    cc = [float(cur_counts[i]) for i in top]
+    if rest.size:
+        labels.append("(other)" if "(other)" not in labels else "(more)")
+        rc.append(float(np.sum(np.asarray(ref_counts)[rest])))
+        cc.append(float(np.sum(np.asarray(cur_counts)[rest])))
+    return {"kind": "values", "labels": labels, "ref": rc, "cur": cc}

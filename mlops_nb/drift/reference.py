@@ -1,0 +1,171 @@
+"""Resolve what a drift reference names into a DataFrame or a stored profile.
+
+Accepted references:
+
+* a DataFrame or Series (returned as is);
+* a profile dict from :func:`mlops_nb.profile.build_profile` (returned as is);
+* ``"run:RUN_ID"`` / ``"run:RUN_ID:NAME"``: a DataFrame input of that run,
+  taken from its stored profile (no raw data needed). With several inputs,
+  NAME picks one; otherwise the largest (rows x columns) is used and the
+  choice is reported;
+* ``"model:DIGEST"``: the training data of that model version (the inputs of
+  the run that produced it; ``"model:DIGEST:NAME"`` picks one);
+* ``"data:DIGEST"``: a data version's stored profile;
+* ``"model:NAME@ALIAS"``: a registered model's alias (hook: resolved once the
+  registry offers aliases; a clear DriftError until then).
+
+A resolved profile carries ``profile["source"] = {"ref", "digest", "name",
+"run_id", "warnings"}`` so the report and the registry say which data was used.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings as _warnings
+from typing import Any
+
+import pandas as pd
+
+from mlops_nb.errors import DriftError
+from mlops_nb.profile import is_profile
+
+_FRAME_KINDS = {"dataframe", "series"}
+
+
+def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series | dict:
+    """The DataFrame/Series or profile dict that ``ref`` names."""
+    if isinstance(ref, (pd.DataFrame, pd.Series)):
+        return ref
+    if isinstance(ref, dict):
+        if is_profile(ref):
+            return ref
+        raise DriftError(
+            "This dict is not a data profile: build one with mlops_nb.profile.build_profile(df).",
+            keys=sorted(map(str, ref))[:10],
+        )
+    if not isinstance(ref, str):
+        raise DriftError(
+            f"Cannot use a {type(ref).__name__} as drift reference: pass a DataFrame, a profile, "
+            "'run:RUN_ID', 'model:DIGEST' or 'data:DIGEST'.",
+            reference_type=type(ref).__name__,
+        )
+    kind, sep, rest = ref.strip().partition(":")
+    if not sep or not rest:
+        raise DriftError(
+            f"Reference {ref!r} is not understood: use 'run:RUN_ID[:INPUT]', 'model:DIGEST', "
+            "'model:NAME@ALIAS' or 'data:DIGEST'.",
+            reference=ref,
+        )
+    store = store if store is not None else _default_store()
+    kind = kind.lower()
+    if kind == "run":
+        run_id, _, name = rest.partition(":")
+        return _from_run(store, run_id, name or None, ref)
+    if kind == "model":
+        target, _, name = rest.partition(":")
+        if "@" in target:
+            model_name, _, alias = target.partition("@")
+            return _from_registered_model(store, model_name, alias, name or None, ref)
+        version = store.get_model_version(target)
+        run_id = version.get("run_id")
+        if not run_id:
+            raise DriftError(
+                f"Model version {target!r} has no recorded training run, so its training data is unknown. "
+                "Pass the training DataFrame or a 'run:RUN_ID' reference instead.",
+                reference=ref,
+            )
+        return _from_run(store, run_id, name or None, ref)
+    if kind == "data":
+        return _profile_of(store, rest, ref, name=None, run_id=None, notes=[])
+    raise DriftError(
+        f"Unknown reference kind {kind!r} in {ref!r}: use run:, model: or data:.",
+        reference=ref,
+    )
+
+
+def _default_store():
+    from mlops_nb.store import get_store
+
+    return get_store()
+
+
+def _from_registered_model(store, model_name: str, alias: str, input_name, ref: str):
+    """Hook for ``model:NAME@ALIAS``: uses ``store.resolve_alias(name, alias)`` when the registry has it."""
+    resolver = getattr(store, "resolve_alias", None)
+    if resolver is None:
+        raise DriftError(
+            f"Registered model references like {ref!r} are not supported by this registry yet. "
+            "Use 'model:DIGEST' (the model version's digest) or 'run:RUN_ID' instead.",
+            reference=ref,
+        )
+    version = resolver(model_name, alias)
+    digest = version["digest"] if isinstance(version, dict) else str(version)
+    return resolve_reference(f"model:{digest}" + (f":{input_name}" if input_name else ""), store)
+
+
+def _from_run(store, run_id: str, name: str | None, ref: str) -> dict:
+    run = store.get_run(run_id)
+    inputs = [i for i in run.get("inputs", []) if i.get("kind") in _FRAME_KINDS]
+    full_id = run.get("id", run_id)
+    if not inputs:
+        raise DriftError(
+            f"Run {full_id} recorded no DataFrame or Series input, so it has no reference data. "
+            "Pass the reference DataFrame instead.",
+            reference=ref,
+            run_id=full_id,
+        )
+    notes: list[str] = []
+    if name is not None:
+        chosen = [i for i in inputs if i.get("name") == name]
+        if not chosen:
+            raise DriftError(
+                f"Run {full_id} has no DataFrame input named {name!r}; its inputs are "
+                f"{[i.get('name') for i in inputs]}.",
+                reference=ref,
+                run_id=full_id,
+            )
+        pick = chosen[0]
+    elif len(inputs) == 1:
+        pick = inputs[0]
+    else:
+        pick = max(inputs, key=_size)
+        note = (
+            f"run {full_id} has {len(inputs)} DataFrame inputs {[i.get('name') for i in inputs]}; "
+            f"using the largest, {pick.get('name')!r} (choose with 'run:{full_id}:NAME')"
+        )
+        notes.append(note)
+        _warnings.warn(note, stacklevel=3)
+    return _profile_of(store, pick["digest"], ref, name=pick.get("name"), run_id=full_id, notes=notes)
+
+
+def _size(record: dict) -> int:
+    shape = record.get("shape") or [0]
+    total = 1
+    for s in shape:
+        total *= int(s or 0)
+    return total
+
+
+def _profile_of(store, digest: str, ref: str, *, name, run_id, notes: list[str]) -> dict:
+    version = store.get_data_version(digest)
+    profile = version.get("profile")
+    if isinstance(profile, str):
+        import json
+
+        profile = json.loads(profile)
+    if not is_profile(profile):
+        raise DriftError(
+            f"Data version {version.get('digest', digest)} ({name or 'unnamed'}) has no stored profile "
+            "(it was recorded before profiles existed, or is not a DataFrame). Pass the DataFrame itself.",
+            reference=ref,
+            digest=version.get("digest", digest),
+        )
+    out = copy.deepcopy(profile)
+    out["source"] = {
+        "ref": ref,
+        "digest": version.get("digest", digest),
+        "name": name,
+        "run_id": run_id,
+        "warnings": notes,
+    }
+    return out

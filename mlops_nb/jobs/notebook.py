@@ -1,0 +1,126 @@
+"""Notebook files as jobs see them: loading, content hash, parameters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import JobError
+
+PARAMETERS_TAG = "parameters"
+#: Tags papermill gives the cells it adds to an executed notebook.
+PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
+def notebook_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as an absolute path to an existing ``.ipynb`` file, or a clear error."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise JobError(f"Notebook {str(path)!r} not found: give the path of an .ipynb file.", path=str(path))
+    return file.resolve()
+
+
+def load_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
+    """Read a notebook without validating it (validation is a check of its own)."""
+    file = notebook_file(path)
+    try:
+        with open(file, encoding="utf-8") as f:
+            return nbformat.read(f, as_version=4)
+    except (json.JSONDecodeError, UnicodeDecodeError, nbformat.reader.NotJSONError) as exc:
+        raise JobError(f"{file} is not a notebook (not valid JSON): {exc}", path=str(file)) from None
+
+
+def notebook_hash(nb: nbformat.NotebookNode) -> str:
+    """SHA-256 of what a notebook *does*: kernel, cell types, sources and tags.
+
+    Outputs, execution counts and other metadata are left out, so running or
+    re-saving a notebook in Jupyter does not change its hash; editing any cell does.
+    """
+    kernel = (nb.get("metadata", {}).get("kernelspec") or {}).get("name")
+    cells = [
+        [cell.get("cell_type"), _text(cell.get("source", "")), sorted(cell.get("metadata", {}).get("tags", []))]
+        for cell in nb.get("cells", [])
+    ]
+    body = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def file_hash(path: str | os.PathLike[str]) -> str:
+    """:func:`notebook_hash` of the notebook at ``path``."""
+    return notebook_hash(load_notebook(path))
+
+
+def params_hash(parameters: Mapping[str, Any] | None) -> str:
+    """SHA-256 of a parameter mapping (key order does not matter)."""
+    body = json.dumps(dict(parameters or {}), sort_keys=True, default=repr)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def kernel_name(nb: nbformat.NotebookNode) -> str | None:
+    """The kernelspec name saved in the notebook, if any."""
+    return (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or None
+
+
+def parameter_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Indices of cells tagged ``parameters``."""
+    return [i for i, cell in enumerate(nb.cells) if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])]
+
+
+def declared_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Parameters of the notebook's ``parameters`` cell, as papermill infers them.
+
+    Returns
+    -------
+    dict
+        name -> ``{"type": str, "default": str, "help": str}`` (defaults as source text).
+    """
+    from papermill import inspect_notebook
+
+    try:
+        found = inspect_notebook(str(notebook_file(path)))
+    except Exception as exc:  # papermill raises several types for unparsable cells
+        raise JobError(f"papermill cannot read the parameters of {path}: {exc}", path=str(path)) from None
+    return {
+        name: {"type": info.get("inferred_type_name"), "default": info.get("default"), "help": info.get("help") or ""}
+        for name, info in found.items()
+    }
+
+
+def parse_value(text: str) -> Any:
+    """A command-line parameter value, typed the way papermill's ``-p`` does it."""
+    if text in {"True", "False", "None"}:
+        return {"True": True, "False": False, "None": None}[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs as a typed mapping."""
+    params: dict[str, Any] = {}
+    for name, value in pairs:
+        if not name.isidentifier():
+            raise JobError(f"Parameter name {name!r} is not a Python identifier.", name=name)
+        params[name] = parse_value(value)
+    return params
+
+
+def original_index(nb: nbformat.NotebookNode, index: int) -> int:
+    """Index in the source notebook of cell ``index`` of papermill's output notebook."""
+    added = sum(
+        1 for cell in nb.cells[:index] if PAPERMILL_TAGS & set(cell.get("metadata", {}).get("tags", []))
+    )
+    return index - added
+
+
+def _text(source: str | list[str]) -> str:
+    return "".join(source) if isinstance(source, list) else source

@@ -1,0 +1,191 @@
+"""%mlops / %%mlops in a real IPython shell."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from IPython.core.error import UsageError
+
+import mlops_nb
+
+SETUP = """
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+df = load_iris(as_frame=True).frame
+"""
+
+TRAIN = """%%mlops track --name train-logreg --tag owner=ana --tag team=ml
+X_train, X_test, y_train, y_test = train_test_split(df.drop(columns="target"), df["target"], random_state=0)
+clf = LogisticRegression(max_iter=500).fit(X_train, y_train)
+accuracy = clf.score(X_test, y_test)
+"""
+
+
+def _only_run(store):
+    runs = store.list_runs()
+    assert len(runs) == 1
+    return store.get_run(runs[0]["id"])
+
+
+def test_track_cell_captures_data_models_metrics(shell, store, capsys):
+    shell.run_cell(SETUP)
+    number = shell.execution_count
+    result = shell.run_cell(TRAIN, store_history=True)
+    assert result.success
+    run = _only_run(store)
+    assert run["name"] == "train-logreg" and run["status"] == "finished"
+    assert run["tags"] == {"owner": "ana", "team": "ml"}
+    assert [d["name"] for d in run["inputs"]] == ["df"]
+    assert run["inputs"][0]["digest"] == mlops_nb.fingerprint(shell.user_ns["df"])
+    assert {d["name"] for d in run["outputs"]} == {"X_train", "X_test", "y_train", "y_test"}
+    assert [m["name"] for m in run["models"]] == ["clf"]
+    assert run["models"][0]["digest"] == mlops_nb.fingerprint(shell.user_ns["clf"])
+    assert run["metrics"]["accuracy"] == pytest.approx(shell.user_ns["accuracy"])
+    assert run["params"]["clf.max_iter"] == "500"
+    assert run["source"] == TRAIN.split("\n", 1)[1]
+    assert run["execution_count"] == number == result.execution_count
+    out = capsys.readouterr().out
+    assert f"mlops run {run['id'][:8]} train-logreg" in out and "df(150×5," in out
+    assert "clf LogisticRegression" in out and f"accuracy={shell.user_ns['accuracy']:.4g}" in out
+
+
+def test_track_cell_second_run_reads_produced_data(shell, store):
+    shell.run_cell(SETUP)
+    shell.run_cell(TRAIN)
+    shell.run_cell("%%mlops track --name again\nscore_acc = clf.score(X_test, y_test)\n")
+    again = store.get_run(mlops_nb.runs(name="again")["run_id"].iloc[0])
+    assert {d["name"] for d in again["inputs"]} == {"X_test", "y_test"}
+    assert again["models"] == [] and again["outputs"] == []  # clf was only read
+    assert "score_acc" in again["metrics"]
+
+
+def test_raising_cell_behaves_as_without_tracking(shell, store, capsys):
+    shell.run_cell("x = 1")
+    result = shell.run_cell("%%mlops track --name boom\ny = x + 1\nloss = 0.5\nraise ValueError('bad input')\n")
+    assert not result.success and isinstance(result.error_in_exec, ValueError)
+    assert shell.user_ns["y"] == 2  # the lines before the error ran
+    run = _only_run(store)
+    assert run["status"] == "failed" and "ValueError: bad input" in run["error"]
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.err
+    traceback = re.sub(r"\x1b\[[0-9;]*m", "", captured.out + captured.err)
+    assert "raise ValueError('bad input')" in traceback  # the user's line, as without tracking
+    assert "ValueError: bad input" in traceback and "mlops_nb" not in traceback  # our frames hidden
+
+
+def test_last_expression_is_displayed(shell, store):
+    result = shell.run_cell("%%mlops track\nvalue = 21\nvalue * 2\n")
+    assert result.result == 42
+
+
+def test_in_place_mutation_is_input_and_output(shell, store):
+    shell.run_cell("import pandas as pd\nframe = pd.DataFrame({'a': [1.0, 2.0]})")
+    before = mlops_nb.fingerprint(shell.user_ns["frame"])
+    shell.run_cell("%%mlops track\nframe['b'] = frame['a'] * 2\n")
+    run = _only_run(store)
+    assert run["inputs"][0]["digest"] == before
+    assert run["outputs"][0]["digest"] == mlops_nb.fingerprint(shell.user_ns["frame"]) != before
+
+
+def test_files_read_and_written(shell, store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw.csv").write_text("a,b\n1,2\n3,4\n")
+    shell.run_cell("%%mlops track --name etl\nimport pandas as pd\nraw = pd.read_csv('raw.csv')\nraw.to_csv('clean.csv', index=False)\n")
+    run = _only_run(store)
+    inputs = {d["name"]: d for d in run["inputs"]}
+    outputs = {d["name"]: d for d in run["outputs"]}
+    assert inputs["raw.csv"]["kind"] == "file"
+    assert inputs["raw.csv"]["digest"] == mlops_nb.fingerprint(tmp_path / "raw.csv")
+    assert outputs["clean.csv"]["digest"] == mlops_nb.fingerprint(tmp_path / "clean.csv")
+    assert "raw" in outputs  # the DataFrame it bound
+
+
+def test_search_cv_best_estimator_is_a_model(shell, store):
+    shell.run_cell(SETUP)
+    shell.run_cell(
+        "%%mlops track\nX, y = df.drop(columns='target'), df['target']\n"
+        "search = GridSearchCV(LogisticRegression(max_iter=300), {'C': [0.1, 1.0]}, cv=3).fit(X, y)\n"
+        "best_score = search.best_score_\n"
+    )
+    run = _only_run(store)
+    assert {m["name"] for m in run["models"]} == {"search", "search.best_estimator_"}
+    assert run["metrics"]["best_score"] == pytest.approx(shell.user_ns["search"].best_score_)
+
+
+def test_log_calls_inside_tracked_cell_and_switches(shell, store):
+    shell.run_cell(SETUP)
+    shell.run_cell(
+        "%%mlops track --no-data --no-models\nimport mlops_nb\n"
+        "clf = LogisticRegression(max_iter=300).fit(df.drop(columns='target'), df['target'])\n"
+        "mlops_nb.log_metric('custom_kpi', 7)\nmlops_nb.log_param('note', 'hello')\n"
+    )
+    run = _only_run(store)
+    assert run["inputs"] == [] and run["outputs"] == [] and run["models"] == []
+    assert run["metrics"] == {"custom_kpi": 7.0} and run["params"] == {"note": "hello"}
+
+
+def test_autotrack_records_only_cells_with_results(shell, store):
+    shell.run_cell(SETUP)
+    shell.run_cell("%mlops autotrack on")
+    shell.run_cell("z = 5")
+    shell.run_cell("X, y = df.drop(columns='target'), df['target']")
+    shell.run_cell("model = LogisticRegression(max_iter=300).fit(X, y)\ntrain_acc = model.score(X, y)")
+    shell.run_cell("1/0")
+    shell.run_cell("%mlops autotrack off")
+    shell.run_cell("other = LogisticRegression(max_iter=300).fit(X, y)")
+    runs = store.list_runs()
+    assert len(runs) == 1
+    run = store.get_run(runs[0]["id"])
+    assert [m["name"] for m in run["models"]] == ["model"] and "train_acc" in run["metrics"]
+    assert {d["name"] for d in run["inputs"]} == {"X", "y"}
+
+
+def test_reload_ext_does_not_double_callbacks(shell, store):
+    shell.run_cell("%mlops autotrack on")
+    callbacks = len(shell.events.callbacks["post_run_cell"])
+    shell.run_line_magic("reload_ext", "mlops_nb")
+    assert len(shell.events.callbacks["post_run_cell"]) == callbacks - 1  # unload removed ours
+    shell.run_cell("%mlops autotrack on")
+    shell.run_line_magic("reload_ext", "mlops_nb")
+    shell.run_cell("%mlops autotrack on")
+    assert len(shell.events.callbacks["post_run_cell"]) == callbacks
+    shell.run_cell("accuracy = 0.5")
+    assert len(store.list_runs()) == 1
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [("bogus", "Unknown %mlops command"), ("runs --last 0", "positive"), ("runs --last x", "invalid int"),
+     ("show", "arguments are required"), ("show nosuchrun", "No run"), ("autotrack maybe", "invalid choice"),
+     ("track", "cell magic"), ("init --store not-a-url", "not a URL")],
+)  # fmt: skip
+def test_bad_arguments_are_usage_errors(shell, store, line, message):
+    with pytest.raises(UsageError, match=message):
+        shell.run_line_magic("mlops", line)
+
+
+def test_bad_cell_magic_usage(shell, store):
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        shell.run_cell_magic("mlops", "track --tag oops", "x = 1")
+    with pytest.raises(UsageError, match="only 'track'"):
+        shell.run_cell_magic("mlops", "runs", "x = 1")
+    with pytest.raises(UsageError, match="needs code"):
+        shell.run_cell_magic("mlops", "track", "   ")
+
+
+def test_init_runs_show(shell, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/team/registry.db"
+    shell.run_line_magic("mlops", f"init --project churn --store {url}")
+    shell.run_cell("%%mlops track --name t\nrmse = 1.5\n")
+    frame = shell.run_line_magic("mlops", "runs --last 5")
+    assert list(frame["project"]) == ["churn"] and frame["metrics.rmse"].iloc[0] == 1.5
+    assert (tmp_path / "team" / "registry.db").exists()
+    capsys.readouterr()
+    shell.run_line_magic("mlops", f"show {frame['run_id'].iloc[0][:8]}")
+    out = capsys.readouterr().out
+    assert "rmse = 1.5" in out and "project churn" in out
+    shell.run_line_magic("mlops", "help")
+    assert "%%mlops track" in capsys.readouterr().out

@@ -1,0 +1,69 @@
+"""Notebooks executed in a real kernel by papermill record into the store."""
+
+from __future__ import annotations
+
+import nbformat
+import papermill as pm
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+import mlops_nb
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+
+
+def test_quickstart_records_lineage(store, tmp_path):
+    out = tmp_path / "quickstart.out.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "quickstart.ipynb"), str(out), cwd=str(tmp_path),
+        parameters={"C": 0.5}, kernel_name="python3", progress_bar=False,
+    )  # fmt: skip
+    runs = {r["name"]: store.get_run(r["id"]) for r in store.list_runs()}
+    assert set(runs) == {"prepare-data", "train-logreg", "train-forest"}
+    assert all(r["status"] == "finished" and r["project"] == "quickstart" for r in runs.values())
+    prep, logreg, forest = runs["prepare-data"], runs["train-logreg"], runs["train-forest"]
+    produced = {d["name"]: d["digest"] for d in prep["outputs"]}
+    assert set(produced) == {"X_train", "X_test", "y_train", "y_test"}
+    for train in (logreg, forest):
+        assert {d["name"]: d["digest"] for d in train["inputs"]} == produced  # data → model lineage
+        assert len(train["models"]) == 1 and 0.85 < train["metrics"]["accuracy"] <= 1
+    assert logreg["params"]["clf.steps"]  # pipeline params captured
+    assert {"f1", "accuracy"} <= set(logreg["metrics"]) and "roc_auc" in forest["metrics"]
+    assert store.summary()["model_versions"] == 2
+    # the kernel's fingerprint of the bundled dataset equals this process's
+    from sklearn.datasets import load_breast_cancer
+
+    assert prep["inputs"][0]["digest"] == mlops_nb.fingerprint(load_breast_cancer(as_frame=True).frame)
+    nb = nbformat.read(out, as_version=4)
+    train_cell = next(c for c in nb.cells if c.source.startswith("%%mlops track --name train-logreg"))
+    assert logreg["execution_count"] == train_cell.execution_count
+    assert f"mlops run {logreg['id'][:8]} train-logreg" in train_cell.outputs[0]["text"]
+    # the model stored in the kernel loads here and predicts like the kernel's
+    model = mlops_nb.load_model(logreg["models"][0]["digest"])
+    assert model.get_params()["logisticregression__C"] == 0.5
+
+
+def test_failing_tracked_cell_stops_papermill_and_is_recorded(store, tmp_path):
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext mlops_nb"),
+            new_code_cell("%%mlops track --name flaky\nloss = 0.25\nraise RuntimeError('feature store unreachable')"),
+            new_code_cell("never = True"),
+        ],
+        metadata=KERNEL,
+    )
+    src = tmp_path / "flaky.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(src), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
+    assert info.value.ename == "RuntimeError" and "feature store unreachable" in info.value.evalue
+    (run,) = store.list_runs()
+    saved = store.get_run(run["id"])
+    assert saved["status"] == "failed" and "RuntimeError: feature store unreachable" in saved["error"]
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    last = next(c for c in executed.cells if c.source == "never = True")
+    assert last.get("execution_count") is None  # papermill stopped at the failure

@@ -1,0 +1,144 @@
+"""The Python tracking API used by scripts and jobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import mlops_nb
+from mlops_nb.capture import analyze_source, is_metric_name
+from mlops_nb.errors import ModelFormatError, TrackingError
+
+
+@pytest.fixture
+def iris():
+    return load_iris(as_frame=True).frame
+
+
+def test_track_block_records_everything(store, iris):
+    X, y = iris.drop(columns="target"), iris["target"]
+    with mlops_nb.track(name="train", inputs={"train": iris}, tags={"owner": "ana"}) as run:
+        model = LogisticRegression(max_iter=300).fit(X, y)
+        mlops_nb.log_param("solver", "lbfgs")
+        mlops_nb.log_params({"max_iter": 300, "features": ["a", "b"]})
+        for step, loss in enumerate([0.9, 0.5, 0.3]):
+            mlops_nb.log_metric("loss", loss, step=step)
+        mlops_nb.log_metric("accuracy", model.score(X, y))
+        version = mlops_nb.log_model(model, "clf")
+    saved = store.get_run(run.id)
+    assert saved["status"] == "finished" and saved["name"] == "train"
+    assert saved["tags"] == {"owner": "ana"}
+    assert saved["params"] == {"solver": "lbfgs", "max_iter": "300", "features": '["a", "b"]'}
+    assert [m["value"] for m in saved["metric_history"] if m["key"] == "loss"] == [0.9, 0.5, 0.3]
+    assert saved["metrics"]["accuracy"] == pytest.approx(model.score(X, y))
+    assert saved["inputs"][0]["digest"] == mlops_nb.fingerprint(iris)
+    assert saved["inputs"][0]["shape"] == [150, 5]
+    assert saved["models"][0]["digest"] == version == mlops_nb.fingerprint(model)
+    assert saved["environment"]["packages"]["scikit-learn"]
+    loaded = mlops_nb.load_model(version[:10])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_failed_block_is_recorded_and_exception_propagates(store):
+    with pytest.raises(ZeroDivisionError):
+        with mlops_nb.track(name="boom") as run:
+            mlops_nb.log_metric("loss", 1.0)
+            1 / 0
+    saved = store.get_run(run.id)
+    assert saved["status"] == "failed"
+    assert "ZeroDivisionError: division by zero" in saved["error"]
+    assert saved["metrics"] == {"loss": 1.0}  # what was logged before the error is kept
+
+
+def test_input_version_is_taken_before_the_block_mutates_it(store):
+    df = pd.DataFrame({"a": [1, 2, 3]})
+    before = mlops_nb.fingerprint(df)
+    with mlops_nb.track(inputs={"df": df}) as run:
+        df.loc[0, "a"] = 100
+    assert store.get_run(run.id)["inputs"][0]["digest"] == before != mlops_nb.fingerprint(df)
+
+
+def test_logging_outside_a_run_is_a_clear_error(store):
+    with pytest.raises(TrackingError, match="outside a tracked run"):
+        mlops_nb.log_metric("accuracy", 0.5)
+
+
+@pytest.mark.parametrize("bad", ["high", None, [1, 2]])
+def test_non_numeric_metric_is_refused(store, bad):
+    with mlops_nb.track() as run:
+        with pytest.raises(TrackingError, match="must be a real number"):
+            run.log_metric("accuracy", bad)
+
+
+def test_runs_dataframe(store):
+    for c in (0.1, 1.0):
+        with mlops_nb.track(name="sweep") as run:
+            run.log_param("C", c)
+            run.log_metric("accuracy", c / 2)
+    with mlops_nb.track(name="other"):
+        pass
+    frame = mlops_nb.runs(name="sweep")
+    assert list(frame["name"]) == ["sweep", "sweep"]
+    assert sorted(frame["metrics.accuracy"]) == [0.05, 0.5]
+    assert len(mlops_nb.runs(last=1)) == 1 and mlops_nb.runs(last=1)["name"].iloc[0] == "other"
+
+
+class Scaler:
+    """A non-scikit-learn model object (module level, so pickle can find it)."""
+
+    def __init__(self):
+        self.factor_ = 3.0
+
+
+def test_models_of_unknown_types_need_explicit_trust(store):
+    with mlops_nb.track() as run:
+        version = run.log_model(Scaler(), "custom")
+    assert run.models["custom"]["flavor"] == "skops"
+    with pytest.raises(ModelFormatError, match="not trusted by default.*Scaler"):
+        mlops_nb.load_model(version)
+    assert mlops_nb.load_model(version, trust=True).factor_ == 3.0
+
+
+def test_pickle_flavor_needs_trust_true():
+    import io
+
+    import joblib
+
+    from mlops_nb.models import deserialize
+
+    buffer = io.BytesIO()
+    joblib.dump(Scaler(), buffer)
+    with pytest.raises(ModelFormatError, match="arbitrary code"):
+        deserialize(buffer.getvalue(), "joblib", trust=["anything"])
+    assert deserialize(buffer.getvalue(), "joblib", trust=True).factor_ == 3.0
+    with pytest.raises(ModelFormatError, match="Unknown model flavor"):
+        deserialize(b"", "onnx")
+
+
+def test_source_analysis():
+    names = analyze_source(
+        "import numpy as np\nX = df[cols]\ndef f():\n    return model\nout.to_csv('out.csv')\nx += 1\n"
+    )
+    assert {"df", "cols", "model", "out", "x"} <= names.loads
+    assert {"np", "X", "f", "x"} <= names.stores
+    assert "out.csv" in names.literals
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [("accuracy", True), ("test_accuracy", True), ("val_loss", True), ("roc_auc", True), ("rmse", True),
+     ("f1", True), ("r2_score", True), ("mean_squared_error", True), ("train_acc", True),
+     ("X_train", False), ("n_estimators", False), ("scores_df", False), ("accurate", False)],
+)  # fmt: skip
+def test_metric_names(name, expected):
+    assert is_metric_name(name) is expected
+
+
+def test_metric_pattern_is_configurable(store):
+    mlops_nb.configure(metric_pattern=r"^kpi_")
+    assert is_metric_name("kpi_revenue") and not is_metric_name("accuracy")
+    with pytest.raises(mlops_nb.MlopsError, match="not a valid regular expression"):
+        mlops_nb.configure(metric_pattern="(")

@@ -143,6 +143,12 @@ class SketchDist:
         self.f_right = p[last]
         self.f_left[0] = 0.0
         self.f_right[-1] = 1.0
+        self._xp = np.repeat(knots, 2)
+        self._fp = np.empty(2 * knots.size)
+        self._fp[0::2] = self.f_left
+        self._fp[1::2] = self.f_right
+        self._xp_left = -self._xp[::-1]
+        self._fp_left = self._fp[::-1].copy()
         self.probs = p
         self.quantiles = q
         self.n = int(n)
@@ -159,22 +165,16 @@ class SketchDist:
         return float(self.knots[-1])
 
     def cdf(self, x: np.ndarray, left: bool = False) -> np.ndarray:
+        """P(X <= x), or P(X < x) when ``left``.
+
+        ``np.interp`` over the knots doubled as (F_left, F_right) pairs: at a
+        repeated abscissa it takes the last pair member, which gives the
+        right-continuous CDF; mirrored, the left limit.
+        """
         x = np.asarray(x, dtype=np.float64)
-        k = self.knots
-        i = np.searchsorted(k, x, side="right") - 1
-        inside = (i >= 0) & (i < k.size - 1)
-        ic = np.clip(i, 0, max(k.size - 2, 0))
-        out = np.where(i < 0, 0.0, 1.0)
-        if k.size > 1:
-            lo, hi = k[ic], k[ic + 1]
-            lin = self.f_right[ic] + (x - lo) / (hi - lo) * (self.f_left[ic + 1] - self.f_right[ic])
-            out = np.where(inside, lin, out)
-        at_knot = (i >= 0) & (x == k[np.clip(i, 0, k.size - 1)])
         if left:
-            out = np.where(at_knot, self.f_left[np.clip(i, 0, k.size - 1)], out)
-        else:
-            out = np.where(at_knot, self.f_right[np.clip(i, 0, k.size - 1)], out)
-        return out
+            return np.interp(-x, self._xp_left, self._fp_left)
+        return np.interp(x, self._xp, self._fp)
 
     def points(self) -> np.ndarray:
         return self.knots
@@ -241,7 +241,7 @@ def cdf_distances(a, b) -> tuple[float, float]:
     """
     if isinstance(a, ExactDist) and isinstance(b, ExactDist) and a.counts is None and b.counts is None:
         return _raw_distances(a.values, b.values)
-    grid = np.union1d(a.points(), b.points())
+    grid = merge_unique(a.points(), b.points())
     if grid.size < 2:
         return 0.0, 0.0
     fa0, fb0 = a.cdf(grid[:-1]), b.cdf(grid[:-1])
@@ -257,6 +257,19 @@ def cdf_distances(a, b) -> tuple[float, float]:
     return ks, float(np.dot(seg, width))
 
 
+def merge_unique(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of two sorted arrays of distinct values, in O(n + m log n)."""
+    if a.size < b.size:
+        a, b = b, a
+    merged = np.insert(a, np.searchsorted(a, b), b)
+    if merged.size < 2:
+        return merged
+    keep = np.empty(merged.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
+
+
 def _raw_distances(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """KS D and W1 of two sorted raw samples by one merge (no second sort)."""
     na, nb = a.size, b.size
@@ -267,11 +280,14 @@ def _raw_distances(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     merged = np.empty(n, dtype=np.float64)
     merged[pos_b] = b
     merged[~is_b] = a
-    cb = np.cumsum(is_b, dtype=np.int64)
-    ca = np.arange(1, n + 1, dtype=np.int64) - cb
-    diff = ca[:-1] / na - cb[:-1] / nb
-    np.abs(diff, out=diff)
+    # n_a(i) * nb - n_b(i) * na with n_a(i) = i + 1 - n_b(i): exact integers
+    cb = np.cumsum(is_b[:-1], dtype=np.int64)
+    cb *= -(na + nb)
+    cb += np.arange(nb, nb * n, nb, dtype=np.int64)
+    np.abs(cb, out=cb)
+    diff = cb.astype(np.float64)
     gaps = np.diff(merged)
-    w1 = float(np.dot(diff, gaps))
-    ks = float(np.max(diff[gaps > 0])) if n > 1 and np.any(gaps > 0) else 0.0
+    scale = 1.0 / (float(na) * float(nb))
+    w1 = float(np.dot(diff, gaps)) * scale
+    ks = float(np.max(diff, where=gaps > 0, initial=0.0)) * scale
     return ks, w1

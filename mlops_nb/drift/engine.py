@@ -443,8 +443,9 @@ def histogram(ref, cur, ctype: str) -> dict:
     if isinstance(ref, CatCounts):
         al = st.aligned_counts(ref, cur)
         return _top_values(al.keys, al.ref, al.cur, ref.n, cur.n)
-    uref, ucur = ref.unique(), cur.unique()
-    if uref is not None and uref[0].size <= HIST_TOP and ucur[0].size <= HIST_TOP:
+    few = ref.nunique() <= HIST_TOP and cur.nunique() <= HIST_TOP and ref.unique() is not None
+    if few:
+        uref, ucur = ref.unique(), cur.unique()
         keys = np.union1d(uref[0], ucur[0])
         if keys.size <= HIST_TOP:
             rc, cc = np.zeros(keys.size), np.zeros(keys.size)

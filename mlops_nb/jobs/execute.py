@@ -1,0 +1,415 @@
+"""Run a notebook as a recorded job: papermill in a child process, never in this one.
+
+papermill drives its kernel with an asyncio loop; inside a running Jupyter
+kernel that fails with "This event loop is already running" (papermill#490),
+and a crash or a hung kernel would take the caller down with it.  So every
+execution is ``python -m papermill`` in its own session: the wall-clock
+timeout kills that process group *and* the kernel (which jupyter_client starts
+in a session of its own), and nothing papermill does touches the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from .. import config
+from ..environment import environment
+from ..errors import JobError, NotebookExecutionError
+from .notebook import PAPERMILL_TAGS, kernel_name, load_notebook, notebook_file, notebook_hash, original_index
+
+log = logging.getLogger("mlops_nb.jobs")
+
+#: Called with ``{"job_run_id", "cell", "total"}`` as papermill starts each cell.
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+_CELL_START = re.compile(r"Executing Cell (\d+)-")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TAIL_LINES = 60
+
+
+@dataclass
+class JobRun:
+    """Outcome of one notebook execution (also stored as a ``job_runs`` row).
+
+    ``status`` is ``finished``, ``failed``, ``timeout`` or ``interrupted``;
+    ``failed_cell`` names the cell that raised (index in the source notebook,
+    execution count, source line, exception); ``run_ids`` are the runs that
+    ``%%mlops track`` cells recorded inside the notebook.
+    """
+
+    id: str
+    notebook_path: str
+    notebook_hash: str
+    parameters: dict[str, Any]
+    kernel: str
+    status: str
+    start_time: float
+    end_time: float
+    duration: float
+    output_digest: str | None = None
+    output_url: str | None = None
+    error: str | None = None
+    failed_cell: dict[str, Any] | None = None
+    run_ids: list[str] = field(default_factory=list)
+    batch_id: str | None = None
+    schedule_name: str | None = None
+    firing_id: int | None = None
+    attempt: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "finished"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe_failure(self) -> str:
+        """One line: where and why the notebook failed."""
+        if self.ok:
+            return ""
+        if self.status == "timeout":
+            return f"timed out: {self.error}"
+        cell = self.failed_cell
+        if cell:
+            where = f"cell {cell['index']}"
+            if cell.get("execution_count") is not None:
+                where += f" [In {cell['execution_count']}]"
+            if cell.get("line"):
+                where += f", line {cell.get('lineno') or '?'}: {cell['line'].strip()}"
+            return f"{where}: {cell.get('ename')}: {cell.get('evalue')}"
+        return (self.error or self.status).strip().splitlines()[-1] if (self.error or "").strip() else self.status
+
+    def raise_for_status(self) -> JobRun:
+        """Raise :class:`NotebookExecutionError` unless the notebook finished."""
+        if not self.ok:
+            raise NotebookExecutionError(
+                f"Notebook {self.notebook_path} {self.status} ({self.describe_failure()}). "
+                f"The executed notebook is kept as artifact {self.output_digest or '(none)'}; "
+                f"see mlops-nb jobs show {self.id[:8]}.",
+                job_run_id=self.id,
+                failed_cell=self.failed_cell,
+            )
+        return self
+
+
+def run_notebook(
+    notebook: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+    cell_timeout: float | None = None,
+    kernel: str | None = None,
+    output: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    store=None,
+    batch_id: str | None = None,
+    schedule_name: str | None = None,
+    firing_id: int | None = None,
+    attempt: int | None = None,
+    env: Mapping[str, str] | None = None,
+    progress: ProgressCallback | None = None,
+    job_run_id: str | None = None,
+) -> JobRun:
+    """Execute ``notebook`` with papermill in a child process and record it as a job run.
+
+    Parameters
+    ----------
+    notebook : path
+        The ``.ipynb`` file.
+    parameters : mapping, optional
+        Values injected after the ``parameters`` cell (YAML-serialisable).
+    timeout : float, optional
+        Wall-clock limit in seconds for the whole notebook; the kernel and
+        papermill are killed when it passes (status ``timeout``).
+    cell_timeout : float, optional
+        papermill's per-cell execution timeout.
+    kernel : str, optional
+        Kernel name; default the notebook's kernelspec, else ``python3``.
+    output : str, optional
+        Also write the executed notebook here (local path, folder or fsspec URL).
+        It always goes to the artifact store.
+    cwd : path, optional
+        Working directory of the kernel; default the notebook's folder.
+    store : SqlStore, optional
+        Registry to record into (and that the kernel's tracked cells write to).
+    batch_id, schedule_name, firing_id, attempt : optional
+        Grouping recorded on the job run (batch id also reaches the kernel).
+    env : mapping, optional
+        Extra environment variables for papermill and the kernel.
+    progress : callable, optional
+        Called as each cell starts.
+
+    Returns
+    -------
+    JobRun
+        Never raises for a failing notebook: check ``.ok`` or call
+        ``.raise_for_status()``.
+    """
+    from ..store import get_store
+
+    file = notebook_file(notebook)
+    nb = load_notebook(file)
+    params = dict(parameters or {})
+    kernel = kernel or kernel_name(nb) or "python3"
+    store = store or get_store()
+    job_id = job_run_id or uuid.uuid4().hex
+    nb_hash = notebook_hash(nb)
+    start = time.time()
+    store.start_job_run(
+        job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
+        environment=dict(environment(), cwd=str(cwd or file.parent)), start_time=start,
+        batch_id=batch_id, schedule_name=schedule_name, firing_id=firing_id, attempt=attempt,
+        user=_user(), host=socket.gethostname(),
+    )  # fmt: skip
+    log.info("job run %s started: %s %s", job_id[:8], file, params or "")
+    workdir = Path(tempfile.mkdtemp(prefix="mlops-nb-job-"))
+    out_path = workdir / f"{file.stem}-{job_id[:8]}.ipynb"
+    status, error, failed = "failed", None, None
+    try:
+        child_env = _child_env(store, job_id, file, batch_id, env)
+        command = _papermill_command(file, out_path, workdir, params, kernel, cell_timeout, cwd or file.parent)
+        total = len(nb.cells) + (1 if params else 0)
+        try:
+            returncode, tail = _supervise(command, child_env, timeout, job_id, total, progress)
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)"
+            raise
+        except Exception as exc:
+            error = f"papermill could not be started: {exc}"
+            raise
+        if returncode is None:
+            status, error = "timeout", f"the notebook ran longer than {timeout:g} s; papermill and its kernel were killed"
+        elif returncode == 0:
+            status = "finished"
+        else:
+            failed = failing_cell(out_path) if out_path.exists() else None
+            error = _error_text(failed, tail)
+    finally:
+        digest, url = _keep_output(store, out_path, output, file, job_id)
+        shutil.rmtree(workdir, ignore_errors=True)
+        end = time.time()
+        run_ids = [r["id"] for r in store.list_runs(job_run_id=job_id)]
+        store.finish_job_run(
+            job_id, status=status, end_time=end, duration=end - start, output_digest=digest,
+            output_url=url, error=error, failed_cell=failed, run_ids=run_ids,
+        )  # fmt: skip
+        log.info("job run %s %s after %.1f s", job_id[:8], status, end - start)
+    return JobRun(
+        id=job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
+        status=status, start_time=start, end_time=end, duration=end - start, output_digest=digest,
+        output_url=url, error=error, failed_cell=failed, run_ids=run_ids, batch_id=batch_id,
+        schedule_name=schedule_name, firing_id=firing_id, attempt=attempt,
+    )  # fmt: skip
+
+
+def job_run_from_record(row: Mapping[str, Any]) -> JobRun:
+    """A :class:`JobRun` from a ``job_runs`` row."""
+    names = JobRun.__dataclass_fields__
+    values = {k: row.get(k) for k in names}
+    values["parameters"] = values["parameters"] or {}
+    values["run_ids"] = values["run_ids"] or []
+    values["end_time"] = values["end_time"] or 0.0
+    values["duration"] = values["duration"] or 0.0
+    return JobRun(**values)
+
+
+# ---- the child process --------------------------------------------------------------
+def _child_env(store, job_id: str, file: Path, batch_id: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    # The kernel must record into the same registry, and label its runs with this job.
+    env.update(
+        MLOPS_NB_STORE_URL=store.url,
+        MLOPS_NB_ARTIFACTS_URL=store.artifacts.url,
+        MLOPS_NB_JOB_RUN_ID=job_id,
+        MLOPS_NB_NOTEBOOK=str(file),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("MLOPS_NB_BATCH_ID", None)
+    if batch_id:
+        env["MLOPS_NB_BATCH_ID"] = batch_id
+    if config.settings.project and "MLOPS_NB_PROJECT" not in (extra or {}):
+        env["MLOPS_NB_PROJECT"] = config.settings.project
+    env.update(extra or {})
+    return env
+
+
+def _papermill_command(
+    file: Path, out: Path, workdir: Path, params: dict[str, Any], kernel: str,
+    cell_timeout: float | None, cwd: str | os.PathLike[str],
+) -> list[str]:  # fmt: skip
+    # A YAML file, not -p: papermill's -p guesses types, and a float like 1e-5
+    # in a -y JSON string is read back by PyYAML as a string.
+    params_file = workdir / "parameters.yaml"
+    try:
+        params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
+    except yaml.YAMLError as exc:
+        raise JobError(f"Parameters must be plain values (numbers, strings, lists, dicts): {exc}") from None
+    command = [
+        sys.executable, "-m", "papermill", str(file), str(out), "-f", str(params_file), "-k", kernel,
+        "--cwd", str(cwd), "--log-output", "--log-level", "INFO", "--no-progress-bar",
+        "--request-save-on-cell-execute",
+    ]  # fmt: skip
+    if cell_timeout:
+        command += ["--execution-timeout", str(max(1, round(cell_timeout)))]
+    return command
+
+
+def _supervise(
+    command: list[str], env: dict[str, str], timeout: float | None, job_id: str, total: int,
+    progress: ProgressCallback | None,
+) -> tuple[int | None, list[str]]:  # fmt: skip
+    """Run papermill; its exit status (None after a timeout kill) and the tail of its log."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, text=True, errors="replace", start_new_session=True,
+    )  # fmt: skip
+    tail: deque[str] = deque(maxlen=_TAIL_LINES)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            match = _CELL_START.search(line)
+            if match and progress is not None:
+                try:
+                    progress({"job_run_id": job_id, "cell": int(match.group(1)), "total": total})
+                except Exception:  # a broken display must not break the job
+                    log.exception("progress callback failed")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        returncode: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_process_tree(proc)
+        returncode = None
+    except BaseException:
+        kill_process_tree(proc)
+        raise
+    reader.join(timeout=5)
+    return returncode, list(tail)
+
+
+def kill_process_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL papermill's process group and every descendant's group (the kernel's own session)."""
+    groups = {proc.pid}
+    try:
+        import psutil
+
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                groups.add(os.getpgid(child.pid))
+                child.kill()
+            except (psutil.Error, ProcessLookupError):
+                continue
+    except Exception:  # psutil missing or papermill already gone: its group is still killed
+        pass
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+    proc.wait()
+
+
+# ---- what happened ------------------------------------------------------------------
+def failing_cell(executed: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Any] | None:
+    """The cell that raised in a notebook executed by papermill, or None.
+
+    Returns ``index`` (in the source notebook), ``execution_count``, ``lineno``
+    and ``line`` (the source line that raised), ``ename``, ``evalue``.
+    """
+    nb = executed if isinstance(executed, nbformat.NotebookNode) else nbformat.read(str(executed), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or PAPERMILL_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        meta = cell.get("metadata", {}).get("papermill", {})
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not errors and not meta.get("exception"):
+            continue
+        error = errors[0] if errors else {}
+        lineno, line = _raising_line(error.get("traceback", []), cell.get("execution_count"))
+        return {
+            "index": original_index(nb, i),
+            "execution_count": cell.get("execution_count"),
+            "lineno": lineno,
+            "line": line,
+            "ename": error.get("ename", "Error"),
+            "evalue": error.get("evalue", "the cell did not complete"),
+            "source": cell.source[:2000],
+        }
+    return None
+
+
+def _raising_line(traceback: list[str], execution_count: int | None) -> tuple[int | None, str | None]:
+    """(line number, code) of the innermost frame in the cell itself."""
+    lines = _ANSI.sub("", "\n".join(traceback)).splitlines()
+    found: tuple[int | None, str | None] = (None, None)
+    in_cell = False
+    for text in lines:
+        if text.startswith("Cell In["):
+            in_cell = execution_count is None or text.startswith(f"Cell In[{execution_count}]")
+        elif text.startswith(("File ", "  File ")):
+            in_cell = False
+        arrow = re.match(r"^-*>\s*(\d+)\s?(.*)$", text)
+        if arrow and in_cell:
+            found = (int(arrow.group(1)), arrow.group(2))
+    return found
+
+
+def _error_text(failed: dict[str, Any] | None, tail: list[str]) -> str:
+    if failed:
+        return f"{failed['ename']}: {failed['evalue']}"
+    # No cell raised: papermill itself failed (kernel did not start, bad path...).
+    relevant = [line for line in tail if line.strip()]
+    return "\n".join(relevant[-15:]) or "papermill exited with an error and no output"
+
+
+def _keep_output(store, out_path: Path, output: str | None, file: Path, job_id: str) -> tuple[str | None, str | None]:
+    """Store the executed notebook as an artifact (and at ``output``); (digest, url)."""
+    if not out_path.exists():
+        return None, None
+    digest = store.artifacts.put_file(out_path)
+    url = None
+    if output:
+        url = output
+        if output.endswith("/") or Path(output).is_dir():
+            url = output.rstrip("/") + f"/{file.stem}-{job_id[:8]}.ipynb"
+        try:
+            import fsspec
+
+            with open(out_path, "rb") as src, fsspec.open(url, "wb", auto_mkdir=True) as dst:
+                shutil.copyfileobj(src, dst)
+        except Exception as exc:
+            log.warning("could not write the executed notebook to %s: %s", url, exc)
+            url = None
+    return digest, url
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
+    except Exception:
+        return "unknown"

@@ -1,37 +1,30 @@
 """Content fingerprints: the "data version" and "model version" of mlops_nb.
 
-:func:`fingerprint` returns the 32-character hex ``xxh3_128`` digest of an
-object's *full* logical content (never a sample). Raw buffers are hashed in
-bulk; no Python code runs per row except for exotic objects inside object
-columns.
+:func:`fingerprint` is the hex ``xxh3_128`` digest (32 characters) of an
+object's *full* logical content, never a sample. Raw buffers are hashed in
+bulk; Python runs per element only for exotic objects inside object columns.
 
-Scheme (version ``mlops_nb-fp-v1``): the stream starts with the version atom;
-every component is framed as ``len(tag) | tag | uint64 length-or-count |
-payload`` so concatenations cannot collide (``["ab", "c"]`` vs ``["a",
-"bc"]``). Large payloads are hashed into sub-digests that are framed in the
-parent, which also makes chunked inputs (arrow chunks, array blocks) hash
-independently of how they are chunked.
+Scheme ``mlops_nb-fp-v1``: a version atom, then every component framed as
+``len(tag) | tag | uint64 length-or-count | payload`` so that concatenations
+cannot collide. Large payloads go into framed sub-digests, which also makes
+chunked inputs (arrow chunks, array blocks) hash independently of chunking.
 
-- numpy: dtype string, shape, content in C order (strided views are copied
-  block by block); NaNs are canonicalised; structured arrays field by field;
-  object arrays with the object encoding below.
-- object arrays / columns: sorted type names, a per-element type code, then
-  one vectorised payload per type (str: code-point lengths + UTF-8 bytes;
-  int64/float64/bool arrays; None/NA: nothing); other types per element.
-- pandas: column index, row index, then per column a dtype token plus
-  content: masked (Int64, boolean...) = NA positions + data with NA slots
-  zeroed, categorical = codes + categories + ordered, tz-aware = UTC instants
-  (the tz is in the dtype token), pyarrow = null positions + values / string
-  lengths + bytes. A RangeIndex hashes like the equal int64 index.
-- paths: file = size + streamed content (the name is not part of it);
-  directory = every entry sorted by relative path (directories, files by
-  content, symlinks that do not point to a file by target). Nothing is
-  ignored, not even ``.git``: the digest is that of the whole tree.
-- scikit-learn: type, ``get_params(deep=False)``, and the public attributes
-  ending in ``_`` (fit timings excluded so an identical refit matches).
+- numpy: dtype, shape, content in C order (strided views copied block by
+  block), NaNs canonicalised, structured arrays field by field.
+- object values: sorted type names, one type code per element, then one
+  vectorised payload per type (str: code-point lengths + UTF-8).
+- pandas: column index, row index, then per column a dtype token and content
+  (masked: NA positions + data with NA slots zeroed; categorical: codes,
+  categories, ordered; tz-aware: UTC instants, tz in the token; pyarrow: null
+  positions, values or string lengths + bytes). An int64 index that is an
+  arithmetic progression hashes like the equal RangeIndex, in O(1) for it.
+- paths: a file is its size and content (not its name); a directory is every
+  entry sorted by relative path. Nothing is ignored, not even ``.git``.
+- scikit-learn: type, ``get_params(deep=False)`` and the public attributes
+  ending in ``_`` (fit timings excluded, so an identical refit matches).
 
-Stability: nothing depends on ``hash()``, ``id()`` or addresses (dicts and
-sets are ordered by the digests of their keys/elements).
+Nothing depends on ``hash()``, ``id()`` or addresses: dicts and sets are
+ordered by the digests of their keys or elements.
 """
 
 from __future__ import annotations
@@ -48,7 +41,7 @@ import sys
 import types
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -57,21 +50,21 @@ import xxhash
 
 from mlops_nb.errors import FingerprintError
 
-__all__ = ["fingerprint", "fingerprint_path", "data_kind", "is_fitted_estimator", "describe"]
+__all__ = ["data_kind", "describe", "fingerprint", "fingerprint_path", "is_fitted_estimator"]
 
 _VERSION = b"mlops_nb-fp-v1"
 _U64 = struct.Struct("<Q")
-# Arrays are hashed in 4 MiB blocks: large enough to amortise call overhead,
-# small enough that a NaN fix-up or strided copy stays in cache.
+# 4 MiB blocks: big enough to amortise call overhead, small enough that a NaN
+# fix-up or a strided copy stays in cache.
 _BLOCK = 1 << 22
-_STR_CHUNK = 1 << 16  # strings joined per chunk, bounds the temporary memory
+_STR_CHUNK = 1 << 16  # strings joined at a time: bounds the temporary memory
 _NAN = struct.pack("<d", float("nan"))
 _VOLATILE_ATTRS = frozenset({"refit_time_"})  # wall-clock timings, not model content
+_NO_PAYLOAD = (type(None), type(pd.NA), type(pd.NaT))
 _SUPPORTED = (
     "pandas DataFrame/Series/Index/ExtensionArray, numpy arrays and scalars, pyarrow arrays, "
-    "scipy sparse matrices, pathlib.Path (file or directory), scikit-learn estimators, "
-    "None/bool/int/float/complex/str/bytes/date/time/Decimal/UUID, and lists, tuples, dicts "
-    "and sets of these"
+    "pathlib.Path (file or directory), scikit-learn estimators, None/bool/int/float/complex/"
+    "str/bytes/date/time/Decimal/UUID, and lists, tuples, dicts and sets of these"
 )
 
 
@@ -101,7 +94,7 @@ def _unsupported(obj: Any) -> FingerprintError:
     name = _type_name(type(obj))
     return FingerprintError(
         f"Cannot fingerprint an object of type {name}. Supported: {_SUPPORTED}. "
-        "Convert it to one of these (e.g. a DataFrame) or fingerprint the file it was loaded from.",
+        "Convert it to one of these (e.g. a DataFrame) or fingerprint the file it came from.",
         type_name=name,
     )
 
@@ -112,24 +105,20 @@ def _unsupported(obj: Any) -> FingerprintError:
 @functools.singledispatch
 def _feed(obj: Any, h: Any) -> None:
     """Write the framed encoding of ``obj`` into hasher ``h``."""
-    mods = sys.modules
-    base = mods.get("sklearn.base")
+    # Optional libraries are looked up, never imported: an object of theirs exists only if they are.
+    base = sys.modules.get("sklearn.base")
     if base is not None and isinstance(obj, base.BaseEstimator):
         return _feed_estimator(obj, h)
-    pa = mods.get("pyarrow")
+    pa = sys.modules.get("pyarrow")
     if pa is not None and isinstance(obj, (pa.Array, pa.ChunkedArray)):
-        chunks = obj.chunks if isinstance(obj, pa.ChunkedArray) else [obj]
         _open(h, b"arrow", 2)
         _atom(h, b"type", str(obj.type).encode())
+        chunks = obj.chunks if isinstance(obj, pa.ChunkedArray) else [obj]
         return _atom(h, b"content", _arrow_content(chunks, obj.type))
-    sparse = mods.get("scipy.sparse")
-    if sparse is not None and sparse.issparse(obj):
-        return _feed_sparse(obj, h)
     if type(obj).__module__.startswith("sklearn."):
-        # sklearn internals held by fitted estimators (tree_, scorers, losses,
-        # CV splitters): their pickle state is their content.
-        getstate = getattr(obj, "__getstate__", None)
-        state = getstate() if getstate is not None else getattr(obj, "__dict__", None)
+        # sklearn internals held by fitted estimators (tree_, scorers, CV
+        # splitters): their pickle state is their content.
+        state = getattr(obj, "__getstate__", lambda: getattr(obj, "__dict__", None))()
         if state is not None:
             _open(h, b"state", 2)
             _atom(h, b"type", _type_name(type(obj)).encode())
@@ -137,35 +126,39 @@ def _feed(obj: Any, h: Any) -> None:
     raise _unsupported(obj)
 
 
-@_feed.register(type(None))
-def _(obj: None, h: Any) -> None:
-    _atom(h, b"none")
+def _as(tag: bytes, content: Callable[[Any], Any]) -> Callable[[Any, Any], None]:
+    """A handler that frames ``content(obj)`` under ``tag``."""
 
+    def handler(obj: Any, h: Any) -> None:
+        _open(h, tag, 1)
+        _feed(content(obj), h)
 
-@_feed.register(bool)
-def _(obj: bool, h: Any) -> None:
-    _atom(h, b"bool", b"\x01" if obj else b"\x00")
-
-
-@_feed.register(int)
-def _(obj: int, h: Any) -> None:
-    if isinstance(obj, enum.Enum):  # IntEnum: int comes before Enum in its MRO
-        return _feed_enum(obj, h)
-    _atom(h, b"int", obj.to_bytes(obj.bit_length() // 8 + 1, "little", signed=True))
+    return handler
 
 
 def _float_bytes(x: float) -> bytes:
     return _NAN if x != x else struct.pack("<d", x)
 
 
-@_feed.register(float)
-def _(obj: float, h: Any) -> None:
-    _atom(h, b"float", _float_bytes(obj))
+_feed.register(type(None), lambda o, h: _atom(h, b"none"))
+_feed.register(bool, lambda o, h: _atom(h, b"bool", bytes([o])))
+_feed.register(float, lambda o, h: _atom(h, b"float", _float_bytes(o)))
+_feed.register(complex, lambda o, h: _atom(h, b"complex", _float_bytes(o.real) + _float_bytes(o.imag)))
+_feed.register(np.dtype, lambda o, h: _atom(h, b"npdtype", _np_dtype_token(o).encode()))
+_feed.register(pd.api.extensions.ExtensionDtype, lambda o, h: _atom(h, b"pddtype", _dtype_token(o).encode()))
+_feed.register(np.random.RandomState, _as(b"RandomState", lambda o: o.get_state(legacy=True)))
+_feed.register(np.random.Generator, _as(b"Generator", lambda o: o.bit_generator.state))
+_feed.register(functools.partial, _as(b"partial", lambda o: (o.func, o.args, o.keywords)))
+# A function is its name and bytecode, so two lambdas differ (closures and defaults are not covered).
+_feed.register(types.FunctionType, _as(b"function", lambda o: (f"{o.__module__}.{o.__qualname__}", o.__code__)))
+_feed.register(types.CodeType, _as(b"code", lambda o: (o.co_code, o.co_names, o.co_consts)))
 
 
-@_feed.register(complex)
-def _(obj: complex, h: Any) -> None:
-    _atom(h, b"complex", _float_bytes(obj.real) + _float_bytes(obj.imag))
+@_feed.register(int)
+def _(obj: int, h: Any) -> None:
+    if isinstance(obj, enum.Enum):  # IntEnum: int precedes Enum in its MRO
+        return _feed_enum(obj, h)
+    _atom(h, b"int", obj.to_bytes(obj.bit_length() // 8 + 1, "little", signed=True))
 
 
 @_feed.register(str)
@@ -179,8 +172,7 @@ def _(obj: str, h: Any) -> None:
 @_feed.register(bytearray)
 @_feed.register(memoryview)
 def _(obj: Any, h: Any) -> None:
-    data = obj.tobytes() if isinstance(obj, memoryview) else obj
-    _atom(h, type(obj).__name__.encode(), data)
+    _atom(h, type(obj).__name__.encode(), obj.tobytes() if isinstance(obj, memoryview) else obj)
 
 
 @_feed.register(list)
@@ -193,7 +185,7 @@ def _(obj: Any, h: Any) -> None:
 
 @_feed.register(dict)
 def _(obj: dict, h: Any) -> None:
-    # Order-insensitive like dict equality; keys sorted by digest, not hash().
+    # Order-insensitive, like dict equality; sorted by key digest, not hash().
     entries = sorted(((_digest(k), v) for k, v in obj.items()), key=lambda e: e[0])
     _open(h, b"dict", len(entries))
     for key_digest, value in entries:
@@ -214,75 +206,22 @@ def _feed_enum(obj: enum.Enum, h: Any) -> None:
     _atom(h, b"enum", f"{_type_name(type(obj))}.{obj.name}".encode())
 
 
-# Value types whose repr is exact and deterministic (includes tz, ns, freq...).
-@_feed.register(datetime.date)
-@_feed.register(datetime.time)
-@_feed.register(datetime.timedelta)
-@_feed.register(decimal.Decimal)
-@_feed.register(fractions.Fraction)
-@_feed.register(uuid.UUID)
-@_feed.register(range)
-@_feed.register(type(Ellipsis))
-@_feed.register(pd.Period)
-@_feed.register(pd.Interval)
-@_feed.register(type(pd.NA))
-@_feed.register(type(pd.NaT))
-def _(obj: Any, h: Any) -> None:
-    _atom(h, b"repr", f"{_type_name(type(obj))}:{obj!r}".encode())
-
-
 @_feed.register(type)
 @_feed.register(types.BuiltinFunctionType)
 @_feed.register(np.ufunc)
 def _(obj: Any, h: Any) -> None:
-    name = getattr(obj, "__module__", None) or "numpy"
-    _atom(h, b"callable", f"{name}.{getattr(obj, '__qualname__', obj.__name__)}".encode())
+    module = getattr(obj, "__module__", None) or "numpy"
+    _atom(h, b"callable", f"{module}.{getattr(obj, '__qualname__', obj.__name__)}".encode())
 
 
-@_feed.register(types.FunctionType)
-def _(obj: types.FunctionType, h: Any) -> None:
-    # Name plus bytecode, so two different lambdas differ (closures/defaults are not covered).
-    _open(h, b"function", 2)
-    _atom(h, b"name", f"{obj.__module__}.{obj.__qualname__}".encode())
-    _feed(obj.__code__, h)
+def _feed_repr(obj: Any, h: Any) -> None:
+    _atom(h, b"repr", f"{_type_name(type(obj))}:{obj!r}".encode())
 
 
-@_feed.register(types.CodeType)
-def _(obj: types.CodeType, h: Any) -> None:
-    _open(h, b"code", 3)
-    _atom(h, b"bytecode", obj.co_code)
-    _feed(obj.co_names, h)
-    _feed(obj.co_consts, h)
-
-
-@_feed.register(functools.partial)
-def _(obj: functools.partial, h: Any) -> None:
-    _open(h, b"partial", 3)
-    _feed(obj.func, h)
-    _feed(obj.args, h)
-    _feed(obj.keywords, h)
-
-
-@_feed.register(np.dtype)
-def _(obj: np.dtype, h: Any) -> None:
-    _atom(h, b"npdtype", _np_dtype_token(obj).encode())
-
-
-@_feed.register(pd.api.extensions.ExtensionDtype)
-def _(obj: Any, h: Any) -> None:
-    _atom(h, b"pddtype", _dtype_token(obj).encode())
-
-
-@_feed.register(np.random.RandomState)
-def _(obj: np.random.RandomState, h: Any) -> None:
-    _open(h, b"RandomState", 1)
-    _feed(obj.get_state(legacy=True), h)
-
-
-@_feed.register(np.random.Generator)
-def _(obj: np.random.Generator, h: Any) -> None:
-    _open(h, b"Generator", 1)
-    _feed(obj.bit_generator.state, h)
+# Value types whose repr is exact and deterministic (tz, nanoseconds, freq included).
+for _t in (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, fractions.Fraction,
+           uuid.UUID, range, type(Ellipsis), pd.Period, pd.Interval, type(pd.NA), type(pd.NaT)):
+    _feed.register(_t, _feed_repr)
 
 
 # --------------------------------------------------------------------------- numpy
@@ -300,15 +239,12 @@ def _feed_ndarray(a: np.ndarray, h: Any, tag: bytes = b"ndarray") -> None:
     _atom(h, b"content", _array_content(a))
 
 
-@_feed.register(np.generic)
-def _(obj: np.generic, h: Any) -> None:
-    _feed_ndarray(np.asarray(obj), h, b"npscalar")
+_feed.register(np.generic, lambda o, h: _feed_ndarray(np.asarray(o), h, b"npscalar"))
 
 
 @_feed.register(np.ma.MaskedArray)
 def _(a: np.ma.MaskedArray, h: Any) -> None:
-    mask = np.ma.getmaskarray(a)
-    data = np.ma.getdata(a)
+    mask, data = np.ma.getmaskarray(a), np.ma.getdata(a)
     if mask.any():  # the value under a masked slot must not matter
         data = data.copy()
         data[mask] = np.zeros((), data.dtype)
@@ -317,16 +253,16 @@ def _(a: np.ma.MaskedArray, h: Any) -> None:
     _feed_ndarray(data, h)
 
 
-# Digests of provably immutable arrays: id -> (weakref, layout key, digest).
+# Digests of provably immutable arrays: id -> (weakref, layout, digest).
 _CACHE: dict[int, tuple[weakref.ref, tuple, bytes]] = {}
 
 
 def _provably_immutable(a: np.ndarray) -> bool:
     """True when no public API can change ``a``'s bytes.
 
-    Every array on the base chain must be read-only, and the chain must end in
-    an immutable buffer (``bytes``): an array that owns its memory can be made
-    writeable again with ``flags.writeable = True``, so it is never cached.
+    Every array on the base chain must be read-only and the chain must end in
+    ``bytes``: an array owning its memory can be made writeable again with
+    ``flags.writeable = True``, so it is never cached.
     """
     b: Any = a
     while isinstance(b, np.ndarray):
@@ -338,25 +274,22 @@ def _provably_immutable(a: np.ndarray) -> bool:
     return isinstance(b, bytes)
 
 
-def _remember(a: np.ndarray, key: tuple, digest: bytes) -> None:
-    k = id(a)
-
-    def drop(ref: weakref.ref, k: int = k) -> None:
+def _remember(a: np.ndarray, layout: tuple, digest: bytes) -> None:
+    def drop(ref: weakref.ref, k: int = id(a)) -> None:
         entry = _CACHE.get(k)
         if entry is not None and entry[0] is ref:
             del _CACHE[k]
 
-    _CACHE[k] = (weakref.ref(a, drop), key, digest)
+    _CACHE[id(a)] = (weakref.ref(a, drop), layout, digest)
 
 
 def _c_blocks(a: np.ndarray) -> Iterator[np.ndarray]:
     """Yield 1-D contiguous blocks whose concatenation is ``a`` in C order."""
-    a = np.asarray(a)  # np.matrix rows stay 2-D, which would never bottom out
+    a = np.asarray(a)  # np.matrix rows stay 2-D and would never bottom out
     if a.size == 0 or a.itemsize == 0:
         return
     if a.flags.c_contiguous:  # no copy
-        flat = a.reshape(-1)
-        step = max(1, _BLOCK // a.itemsize)
+        flat, step = a.reshape(-1), max(1, _BLOCK // a.itemsize)
         for i in range(0, flat.size, step):
             yield flat[i : i + step]
         return
@@ -372,40 +305,39 @@ def _c_blocks(a: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def _canon(block: np.ndarray) -> np.ndarray:
-    """Bytes of a 1-D contiguous block, with every NaN replaced by the canonical NaN."""
-    if block.dtype.kind in "fc":
-        f = block if block.dtype.kind == "f" else block.view(f"{block.dtype.str[0]}f{block.itemsize // 2}")
-        with np.errstate(all="ignore"):
-            maybe_nan = np.isnan(np.add.reduce(f))  # a vectorised sum, no temporary array
-        if maybe_nan:
-            m = np.isnan(f)
-            if m.any():
-                f = f.copy()
-                f[m] = np.nan
-        return f.view(np.uint8)
-    return block.view(np.uint8)
+    """Bytes of a 1-D contiguous block, every NaN replaced by the canonical NaN."""
+    if block.dtype.kind not in "fc":
+        return block.view(np.uint8)
+    f = block if block.dtype.kind == "f" else block.view(f"{block.dtype.str[0]}f{block.itemsize // 2}")
+    with np.errstate(all="ignore"):
+        maybe_nan = np.isnan(np.add.reduce(f))  # one vectorised pass, no temporary
+    if maybe_nan:
+        m = np.isnan(f)
+        if m.any():
+            f = f.copy()
+            f[m] = np.nan
+    return f.view(np.uint8)
 
 
 def _array_content(a: np.ndarray) -> bytes:
-    """16-byte digest of the logical content of ``a`` (dtype and shape not included)."""
+    """16-byte digest of ``a``'s logical content (dtype and shape are framed by the caller)."""
     cacheable = _provably_immutable(a)
-    key = (a.dtype.str, a.shape, a.strides)
-    if cacheable:
-        hit = _CACHE.get(id(a))
-        if hit is not None and hit[0]() is a and hit[1] == key:
-            return hit[2]
+    layout = (a.dtype.str, a.shape, a.strides)
+    hit = _CACHE.get(id(a)) if cacheable else None
+    if hit is not None and hit[0]() is a and hit[1] == layout:
+        return hit[2]
     sub = xxhash.xxh3_128()
-    if a.dtype.names:  # padding bytes between fields are garbage: hash fields one by one
+    if a.dtype.names:  # padding bytes between fields are garbage: hash field by field
         for name in a.dtype.names:
             _atom(sub, b"field", _array_content(a[name]))
-    elif a.dtype.hasobject or a.dtype.kind == "T":  # 'T' (StringDType) buffers hold pointers
+    elif a.dtype.hasobject or a.dtype.kind == "T":  # StringDType buffers hold pointers
         _feed_objects(a.astype(object, copy=False).reshape(-1), sub)
     else:
         for block in _c_blocks(a):
             sub.update(_canon(block))
     digest = sub.digest()
     if cacheable:
-        _remember(a, key, digest)
+        _remember(a, layout, digest)
     return digest
 
 
@@ -419,8 +351,7 @@ def _feed_objects(values: np.ndarray, h: Any) -> None:
     _feed(names, h)
     if len(names) == 1:
         _atom(h, b"codes")
-        _feed_group(items, h)
-        return
+        return _feed_group(items, h)
     code = {t: names.index(_type_name(t)) for t in set(kinds)}
     codes = np.fromiter(map(code.__getitem__, kinds), np.int32, len(kinds))
     _atom(h, b"codes", codes)
@@ -429,104 +360,88 @@ def _feed_objects(values: np.ndarray, h: Any) -> None:
 
 
 def _feed_group(items: list, h: Any) -> None:
-    """Objects of one type, vectorised for the common ones."""
-    t = type(items[0])
-    if t in (type(None), type(pd.NA), type(pd.NaT)):
+    """Objects of one type, vectorised for the common types."""
+    t, n = type(items[0]), len(items)
+    if t in _NO_PAYLOAD:
         return _atom(h, b"g-none")  # the count is implied by the type codes
     if issubclass(t, str) and not issubclass(t, enum.Enum):
         return _feed_strs(items, h, b"g-str")
     if t is bytes:
         return _feed_strs(items, h, b"g-bytes")
     if t is bool:
-        return _atom(h, b"g-bool", np.fromiter(items, np.bool_, len(items)))
+        return _atom(h, b"g-bool", np.fromiter(items, np.bool_, n))
     if t is int:
         try:
-            return _atom(h, b"g-i64", np.fromiter(items, "<i8", len(items)))
+            return _atom(h, b"g-i64", np.fromiter(items, "<i8", n))
         except OverflowError:
             return _feed_strs(list(map(hex, items)), h, b"g-ihex")
     if issubclass(t, float):
-        return _atom(h, b"g-f64", _canon(np.fromiter(items, "<f8", len(items))))
-    _open(h, b"g-each", len(items))
+        return _atom(h, b"g-f64", _canon(np.fromiter(items, "<f8", n)))
+    _open(h, b"g-each", n)
     for item in items:
         _feed(item, h)
 
 
 def _feed_strs(items: list, h: Any, tag: bytes) -> None:
-    """Lengths and concatenated bytes, hashed separately so chunking cannot matter."""
+    """Lengths and concatenated bytes, in two hashers so chunking cannot matter."""
     lens, data = xxhash.xxh3_128(), xxhash.xxh3_128()
     for i in range(0, len(items), _STR_CHUNK):
         chunk = items[i : i + _STR_CHUNK]
         lens.update(np.fromiter(map(len, chunk), "<i8", len(chunk)))
-        if isinstance(chunk[0], str):
-            data.update("".join(chunk).encode("utf-8", "surrogatepass"))
-        else:
-            data.update(b"".join(chunk))
+        is_str = isinstance(chunk[0], str)
+        data.update("".join(chunk).encode("utf-8", "surrogatepass") if is_str else b"".join(chunk))
     _open(h, tag, 2)
     _atom(h, b"lens", lens.digest())
     _atom(h, b"data", data.digest())
-
-
-def _feed_sparse(m: Any, h: Any) -> None:
-    m = m.tocsr(copy=True)
-    m.eliminate_zeros()
-    m.sum_duplicates()  # canonical CSR: same matrix in any format gives the same digest
-    _open(h, b"sparse", 5)
-    _atom(h, b"dtype", m.dtype.str.encode())
-    _feed(tuple(int(n) for n in m.shape), h)
-    _atom(h, b"indptr", _array_content(m.indptr.astype("<i8")))
-    _atom(h, b"indices", _array_content(m.indices.astype("<i8")))
-    _atom(h, b"data", _array_content(m.data))
 
 
 # --------------------------------------------------------------------------- pyarrow
 
 
 def _arrow_content(chunks: list, typ: Any) -> bytes:
-    """Digest of an arrow column's logical content, independent of chunking and slicing."""
+    """Digest of an arrow column's logical content, whatever its chunking or slicing."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = pa.types
     if t.is_dictionary(typ):
         chunks, typ = [c.dictionary_decode() for c in chunks], typ.value_type
-    if getattr(t, "is_string_view", None) and (t.is_string_view(typ) or t.is_binary_view(typ)):
+    if hasattr(t, "is_string_view") and (t.is_string_view(typ) or t.is_binary_view(typ)):
         typ = pa.large_string() if t.is_string_view(typ) else pa.large_binary()
         chunks = [c.cast(typ) for c in chunks]
-    is_text = t.is_string(typ) or t.is_large_string(typ)
-    stringy = is_text or t.is_binary(typ) or t.is_large_binary(typ)
+    text = t.is_string(typ) or t.is_large_string(typ)
+    large = t.is_large_string(typ) or t.is_large_binary(typ)
+    stringy = text or large or t.is_binary(typ)
     try:
-        width = 0 if stringy or t.is_boolean(typ) else typ.bit_width // 8 * (typ.bit_width % 8 == 0)
-    except ValueError:  # non fixed width: nested, extension...
+        width = 0 if stringy or t.is_boolean(typ) or typ.bit_width % 8 else typ.bit_width // 8
+    except ValueError:  # not fixed width: nested, extension...
         width = 0
-    total = sum(len(c) for c in chunks)
     if not (stringy or width or t.is_boolean(typ) or t.is_null(typ)):
-        # Rare nested types: merge chunks first so the per-type grouping is chunk-free.
-        merged = pa.chunked_array(chunks, type=typ).combine_chunks() if chunks else pa.array([], typ)
+        # Nested types: merge chunks first so the per-type grouping is chunk-free.
+        merged = pa.chunked_array(chunks, type=typ).combine_chunks()
         sub = xxhash.xxh3_128()
         _feed_objects(np.fromiter(merged.to_pylist(), dtype=object, count=len(merged)), sub)
         return sub.digest()
     nulls, vals, data = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
     start = 0
     for c in chunks:
-        n = len(c)
-        if n == 0:
-            continue
-        valid = None
+        n, valid = len(c), None
         if c.null_count:
             valid = c.is_valid().to_numpy(zero_copy_only=False)
             nulls.update(np.flatnonzero(~valid).astype("<i8") + start)
-        if stringy:
-            if valid is not None:  # null slots may own bytes: rebuild them as empty
-                c = pc.fill_null(c, pa.scalar("" if is_text else b"", typ))
+        if n == 0 or t.is_null(typ):
+            pass
+        elif stringy:
+            if valid is not None:  # null slots may own bytes: rebuild them empty
+                c = pc.fill_null(c, pa.scalar("" if text else b"", typ))
             bufs = c.buffers()
-            off_type = np.int64 if (t.is_large_string(typ) or t.is_large_binary(typ)) else np.int32
-            offs = np.frombuffer(bufs[1], off_type)[c.offset : c.offset + n + 1]
+            offs = np.frombuffer(bufs[1], np.int64 if large else np.int32)[c.offset : c.offset + n + 1]
             vals.update(np.diff(offs).astype("<i8"))
             if bufs[2] is not None:
                 data.update(memoryview(bufs[2])[int(offs[0]) : int(offs[-1])])
         elif t.is_boolean(typ):
             vals.update(c.fill_null(False).to_numpy(zero_copy_only=False).view(np.uint8))
-        elif width:
+        else:
             raw = np.frombuffer(c.buffers()[1], np.uint8)[c.offset * width : (c.offset + n) * width]
             if valid is not None:
                 raw = raw.reshape(n, width).copy()
@@ -535,10 +450,9 @@ def _arrow_content(chunks: list, typ: Any) -> bytes:
             vals.update(_canon(raw.view(f"<f{width}")) if t.is_floating(typ) else raw)
         start += n
     sub = xxhash.xxh3_128()
-    _atom(sub, b"len", _U64.pack(total))
-    _atom(sub, b"nulls", nulls.digest())
-    _atom(sub, b"values", vals.digest())
-    _atom(sub, b"data", data.digest())
+    _atom(sub, b"len", _U64.pack(start))
+    for tag, part in ((b"nulls", nulls), (b"values", vals), (b"data", data)):
+        _atom(sub, tag, part.digest())
     return sub.digest()
 
 
@@ -554,22 +468,9 @@ def _dtype_token(dtype: Any) -> str:
     return token
 
 
-def _range_content(r: pd.RangeIndex) -> bytes:
-    """Same digest as the equal int64 array, without materialising it."""
-    sub, n, step = xxhash.xxh3_128(), len(r), _BLOCK // 8
-    for i in range(0, n, step):
-        k = min(step, n - i)
-        sub.update(r.start + (i + np.arange(k, dtype="<i8")) * r.step)
-    return sub.digest()
-
-
 def _column_content(arr: Any, dtype: Any) -> bytes:
-    """Digest of one column / index level (the dtype token is framed by the caller)."""
-    if isinstance(arr, pd.RangeIndex):
-        return _range_content(arr)
-    if isinstance(dtype, np.dtype):
-        return _array_content(np.asarray(arr))
-    if isinstance(dtype, pd.SparseDtype):
+    """Digest of one column or index level (the dtype token is framed by the caller)."""
+    if isinstance(dtype, (np.dtype, pd.SparseDtype)):
         return _array_content(np.asarray(arr))
     sub = xxhash.xxh3_128()
     if isinstance(dtype, pd.CategoricalDtype):
@@ -580,17 +481,14 @@ def _column_content(arr: Any, dtype: Any) -> bytes:
         _feed_ndarray(np.asarray(arr, dtype=dtype.base), sub)  # UTC instants
     elif isinstance(dtype, pd.PeriodDtype):
         _feed_ndarray(np.asarray(arr.asi8), sub)
-    elif isinstance(dtype, pd.ArrowDtype) or (
-        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
-    ):
+    elif isinstance(dtype, pd.ArrowDtype) or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
         chunked = arr.__arrow_array__()
         _atom(sub, b"arrow", _arrow_content(chunked.chunks, chunked.type))
     elif isinstance(arr, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
-        mask = np.asarray(arr.isna(), dtype=bool)
         np_dtype = dtype.numpy_dtype
-        _feed_ndarray(np.flatnonzero(mask), sub)
+        _feed_ndarray(np.flatnonzero(np.asarray(arr.isna(), dtype=bool)), sub)
         _feed_ndarray(arr.to_numpy(dtype=np_dtype, na_value=np_dtype.type(0)), sub)
-    else:  # any other extension array: NA positions + objects (python strings, intervals...)
+    else:  # other extension arrays (python strings, intervals...): NA positions + objects
         mask = np.asarray(arr.isna(), dtype=bool)
         values = np.array(arr, dtype=object)
         values[mask] = None
@@ -606,9 +504,31 @@ def _feed_column(arr: Any, dtype: Any, h: Any) -> None:
     _atom(h, b"content", _column_content(arr, dtype))
 
 
+def _as_range(idx: pd.Index) -> tuple[int, int, int] | None:
+    """``(start, step, length)`` if ``idx`` is an int64 arithmetic progression, else None.
+
+    O(1) for a RangeIndex; a materialised int64 index pays one pass only when
+    its endpoints already fit a progression.
+    """
+    if isinstance(idx, pd.RangeIndex):
+        start, step, n = idx.start, idx.step, len(idx)
+    elif idx.dtype == np.dtype("int64"):
+        x, n = np.asarray(idx), len(idx)
+        start, step = (int(x[0]) if n else 0), (int(x[1]) - int(x[0]) if n > 1 else 1)
+        if n > 1 and (step == 0 or not -(2**63) <= step < 2**63 or int(x[-1]) != start + (n - 1) * step):
+            return None
+        for i in range(0, n, _BLOCK // 8):  # exact: every expected value fits in int64
+            j = min(n, i + _BLOCK // 8)
+            if not np.array_equal(x[i:j], start + step * np.arange(i, j, dtype=np.int64)):
+                return None
+    else:
+        return None
+    return (start if n else 0, step if n > 1 else 1, n)
+
+
 @_feed.register(pd.Index)
 def _feed_index(idx: pd.Index, h: Any) -> None:
-    if isinstance(idx, pd.MultiIndex):  # level values, not (levels, codes): those are not canonical
+    if isinstance(idx, pd.MultiIndex):  # level values: (levels, codes) is not canonical
         _open(h, b"MultiIndex", 1 + idx.nlevels)
         _feed(list(idx.names), h)
         for i in range(idx.nlevels):
@@ -617,7 +537,11 @@ def _feed_index(idx: pd.Index, h: Any) -> None:
         return
     _open(h, b"Index", 2)
     _feed(list(idx.names), h)
-    _feed_column(idx if isinstance(idx, pd.RangeIndex) else idx.array, idx.dtype, h)
+    rng = _as_range(idx)
+    if rng is not None:
+        _atom(h, b"range", struct.pack("<qqQ", *rng))
+    else:
+        _feed_column(idx.array, idx.dtype, h)
 
 
 @_feed.register(pd.Series)
@@ -633,7 +557,7 @@ def _(df: pd.DataFrame, h: Any) -> None:
     _open(h, b"DataFrame", 2 + df.shape[1])
     _feed_index(df.columns, h)
     _feed_index(df.index, h)
-    for i in range(df.shape[1]):  # per column, so block layout / consolidation cannot matter
+    for i in range(df.shape[1]):  # column by column: block layout cannot matter
         col = df.iloc[:, i]
         _feed_column(col.array, col.dtype, h)
 
@@ -649,16 +573,12 @@ def _(arr: Any, h: Any) -> None:
 
 
 def _feed_estimator(est: Any, h: Any) -> None:
-    owner = type(est).__qualname__
     learned = {
-        k: v
-        for k, v in vars(est).items()
+        k: v for k, v in vars(est).items()
         if k.endswith("_") and not k.startswith("_") and k not in _VOLATILE_ATTRS
-    }
+    }  # fmt: skip
     if isinstance(learned.get("cv_results_"), dict):  # fit/score timings vary run to run
-        learned["cv_results_"] = {
-            k: v for k, v in learned["cv_results_"].items() if not k.endswith("_time")
-        }
+        learned["cv_results_"] = {k: v for k, v in learned["cv_results_"].items() if not k.endswith("_time")}
     _open(h, b"sklearn", 3)
     _atom(h, b"type", _type_name(type(est)).encode())
     for tag, attrs in ((b"params", est.get_params(deep=False)), (b"learned", learned)):
@@ -668,15 +588,15 @@ def _feed_estimator(est: Any, h: Any) -> None:
             try:
                 _feed(attrs[name], h)
             except FingerprintError as exc:
-                raise FingerprintError(f"{exc.message} (at {owner}.{name})", **exc.fields) from None
+                where = f"{type(est).__qualname__}.{name}"
+                raise FingerprintError(f"{exc.message} (at {where})", **exc.fields) from None
 
 
 # --------------------------------------------------------------------------- paths
 
 
-def _feed_file(path: str | os.PathLike[str], h: Any) -> int:
-    sub, size = xxhash.xxh3_128(), 0
-    buf = memoryview(bytearray(1 << 20))
+def _feed_file(path: str | os.PathLike[str], h: Any) -> None:
+    sub, size, buf = xxhash.xxh3_128(), 0, memoryview(bytearray(1 << 20))
     with open(path, "rb", buffering=0) as f:
         while n := f.readinto(buf):
             sub.update(buf[:n])
@@ -684,13 +604,12 @@ def _feed_file(path: str | os.PathLike[str], h: Any) -> int:
     _open(h, b"file", 2)
     _atom(h, b"size", _U64.pack(size))
     _atom(h, b"content", sub.digest())
-    return size
 
 
 def _walk(root: pathlib.Path) -> list[tuple[bytes, str, str]]:
-    """Sorted (relative posix path, kind, full path) of everything under ``root``."""
+    """Sorted ``(relative posix path, kind, full path)`` of everything under ``root``."""
 
-    def fail(err: OSError) -> None:
+    def fail(err: OSError) -> None:  # os.walk skips unreadable directories by default
         raise err
 
     out = []
@@ -700,39 +619,33 @@ def _walk(root: pathlib.Path) -> list[tuple[bytes, str, str]]:
             rel = os.fsencode(os.path.relpath(full, root)).replace(os.fsencode(os.sep), b"/")
             if os.path.isfile(full):
                 kind = "file"
-            elif os.path.islink(full):  # link to a dir (not followed: no cycles) or broken
+            elif os.path.islink(full):  # to a directory (not followed: no cycles) or broken
                 kind = "link"
             elif os.path.isdir(full):
                 kind = "dir"
             else:
-                raise FingerprintError(
-                    f"Cannot fingerprint {full}: not a regular file, directory or symlink.",
-                    type_name="pathlib.Path",
-                )
+                raise FingerprintError(f"Cannot fingerprint {full}: not a file, directory or symlink.",
+                                       type_name="pathlib.Path")  # fmt: skip
             out.append((rel, kind, full))
-    out.sort()
-    return out
+    return sorted(out)
 
 
 @_feed.register(pathlib.Path)
 def _(p: pathlib.Path, h: Any) -> None:
     if p.is_file():
-        _feed_file(p, h)
-    elif p.is_dir():
-        entries = _walk(p)
-        _open(h, b"directory", len(entries))
-        for rel, kind, full in entries:
-            _open(h, b"entry", 2)
-            _atom(h, b"path", rel)
-            if kind == "file":
-                _feed_file(full, h)
-            else:
-                _atom(h, kind.encode(), os.fsencode(os.readlink(full)) if kind == "link" else b"")
-    else:
-        raise FingerprintError(
-            f"Cannot fingerprint path {p}: it is not an existing file or directory.",
-            type_name=_type_name(type(p)),
-        )
+        return _feed_file(p, h)
+    if not p.is_dir():
+        raise FingerprintError(f"Cannot fingerprint path {p}: it is not an existing file or directory.",
+                               type_name=_type_name(type(p)))  # fmt: skip
+    entries = _walk(p)
+    _open(h, b"directory", len(entries))
+    for rel, kind, full in entries:
+        _open(h, b"entry", 2)
+        _atom(h, b"path", rel)
+        if kind == "file":
+            _feed_file(full, h)
+        else:
+            _atom(h, kind.encode(), os.fsencode(os.readlink(full)) if kind == "link" else b"")
 
 
 # --------------------------------------------------------------------------- public API
@@ -744,33 +657,31 @@ def fingerprint(obj: Any) -> str:
     Parameters
     ----------
     obj : Any
-        A DataFrame, Series, Index, numpy array, pyarrow array, ``pathlib.Path``
-        (file or directory), scikit-learn estimator, or a primitive / nested
+        A DataFrame, Series, Index, numpy or pyarrow array, ``pathlib.Path``
+        (file or directory), scikit-learn estimator, or a primitive or nested
         list, tuple, dict or set of these.
 
     Returns
     -------
     str
-        32 hex characters (``xxh3_128``), stable across processes and versions
-        of the same library stack.
+        32 hex characters (``xxh3_128``), equal for equal content in any
+        process with the same library versions.
 
     Raises
     ------
     FingerprintError
-        If ``obj`` (or something inside it) is of an unsupported type, or a
-        path cannot be read.
+        If ``obj`` or something inside it is unsupported, or a path cannot be read.
     """
     h = xxhash.xxh3_128()
     _atom(h, b"version", _VERSION)
+    name = _type_name(type(obj))
     try:
         _feed(obj, h)
     except RecursionError:
-        raise FingerprintError(
-            "Cannot fingerprint a cyclic or too deeply nested structure.",
-            type_name=_type_name(type(obj)),
-        ) from None
+        raise FingerprintError("Cannot fingerprint a cyclic or too deeply nested structure.",
+                               type_name=name) from None  # fmt: skip
     except OSError as exc:
-        raise FingerprintError(f"Cannot fingerprint {obj!r}: {exc}", type_name=_type_name(type(obj))) from exc
+        raise FingerprintError(f"Cannot fingerprint {obj!r}: {exc}", type_name=name) from exc
     return h.hexdigest()
 
 
@@ -780,8 +691,14 @@ def fingerprint_path(path: str | os.PathLike[str]) -> str:
 
 
 def data_kind(obj: Any) -> str | None:
-    """Return ``"dataframe"``, ``"series"``, ``"array"``, ``"file"`` or ``"directory"``
-    for objects versioned as data, else ``None``. Never raises."""
+    """Return the kind of a data object we version, else None (never raises).
+
+    Returns
+    -------
+    str or None
+        ``"dataframe"``, ``"series"``, ``"array"`` (numpy), ``"file"`` or
+        ``"directory"`` (an existing ``pathlib.Path``; plain strings are None).
+    """
     if isinstance(obj, pd.DataFrame):
         return "dataframe"
     if isinstance(obj, pd.Series):
@@ -797,7 +714,7 @@ def data_kind(obj: Any) -> str | None:
 
 
 def is_fitted_estimator(obj: Any) -> bool:
-    """True if ``obj`` is a scikit-learn estimator instance that passes ``check_is_fitted``."""
+    """True if ``obj`` is a scikit-learn estimator instance passing ``check_is_fitted`` (never raises)."""
     base = sys.modules.get("sklearn.base")  # not imported: obj cannot be an estimator
     if base is None or not isinstance(obj, base.BaseEstimator):
         return False
@@ -816,15 +733,12 @@ def describe(obj: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"kind", "shape", "schema"}``: frames ``schema={column: dtype}``,
+        ``{"kind", "shape", "schema"}``. Schemas: frames ``{column: dtype}``,
         series ``{name: dtype}``, arrays ``{"dtype": ...}``, files
         ``{"size": bytes}``, directories ``{"files": n, "size": bytes}``
-        (shape ``None`` for paths). Non-data objects give ``kind=None`` and
-        ``None`` for the rest.
+        (paths have shape None). Other objects: kind, shape and schema None.
     """
-    kind = data_kind(obj)
-    shape: list[int] | None = None
-    schema: dict[str, Any] | None = None
+    kind, shape, schema = data_kind(obj), None, None
     if kind == "dataframe":
         shape, schema = list(obj.shape), {str(c): str(t) for c, t in obj.dtypes.items()}
     elif kind == "series":

@@ -199,7 +199,17 @@ def test_index_columns_and_order() -> None:
     assert fingerprint(df.rename_axis(columns="cols")) != d
     assert fingerprint(df.iloc[::2]) == fingerprint(df.iloc[[0, 2]])
     assert fingerprint(df.iloc[::2]) != fingerprint(df.iloc[[0, 2]].reset_index(drop=True))
-    assert fingerprint(pd.RangeIndex(0, 30, 3)) == fingerprint(pd.Index(np.arange(0, 30, 3)))
+    # A RangeIndex hashes like the equal materialised int64 index, and only like it.
+    for r in (pd.RangeIndex(0, 30, 3), pd.RangeIndex(10, -7, -4), pd.RangeIndex(5, 6), pd.RangeIndex(4, 4)):
+        assert fingerprint(r) == fingerprint(pd.Index(np.asarray(r), dtype="int64"))
+        assert fingerprint(r) != fingerprint(pd.Index(np.asarray(r), dtype="int32"))
+    assert fingerprint(pd.RangeIndex(5, 6)) == fingerprint(pd.RangeIndex(5, 100, 95))  # both are [5]
+    assert fingerprint(pd.RangeIndex(0)) != fingerprint(pd.RangeIndex(1))
+    almost = np.arange(0, 3000, 3)
+    almost[500] += 1
+    assert fingerprint(pd.Index(almost)) != fingerprint(pd.RangeIndex(0, 3000, 3))
+    extremes = pd.Index(np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max]))
+    assert fingerprint(extremes) != fingerprint(pd.Index(extremes[::-1]))
     mi = pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["k", "n"])
     frame = pd.DataFrame({"v": [1, 2, 3]}, index=mi)
     d = fingerprint(frame)

@@ -142,3 +142,29 @@ def test_metric_pattern_is_configurable(store):
     assert is_metric_name("kpi_revenue") and not is_metric_name("accuracy")
     with pytest.raises(mlops_nb.MlopsError, match="not a valid regular expression"):
         mlops_nb.configure(metric_pattern="(")
+
+
+def test_git_commit_and_dirty_flag(store, tmp_path, monkeypatch):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    git("init", "-q")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "init")
+    (repo / "train.py").write_text("x = 1\n")
+    git("add", "train.py")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "code")
+    monkeypatch.chdir(repo)
+    with mlops_nb.track() as clean:
+        pass
+    (repo / "train.py").write_text("x = 2\n")
+    with mlops_nb.track() as dirty:
+        pass
+    head = git("rev-parse", "HEAD")
+    assert (store.get_run(clean.id)["git_commit"], store.get_run(clean.id)["git_dirty"]) == (head, False)
+    assert (store.get_run(dirty.id)["git_commit"], store.get_run(dirty.id)["git_dirty"]) == (head, True)
+    monkeypatch.chdir(tmp_path)
+    with mlops_nb.track() as outside:
+        pass
+    assert store.get_run(outside.id)["git_commit"] is None

@@ -179,7 +179,7 @@ def run_notebook(
         job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
         environment=dict(environment(), cwd=str(cwd or file.parent)), start_time=start,
         batch_id=batch_id, schedule_name=schedule_name, firing_id=firing_id, attempt=attempt,
-        user=_user(), host=socket.gethostname(),
+        user=current_user(), host=socket.gethostname(),
     )  # fmt: skip
     log.info("job run %s started: %s %s", job_id[:8], file, params or "")
     workdir = Path(tempfile.mkdtemp(prefix="mlops-nb-job-"))
@@ -406,7 +406,7 @@ def _keep_output(store, out_path: Path, output: str | None, file: Path, job_id: 
     return digest, url
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         import getpass
 

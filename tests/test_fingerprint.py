@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import mlops_nb.fingerprint
 from mlops_nb.errors import FingerprintError
 from mlops_nb.fingerprint import (
     data_kind,
@@ -27,8 +26,9 @@ from mlops_nb.fingerprint import (
     is_fitted_estimator,
 )
 
-# The package may re-export the function under the module's name: take the module itself.
-fpmod = sys.modules["mlops_nb.fingerprint"]
+from mlops_nb.fingerprint import arrays as fp_arrays
+from mlops_nb.fingerprint import arrow as fp_arrow
+from mlops_nb.fingerprint import cache as fp_cache
 
 # (id, values, dtype, missing value or None, replacement candidates)
 CASES = (
@@ -60,6 +60,7 @@ CASES = (
         ("string[python]", ["a", "bb", None, "ccc"], "string[python]", pd.NA, ("zz", "yy")),
         ("string[pyarrow]", ["a", "bb", None, "ccc"], "string[pyarrow]", pd.NA, ("zz", "yy")),
         ("str", ["a", "bb", None, "ccc"], "str", None, ("zz", "yy")),
+        ("str-python", ["a", "bb", None, "ccc"], pd.StringDtype("python", na_value=np.nan), None, ("zz", "yy")),
         ("arrow-int64", [1, None, 3], pd.ArrowDtype(pa.int64()), None, (9, 8)),
         ("arrow-float64", [1.5, None, np.nan], pd.ArrowDtype(pa.float64()), None, (9.5, 8.5)),
         ("arrow-bool", [True, None, False], pd.ArrowDtype(pa.bool_()), None, (False, True)),
@@ -185,7 +186,7 @@ def test_arrow_chunking_and_slicing_do_not_matter() -> None:
     assert fingerprint(bools.slice(1)) == fingerprint(pa.chunked_array([bools.slice(1, 1), bools.slice(2)]))
     dictionary = pa.array(["x", "y", "x"]).dictionary_encode()
     assert fingerprint(dictionary) != fingerprint(dictionary.dictionary_decode())  # type differs
-    assert fpmod._arrow_content([dictionary], dictionary.type) == fpmod._arrow_content(
+    assert fp_arrow.arrow_content([dictionary], dictionary.type) == fp_arrow.arrow_content(
         [dictionary.dictionary_decode()], pa.string())
 
 
@@ -279,7 +280,7 @@ def test_object_and_structured_arrays() -> None:
     assert fingerprint(x) == fingerprint(y)
     y["b"][1] = 2.5
     assert fingerprint(x) != fingerprint(y)
-    if hasattr(np.dtypes, "StringDType"):  # numpy 2: buffers hold pointers, not text
+    if hasattr(getattr(np, "dtypes", None), "StringDType"):  # numpy 2: buffers hold pointers, not text
         s1 = np.array(["a", "long string " * 5], dtype=np.dtypes.StringDType())
         s2 = np.array(["a", "long string " * 5], dtype=np.dtypes.StringDType())
         assert fingerprint(s1) == fingerprint(s2) != fingerprint(s2[::-1])
@@ -295,6 +296,10 @@ def test_primitives_and_containers() -> None:
     assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
     assert fingerprint({"a": 1}) != fingerprint([("a", 1)])
     assert fingerprint({"x", "y", 3}) == fingerprint({3, "y", "x"})
+    assert len({fingerprint(f) for f in (np.mean, np.sum, np.log1p, np.exp, len, abs, int, float)}) == 8
+    sparse = pytest.importorskip("scipy.sparse")
+    m = sparse.random(30, 20, density=0.2, random_state=0, format="csr")
+    assert fingerprint(m) == fingerprint(m.tocoo()) == fingerprint(m.tocsc()) != fingerprint(m * 2)
     tz = datetime.timezone(datetime.timedelta(hours=2))
     assert fingerprint(datetime.datetime(2020, 1, 1, tzinfo=tz)) != fingerprint(datetime.datetime(2020, 1, 1))
     assert fingerprint("é\ud800") != fingerprint("é")  # lone surrogates are encodable
@@ -304,7 +309,9 @@ STABLE_SRC = r"""
 import numpy as np, pandas as pd, pyarrow as pa
 from pathlib import Path
 from sklearn.datasets import load_iris
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 X, y = load_iris(return_X_y=True)
 OBJECTS = {
     "frame": pd.DataFrame({
@@ -316,6 +323,8 @@ OBJECTS = {
     "array": np.arange(30.0).reshape(5, 6).T,
     "nested": {"set": {"b", "a", 1, (2, 3)}, "dict": {"z": [1, 2.0, None], 5: b"x"}, "f": frozenset("xyz")},
     "model": LogisticRegression(max_iter=1000).fit(X, y),
+    "knn": KNeighborsClassifier(algorithm="kd_tree").fit(X, y),
+    "vectorizer": CountVectorizer().fit(["red apple", "green apple", "red car"]),  # keeps an id() privately
     "path": Path(PATH),
 }
 """
@@ -357,8 +366,10 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_estimators(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
     from sklearn.tree import DecisionTreeClassifier
@@ -396,6 +407,23 @@ def test_estimators(iris: tuple[np.ndarray, np.ndarray]) -> None:
     g = grid().fit(X, y)
     assert fingerprint(grid().fit(X, y)) == fingerprint(g)  # fit timings are not content
     assert fingerprint(grid().fit(X2, y)) != fingerprint(g)
+    from scipy.stats import loguniform
+
+    def search(low: float) -> RandomizedSearchCV:
+        return RandomizedSearchCV(LogisticRegression(max_iter=1000), {"C": loguniform(low, 10.0)}, n_iter=2,
+                                  cv=3, random_state=0)  # fmt: skip
+
+    assert fingerprint(search(0.01)) != fingerprint(search(0.1))
+    assert fingerprint(search(0.01).fit(X, y)) == fingerprint(search(0.01).fit(X, y))
+    # Private learned state counts too: KNN keeps its training data in _fit_X, HGB its trees in
+    # _predictors; predict() fills query counters and caches that must not.
+    knn = KNeighborsClassifier(algorithm="kd_tree").fit(X, y)
+    d = fingerprint(knn)
+    knn.predict(X)
+    assert fingerprint(knn) == d != fingerprint(KNeighborsClassifier(algorithm="kd_tree").fit(X2, y))
+    hgb = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y)
+    assert fingerprint(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y)) == fingerprint(hgb)
+    assert fingerprint(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X2, y)) != fingerprint(hgb)
     tree = DecisionTreeClassifier(random_state=0).fit(X, y)
     assert fingerprint(DecisionTreeClassifier(random_state=0).fit(X, y)) == fingerprint(tree)
     assert fingerprint(DecisionTreeClassifier(random_state=0, max_depth=2).fit(X, y)) != fingerprint(tree)
@@ -451,24 +479,24 @@ def test_read_only_arrays_are_cached_and_writeable_ones_are_not() -> None:
     frozen = np.frombuffer(np.arange(100_000, dtype=np.float64).tobytes(), dtype=np.float64)
     assert not frozen.flags.writeable
     d = fingerprint(frozen)
-    assert fpmod._CACHE[id(frozen)][2] == fpmod._array_content(frozen)
+    assert fp_cache.CACHE[id(frozen)][2] == fp_arrays.array_content(frozen)
     assert fingerprint(frozen) == d == fingerprint(np.arange(100_000, dtype=np.float64))
     view = frozen.reshape(1000, 100).T  # views of an immutable buffer are immutable too
-    assert fingerprint(view) == fingerprint(np.ascontiguousarray(view)) and id(view) in fpmod._CACHE
+    assert fingerprint(view) == fingerprint(np.ascontiguousarray(view)) and id(view) in fp_cache.CACHE
     key = id(frozen)
     del frozen, view
     gc.collect()
-    assert key not in fpmod._CACHE
+    assert key not in fp_cache.CACHE
 
     writeable = np.arange(1000.0)
     d = fingerprint(writeable)
     writeable[10] = -1.0
-    assert fingerprint(writeable) != d and id(writeable) not in fpmod._CACHE
+    assert fingerprint(writeable) != d and id(writeable) not in fp_cache.CACHE
     # Owning memory, "read-only" can be switched off again: never cached.
     owner = np.arange(1000.0)
     owner.flags.writeable = False
     d = fingerprint(owner)
-    assert id(owner) not in fpmod._CACHE
+    assert id(owner) not in fp_cache.CACHE
     owner.flags.writeable = True
     owner[0] = 42.0
     owner.flags.writeable = False
@@ -511,3 +539,9 @@ def test_large_frame_completes() -> None:
     digest = fingerprint(df)
     df.iloc[9_999_999, 0] = 0.5
     assert fingerprint(df) != digest
+
+
+def test_python_string_extension_array_directly():
+    values = pd.array(["a", None, "c"], dtype="string[python]")
+    changed = pd.array(["a", None, "d"], dtype="string[python]")
+    assert fingerprint(values) == fingerprint(values.copy()) != fingerprint(changed)

@@ -4,27 +4,52 @@
 >>> report = drift(reference_df, current_df)        # doctest: +SKIP
 >>> report.dataset_drift, report.drifted_columns     # doctest: +SKIP
 
-``mlops_nb.drift`` (this package) is itself callable as ``drift(...)``, so
-``import mlops_nb; mlops_nb.drift(ref, cur)`` works whichever of the module or
-the function ``mlops_nb.drift`` names.
+Public API: :func:`drift`, :func:`drift_over_time`, :class:`DriftReport`,
+:class:`DriftTimeline`, :func:`resolve_reference`, ``TESTS`` (test specs).
+
+The names are imported on first use, so that light modules of this package
+(:mod:`.coltypes`, :mod:`.dists`, used by :mod:`mlops_nb.profile` when runs
+are captured) load without scipy. ``mlops_nb.drift`` (this package) is
+itself callable as ``drift(...)``, so ``mlops_nb.drift(ref, cur)`` works
+whichever of the module or the function that attribute names.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
-
-from mlops_nb.drift.engine import drift
-from mlops_nb.drift.reference import resolve_reference
-from mlops_nb.drift.report import DriftReport
-from mlops_nb.drift.stattests import SPECS as TESTS
-from mlops_nb.drift.timeline import DriftTimeline, drift_over_time
+from typing import Any
 
 __all__ = ["DriftReport", "DriftTimeline", "TESTS", "drift", "drift_over_time", "resolve_reference"]
 
+_EXPORTS = {
+    "drift": ("mlops_nb.drift.engine", "drift"),
+    "DriftReport": ("mlops_nb.drift.report", "DriftReport"),
+    "drift_over_time": ("mlops_nb.drift.timeline", "drift_over_time"),
+    "DriftTimeline": ("mlops_nb.drift.timeline", "DriftTimeline"),
+    "resolve_reference": ("mlops_nb.drift.reference", "resolve_reference"),
+    "TESTS": ("mlops_nb.drift.stattests", "SPECS"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any):
+        from mlops_nb.drift.engine import drift
+
         return drift(*args, **kwargs)
 
 

@@ -1,9 +1,9 @@
 """Distributions the drift tests work on: exact samples, quantile sketches, counts.
 
 A numerical side is either an :class:`ExactDist` (sorted raw values, or
-distinct values with counts) or a :class:`SketchDist` (a quantile sketch kept
-in a reference profile, read as a CDF that is linear between quantiles and
-jumps where quantiles repeat, i.e. point masses). Both offer the same
+distinct values with counts) or a :class:`SketchDist` (knots with exact
+counts kept in a reference profile, read as a CDF that is exact at the knots
+and linear between them). Both offer the same
 operations - CDF, histogram counts, quantiles - so every test runs on either.
 A categorical side is a :class:`CatCounts`.
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Standard probability grid of profile quantile sketches: 0.5 % steps plus
-# finer tails.
+# Ranks of profile sketch knots, as probabilities: 0.5 % steps plus finer tails.
 _TAILS = np.array([1e-4, 5e-4, 1e-3, 2e-3])
 PROBS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), _TAILS, 1.0 - _TAILS]).round(6))
 
@@ -115,43 +114,44 @@ class ExactDist:
 
 
 class SketchDist:
-    """Distribution known through a quantile sketch (reference profiles).
+    """Distribution known through a sketch of knots (reference profiles).
 
-    ``quantiles[i]`` is the ``probs[i]`` quantile; ``probs`` starts at 0
-    (the minimum) and ends at 1 (the maximum). The CDF is linear between
-    distinct quantiles; a value repeated over several probabilities is a point
-    mass carrying that probability span.
+    The knots are data values (the order statistics at the ranks of
+    :data:`PROBS`, so always the minimum and the maximum) with their exact
+    counts: ``below[i]`` values are smaller than ``knots[i]`` and ``equal[i]``
+    are equal to it. The CDF is exact at the knots (point masses included)
+    and linear between them.
     """
 
     exact = False
 
     def __init__(
         self,
-        probs: np.ndarray,
-        quantiles: np.ndarray,
+        knots: np.ndarray,
+        below: np.ndarray,
+        equal: np.ndarray,
         n: int,
         mean: float,
         std: float,
         nunique: int,
     ) -> None:
-        q = np.maximum.accumulate(np.asarray(quantiles, dtype=np.float64))
-        p = np.asarray(probs, dtype=np.float64)
-        knots, first = np.unique(q, return_index=True)
-        last = np.append(first[1:] - 1, q.size - 1)
+        knots = np.asarray(knots, dtype=np.float64)
+        below = np.asarray(below, dtype=np.float64)
+        equal = np.asarray(equal, dtype=np.float64)
+        self.n = int(n)
         self.knots = knots
-        self.f_left = p[first]
-        self.f_right = p[last]
+        self.f_left = np.clip(below / self.n, 0.0, 1.0)
+        self.f_right = np.clip((below + equal) / self.n, 0.0, 1.0)
         self.f_left[0] = 0.0
         self.f_right[-1] = 1.0
+        self.f_right = np.maximum.accumulate(np.maximum(self.f_right, self.f_left))
         self._xp = np.repeat(knots, 2)
         self._fp = np.empty(2 * knots.size)
         self._fp[0::2] = self.f_left
         self._fp[1::2] = self.f_right
+        self._fp = np.maximum.accumulate(self._fp)
         self._xp_left = -self._xp[::-1]
         self._fp_left = self._fp[::-1].copy()
-        self.probs = p
-        self.quantiles = q
-        self.n = int(n)
         self._mean = float(mean)
         self._std = float(std)
         self._nunique = int(nunique)
@@ -192,12 +192,43 @@ class SketchDist:
         return self._std
 
     def quantile(self, p: np.ndarray) -> np.ndarray:
-        return np.interp(np.asarray(p, dtype=np.float64), self.probs, self.quantiles)
+        return np.interp(np.asarray(p, dtype=np.float64), self._fp, self._xp)
 
     def hist(self, edges: np.ndarray) -> np.ndarray:
         f = self.cdf(edges, left=True)
         f[-1] = self.cdf(edges[-1:])[0]
         return np.diff(f) * self.n
+
+
+def build_sketch(values: np.ndarray, digits: int = 10) -> dict:
+    """Sketch of sorted finite ``values``: knots at the ranks of :data:`PROBS`
+    (written with ``digits`` significant digits), ``equal`` = rows equal to
+    each knot, ``between`` = rows strictly between consecutive knots."""
+    n = values.size
+    ranks = np.unique(np.round(PROBS * (n - 1)).astype(np.int64))
+    exact = values[ranks]
+    rounded = np.array([float(f"{v:.{digits}g}") for v in exact])
+    rounded[0], rounded[-1] = exact[0], exact[-1]
+    rounded = np.maximum.accumulate(rounded)
+    keep = np.ones(rounded.size, dtype=bool)
+    keep[1:] = rounded[1:] != rounded[:-1]
+    # counts refer to the exact values: [first exact of a rounded group, last exact of it]
+    first = np.flatnonzero(keep)
+    last = np.append(first[1:] - 1, rounded.size - 1)
+    below = np.searchsorted(values, exact[first], side="left")
+    upto = np.searchsorted(values, exact[last], side="right")
+    equal = upto - below
+    return {
+        "knots": rounded[keep].tolist(),
+        "equal": equal.tolist(),
+        "between": (below[1:] - upto[:-1]).tolist(),
+    }
+
+
+def sketch_below(equal: np.ndarray, between: np.ndarray) -> np.ndarray:
+    """Counts below each knot from a stored sketch's ``equal`` and ``between``."""
+    steps = equal[:-1] + between
+    return np.concatenate([[0], np.cumsum(steps)]).astype(np.float64)
 
 
 class CatCounts:
@@ -241,13 +272,16 @@ def cdf_distances(a, b) -> tuple[float, float]:
     """
     if isinstance(a, ExactDist) and isinstance(b, ExactDist) and a.counts is None and b.counts is None:
         return _raw_distances(a.values, b.values)
-    grid = merge_unique(a.points(), b.points())
+    if isinstance(a, SketchDist) and isinstance(b, ExactDist) and b.counts is None:
+        grid, fb_right, fb_left = _grid_with_raw_cdf(a.knots, b)
+    else:
+        grid = merge_unique(a.points(), b.points())
+        fb_right, fb_left = b.cdf(grid), b.cdf(grid, left=True)
     if grid.size < 2:
         return 0.0, 0.0
-    fa0, fb0 = a.cdf(grid[:-1]), b.cdf(grid[:-1])
-    fa1, fb1 = a.cdf(grid[1:], left=True), b.cdf(grid[1:], left=True)
-    d0 = fa0 - fb0
-    d1 = fa1 - fb1
+    # on each segment (g_i, g_i+1) both CDFs are linear (an exact side: constant)
+    d0 = a.cdf(grid[:-1]) - fb_right[:-1]
+    d1 = a.cdf(grid[1:], left=True) - fb_left[1:]
     width = np.diff(grid)
     ks = float(max(np.max(np.abs(d0)), np.max(np.abs(d1))))
     same = d0 * d1 >= 0
@@ -255,6 +289,22 @@ def cdf_distances(a, b) -> tuple[float, float]:
     denom = np.where(same, 1.0, a0 + a1)
     seg = np.where(same, (a0 + a1) / 2.0, (d0 * d0 + d1 * d1) / (2.0 * denom))
     return ks, float(np.dot(seg, width))
+
+
+def _grid_with_raw_cdf(knots: np.ndarray, b: ExactDist) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of raw ``b`` with ``knots`` inserted, and b's CDF (right
+    value and left limit) on that grid, without searching the large array."""
+    u, cnt = b.unique()
+    cum = np.cumsum(cnt)
+    pos = np.searchsorted(u, knots, side="left")  # u[pos - 1] < knot <= u[pos]
+    before = np.where(pos > 0, cum[np.maximum(pos - 1, 0)], 0)
+    at = np.minimum(pos, u.size - 1)
+    equal = (pos < u.size) & (u[at] == knots)
+    k_right = np.where(equal, cum[at], before) / b.n
+    grid = np.insert(u, pos, knots)  # a knot equal to a value sits just before it
+    right = np.insert(cum / b.n, pos, k_right)
+    left = np.insert((cum - cnt) / b.n, pos, before / b.n)
+    return grid, right, left
 
 
 def merge_unique(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -173,8 +173,9 @@ class DriftReport:
 
     def plot(self, column, ax=None):
         """Matplotlib figure: reference vs current histogram of ``column``."""
-        from mlops_nb.drift.render import plot_histogram
+        from mlops_nb.drift.render import ensure_figure_display, plot_histogram
 
+        ensure_figure_display()
         row = self[column]
         hist = self.histograms.get(row["column"])
         if hist is None:

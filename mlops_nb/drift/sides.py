@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_nb.drift import coltypes as ct
-from mlops_nb.drift.dists import PROBS, CatCounts, ExactDist, SketchDist
+from mlops_nb.drift.dists import CatCounts, ExactDist, SketchDist, sketch_below
 
 
 class Incomparable(Exception):
@@ -74,18 +74,22 @@ def _numeric_from_profile(col: dict):
         values = np.asarray(col["values"], dtype=np.float64)
         order = np.argsort(values, kind="stable")
         return ExactDist(values[order], np.asarray(col["counts"], dtype=np.int64)[order])
-    quantiles = np.asarray(col["quantiles"], dtype=np.float64)
-    probs = np.asarray(col["probs"], dtype=np.float64) if "probs" in col else PROBS
-    if probs.size != quantiles.size:
-        raise Incomparable("the reference profile's quantile sketch is malformed")
+    sketch = col.get("sketch") or {}
+    knots = np.asarray(sketch.get("knots", []), dtype=np.float64)
+    equal = np.asarray(sketch.get("equal", []), dtype=np.float64)
+    between = np.asarray(sketch.get("between", []), dtype=np.float64)
+    if knots.size < 1 or not (knots.size == equal.size == between.size + 1) or np.any(np.diff(knots) <= 0):
+        raise Incomparable("the reference profile's sketch is malformed")
+    below = sketch_below(equal, between)
     n = int(col["count"]) - int(col.get("missing", 0))
     std = col.get("std")
     mean = col.get("mean")
     return SketchDist(
-        probs,
-        quantiles,
+        knots,
+        below,
+        equal,
         n,
-        mean if mean is not None else float(np.mean(quantiles)),
-        std if std is not None else float(np.std(quantiles)),
+        mean if mean is not None else float(np.mean(knots)),
+        std if std is not None else float(np.std(knots)),
         int(col.get("n_unique", n)),
     )

@@ -34,6 +34,9 @@ class DriftTimeline(pd.DataFrame):
         """Matplotlib figure: one line chart per column, threshold dashed, drifted chunks in red."""
         from matplotlib.figure import Figure
 
+        from mlops_nb.drift.render import ensure_figure_display
+
+        ensure_figure_display()
         names = list(dict.fromkeys(self["column"])) if columns is None else [str(c) for c in columns]
         names = names[:max_columns]
         if not names:

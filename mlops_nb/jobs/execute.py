@@ -203,6 +203,9 @@ def run_notebook(
             status = "finished"
         else:
             failed = failing_cell(out_path) if out_path.exists() else None
+            if failed and cell_timeout and any("CellTimeoutError" in line for line in tail):
+                # nbclient interrupts the kernel: the cell shows a bare KeyboardInterrupt.
+                failed.update(ename="CellTimeoutError", evalue=f"the cell ran longer than {cell_timeout:g} s")
             error = _error_text(failed, tail)
     finally:
         digest, url = _keep_output(store, out_path, output, file, job_id)

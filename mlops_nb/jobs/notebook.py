@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -87,9 +88,20 @@ def declared_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any
     except Exception as exc:  # papermill raises several types for unparsable cells
         raise JobError(f"papermill cannot read the parameters of {path}: {exc}", path=str(path)) from None
     return {
-        name: {"type": info.get("inferred_type_name"), "default": info.get("default"), "help": info.get("help") or ""}
+        name: {"type": _type_name(info), "default": info.get("default"), "help": info.get("help") or ""}
         for name, info in found.items()
     }
+
+
+def _type_name(info: Mapping[str, Any]) -> str | None:
+    # papermill reads only annotations ("x: int = 1"); otherwise the literal tells.
+    annotated = info.get("inferred_type_name")
+    if annotated and annotated != "None":
+        return annotated
+    try:
+        return type(ast.literal_eval(info.get("default") or "")).__name__
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
 
 
 def parse_value(text: str) -> Any:
@@ -124,3 +136,24 @@ def original_index(nb: nbformat.NotebookNode, index: int) -> int:
 
 def _text(source: str | list[str]) -> str:
     return "".join(source) if isinstance(source, list) else source
+
+
+def check_parameter_names(path: str | os.PathLike[str], parameters: Mapping[str, Any]) -> None:
+    """Refuse parameter names the notebook does not declare (papermill would only warn)."""
+    if not parameters:
+        return
+    declared = declared_parameters(path)
+    unknown = sorted(set(parameters) - set(declared))
+    if not declared:
+        raise JobError(
+            f"{path} has no cell tagged 'parameters', so -p {', '.join(sorted(parameters))} cannot be applied: "
+            "tag the cell that holds the defaults.",
+            path=str(path),
+        )
+    if unknown:
+        raise JobError(
+            f"Parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} not declared in the parameters cell "
+            f"of {path} (declared: {', '.join(declared)}).",
+            path=str(path),
+            unknown=unknown,
+        )

@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,7 @@ def validate(
     execute: bool = True,
     store=None,
     record: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Check whether ``notebook`` can run unattended as a job.
 
@@ -159,6 +160,8 @@ def validate(
         Where the verdict is stored (default: the configured registry).
     record : bool
         Store the verdict.
+    progress : callable, optional
+        Called with a short status text as the runs advance.
 
     Returns
     -------
@@ -183,7 +186,7 @@ def validate(
         skip = "skipped: the notebook cannot be executed until the checks above pass"
         checks += [Check("clean-run", SKIP, skip), Check("reproducible", SKIP, skip)]
     else:
-        checks += _check_runs(file, params, rtol=rtol, timeout=timeout, kernel=resolved_kernel)
+        checks += _check_runs(file, params, rtol=rtol, timeout=timeout, kernel=resolved_kernel, progress=progress)
     result = ValidationResult(
         id=uuid.uuid4().hex, notebook_path=str(file), notebook_hash=notebook_hash(nb), parameters=params,
         params_hash=params_hash(params), checks=checks, created_at=started, duration=time.time() - started,
@@ -260,17 +263,25 @@ def _check_hidden_state(nb: nbformat.NotebookNode) -> list[Check]:
 
 
 # ---- the two runs ------------------------------------------------------------------
-def _check_runs(file: Path, params: dict[str, Any], *, rtol: float, timeout: float | None, kernel: str) -> list[Check]:
+def _check_runs(
+    file: Path, params: dict[str, Any], *, rtol: float, timeout: float | None, kernel: str,
+    progress: Callable[[str], None] | None,
+) -> list[Check]:  # fmt: skip
     from ..store.sql import SqlStore
+
+    def cells(label: str):
+        if progress is None:
+            return None
+        return lambda event: progress(f"{label}: cell {event['cell']}/{event['total']}")
 
     scratch = Path(tempfile.mkdtemp(prefix="mlops-nb-validate-"))
     store = SqlStore(f"sqlite:///{scratch / 'registry.db'}", str(scratch / "artifacts"))
     try:
-        first = run_notebook(file, params, cell_timeout=timeout, kernel=kernel, store=store)
+        first = run_notebook(file, params, cell_timeout=timeout, kernel=kernel, store=store, progress=cells("run 1/2"))
         clean = _run_check("clean-run", first, timeout)
         if not first.ok:
             return [clean, Check("reproducible", SKIP, "skipped: the first run failed")]
-        second = run_notebook(file, params, cell_timeout=timeout, kernel=kernel, store=store)
+        second = run_notebook(file, params, cell_timeout=timeout, kernel=kernel, store=store, progress=cells("run 2/2"))
         if not second.ok:
             return [clean, Check("reproducible", FAIL, "the second run failed where the first passed: "
                                  + second.describe_failure(), {"failed_cell": second.failed_cell}, second.duration)]  # fmt: skip
@@ -321,8 +332,8 @@ def compare_runs(store, first: JobRun, second: JobRun, *, rtol: float = 0.0) -> 
         return Check("reproducible", PASS, "both runs succeeded; no %%mlops track cell recorded anything to "
                      "compare", details, second.duration)  # fmt: skip
     tol = f" within rtol={rtol:g}" if rtol else ""
-    what = ", ".join(f"{n} {k}" for k, n in counted.items())
-    return Check("reproducible", PASS, f"a second run recorded the same results{tol}: {len(a)} tracked runs, {what}",
+    what = ", ".join(_plural(n, k) for k, n in counted.items())
+    return Check("reproducible", PASS, f"a second run recorded the same results{tol}: {_plural(len(a), 'tracked runs')}, {what}",
                  details, second.duration)  # fmt: skip
 
 
@@ -369,3 +380,8 @@ def _close(u: float, v: float, rtol: float) -> bool:
 def _num(value: float | None) -> str:
     return "missing" if value is None else f"{value:.6g}"
 
+
+
+def _plural(n: int, noun: str) -> str:
+    """``1 metric``, ``2 metrics``, ``1 data version`` (nouns are given in the plural)."""
+    return f"{n} {noun[:-1] if n == 1 and noun.endswith('s') else noun}"

@@ -1,0 +1,142 @@
+"""DriftPanel widget, static HTML, and the %mlops drift magic in a real IPython shell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from mlops_nb.drift import drift
+from mlops_nb.drift.magic import drift_command
+from mlops_nb.widgets.drift_panel import DriftPanel
+
+
+@pytest.fixture(scope="module")
+def report():
+    rng = np.random.default_rng(21)
+    n = 3000
+    ref = pd.DataFrame({
+        "age": rng.normal(40, 10, n), "city": rng.choice(["Paris", "Lyon", "Nice"], n),
+        "score": rng.uniform(size=n), "when": pd.date_range("2024-01-01", periods=n, freq="h"),
+        "vip": rng.random(n) < 0.1,
+    })  # fmt: skip
+    cur = ref.copy()
+    cur["age"] = rng.normal(45, 10, n)
+    cur["city"] = rng.choice(["Paris", "Lyon", "Nice", "Lille"], n)
+    cur["when"] = cur["when"] + pd.Timedelta(days=60)
+    return drift(ref, cur)
+
+
+def test_panel_builds_filters_sorts_and_plots(report):
+    panel = DriftPanel(report)
+    assert "3 of 5 columns drifted" in panel.header.value
+    assert panel.visible_columns[:3] == sorted(panel.visible_columns[:3], key=lambda c: not report[c]["drifted"])
+    panel.set_drifted_only(True)
+    assert sorted(panel.visible_columns) == ["age", "city", "when"]
+    assert "<b>score</b>" not in panel.table.value and "<b>age</b>" in panel.table.value
+    panel.sort_by("column")
+    assert panel.visible_columns == ["age", "city", "when"]
+    panel.sort_by("column", descending=True)
+    assert panel.visible_columns == ["when", "city", "age"]
+    panel.select("city")
+    png = panel.image.value
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    panel.select("age")
+    assert panel.image.value != png
+    panel.set_drifted_only(False)
+    assert len(panel.visible_columns) == 5
+    with pytest.raises(ValueError, match="Unknown sort key"):
+        panel.sort_by("nonsense")
+
+
+def test_table_shows_coloured_status(report):
+    html = DriftPanel(report).table.value
+    assert html.count("#c0392b") >= 3  # red badges for drifted columns
+    assert "#2e7d32" in html  # green for ok
+    assert "<svg" in html  # aggregated mini histograms
+
+
+def test_histograms_are_aggregated_only(report):
+    for name, hist in report.histograms.items():
+        assert len(hist["ref"]) <= 31 and len(hist["cur"]) <= 31, name
+    assert report.histograms["city"]["kind"] == "values" and "Lille" in report.histograms["city"]["labels"]
+    assert report.histograms["age"]["kind"] == "bins" and len(report.histograms["age"]["edges"]) == 31
+    assert report.histograms["when"]["datetime"] is True
+    fig = report.plot("when")
+    assert fig.axes and fig.axes[0].get_title().startswith("when: DRIFT")
+
+
+def test_static_html_and_mimebundle(report):
+    html = report._repr_html_()
+    assert html.startswith('<div class="mlops-drift-report">') and "<script" not in html
+    assert "Dataset drift detected" in html and len(html) < 60_000
+    bundle = DriftPanel(report)._repr_mimebundle_()
+    assert bundle["text/html"] == html
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "DriftReport" in bundle["text/plain"]
+
+
+def test_panel_with_skipped_column():
+    rep = drift(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}),
+                pd.DataFrame({"a": [np.nan] * 3, "b": [1.0, 2.0, 2.0]}))  # fmt: skip
+    panel = DriftPanel(rep).select("a")
+    assert panel.image.value == b"" and "no current values" in panel.message.value
+
+
+# ----------------------------------------------------------------- the magic
+
+
+@pytest.fixture
+def drift_shell(mlops_home):
+    sh = InteractiveShell.instance()
+    rng = np.random.default_rng(22)
+    sh.user_ns["ref_df"] = pd.DataFrame({"a": rng.normal(size=500), "b": rng.choice(list("xy"), 500)})
+    sh.user_ns["cur_df"] = pd.DataFrame({"a": rng.normal(1, size=500), "b": rng.choice(list("xy"), 500)})
+    yield sh
+    for name in ("ref_df", "cur_df"):
+        sh.user_ns.pop(name, None)
+
+
+def test_drift_command_returns_panel(drift_shell):
+    shell = drift_shell
+    panel = drift_command(shell, "ref_df cur_df")
+    assert isinstance(panel, DriftPanel)
+    assert panel.report["a"]["drifted"] is True and panel.report.reference_label == "ref_df"
+    panel = drift_command(shell, "ref_df cur_df --columns a --method a=psi --threshold 0.2")
+    assert [r["column"] for r in panel.report.rows] == ["a"]
+    assert panel.report["a"]["test"] == "psi" and panel.report["a"]["threshold"] == 0.2
+    panel = drift_command(shell, "ref_df cur_df[cur_df.a>0]")
+    assert panel.report.current_rows < 500
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("ref_df", "the following arguments are required"),
+        ("ref_df missing_df", "'missing_df' is not a variable"),
+        ("nothere cur_df", "or run:RUN_ID"),
+        ("ref_df cur_df --threshold abc", "invalid float value"),
+        ("ref_df cur_df --method nope", "Unknown drift test 'nope'"),
+        ("ref_df cur_df --columns a,zz", "not in the reference: ['zz']"),
+        ("ref_df cur_df --method a=", "--method expects"),
+    ],
+)
+def test_drift_command_usage_errors_are_one_line(drift_shell, line, message):
+    shell = drift_shell
+    with pytest.raises(UsageError) as err:
+        drift_command(shell, line)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_mlops_drift_through_the_extension(drift_shell):
+    """%mlops drift via the %mlops dispatcher of the loaded extension."""
+    shell = drift_shell
+    shell.run_line_magic("load_ext", "mlops_nb")
+    panel = shell.run_line_magic("mlops", "drift ref_df cur_df --columns a")
+    assert isinstance(panel, DriftPanel) and panel.report["a"]["drifted"] is True
+    with pytest.raises(UsageError, match="not a variable"):
+        shell.run_line_magic("mlops", "drift ref_df nothing")
+    shell.run_line_magic("unload_ext", "mlops_nb")

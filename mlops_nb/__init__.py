@@ -27,9 +27,11 @@ _loaded: dict[int, Any] = {}
 def __getattr__(name: str) -> Any:
     # Heavier features are imported on first use, keeping %load_ext fast.
     if name in {"drift", "drift_over_time", "DriftReport"}:
-        from . import drift as _drift_pkg
+        import importlib
 
-        return getattr(_drift_pkg, name)
+        # ``mlops_nb.drift`` is a callable package: it serves as the function too.
+        package = importlib.import_module("mlops_nb.drift")
+        return package if name == "drift" else getattr(package, name)
     raise AttributeError(f"module 'mlops_nb' has no attribute {name!r}")
 
 

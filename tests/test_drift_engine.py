@@ -118,6 +118,13 @@ def test_mixed_type_object_column():
     assert isinstance(row["drifted"], bool)
 
 
+def test_unhashable_objects_compared_by_text():
+    ref = pd.DataFrame({"tags": pd.Series([["a"], ["a", "b"], None, {"k": 1}] * 30, dtype=object)})
+    cur = pd.DataFrame({"tags": pd.Series([["a"], ["c"]] * 40, dtype=object)})
+    row = drift(ref, cur)["tags"]
+    assert row["type"] == "categorical" and row["unseen_categories"] == ["['c']"] and row["drifted"] is True
+
+
 def test_datetimes_compared_as_timestamps(rng):
     t0 = pd.Timestamp("2024-01-01", tz="Europe/Paris")
     ref = pd.DataFrame({"t": t0 + pd.to_timedelta(rng.uniform(0, 30, 500), unit="D")})
@@ -158,6 +165,10 @@ def test_column_types_override_and_per_column_options(rng):
     assert rep["y"]["test"] == "psi" and rep["y"]["threshold"] == 0.5 and rep["y"]["severity"] == "none"
     with pytest.raises(DriftError, match="not compared"):
         drift(ref, cur, method={"nope": "ks"})
+    text = pd.DataFrame({"v": ["1.5", "2", "oops", None] * 25})
+    row = drift(text, text, column_types={"v": "numerical"})["v"]
+    assert row["type"] == "numerical" and row["cur_missing_share"] == 0.5
+    assert "25 current values could not be read as numerical" in row["note"]
     with pytest.raises(DriftError, match="Unknown column type"):
         drift(ref, cur, column_types={"code": "text"})
     with pytest.raises(DriftError, match="drift_share"):
@@ -246,3 +257,31 @@ def test_random_splits_large_branch_digits():
         assert rep.dataset_drift is False
         assert rep.share_drifted <= 0.15
         assert_well_formed(rep)
+
+
+def _fresh(code: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1500:]
+    return out.stdout
+
+
+def test_top_level_api_in_a_fresh_interpreter():
+    """``mlops_nb.drift(...)``, ``mlops_nb.drift_over_time`` and ``mlops_nb.DriftReport`` right
+    after a plain ``import mlops_nb`` (the lazy re-export in mlops_nb/__init__.py)."""
+    out = _fresh(
+        "import pandas as pd, mlops_nb\n"
+        "df = pd.DataFrame({'a': [1.0, 2.0, 3.0, 4.0]})\n"
+        "rep = mlops_nb.drift(df, df)\n"
+        "assert isinstance(rep, mlops_nb.DriftReport) and callable(mlops_nb.drift_over_time)\n"
+        "print(rep.summary())\n"
+    )
+    assert "0 of 1 columns drifted" in out
+
+
+def test_profiles_import_without_scipy():
+    """Capture builds a profile for every tracked DataFrame: it must stay a light import."""
+    out = _fresh("import sys, mlops_nb.profile\nprint('scipy.stats' in sys.modules)\n")
+    assert out.strip() == "False"

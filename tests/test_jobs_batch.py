@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_jobs_support import TRACKED, home, store, write_notebook  # noqa: F401
+from test_jobs_support import TRACKED, write_notebook
 
 from mlops_nb.jobs import batch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 from IPython.core.error import UsageError
-from test_jobs_support import TRACKED, home, store, write_notebook  # noqa: F401
+from test_jobs_support import TRACKED, write_notebook
 
 from mlops_nb.jobs import run_notebook
 from mlops_nb.jobs.magic import run_command, validate_command

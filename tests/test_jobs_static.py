@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_notebook
-from test_jobs_support import home, store, write_notebook  # noqa: F401
+from test_jobs_support import write_notebook
 
 from mlops_nb.cli import main
 from mlops_nb.errors import JobError
@@ -60,10 +60,10 @@ def test_hidden_state_flags_a_name_no_cell_defines_and_is_unsure_after_star_impo
 
 def test_execution_counts_out_of_order():
     nb = _nb("a = 1", "b = 2", "c = 3")
-    for cell, count in zip(nb.cells, (1, 5, 3)):
+    for cell, count in zip(nb.cells, (1, 5, 3), strict=True):
         cell.execution_count = count
     assert execution_order_issues(nb) == ["cell 2 was run as [3] after cell 1 ran as [5]"]
-    for cell, count in zip(nb.cells, (1, None, 4)):
+    for cell, count in zip(nb.cells, (1, None, 4), strict=True):
         cell.execution_count = count
     assert execution_order_issues(nb) == []
 
@@ -87,6 +87,14 @@ def test_parameter_values_are_typed_like_papermill():
     assert parse_grid_options([("C", "0.1,1"), ("kind", "a,b")]) == {"C": [0.1, 1], "kind": ["a", "b"]}
     assert expand_grid({"C": [1, 2], "d": [3, 4]}) == [{"C": 1, "d": 3}, {"C": 1, "d": 4}, {"C": 2, "d": 3}, {"C": 2, "d": 4}]
     assert expand_grid([{"C": 1}, {"C": 2, "d": 0}]) == [{"C": 1}, {"C": 2, "d": 0}]
+
+
+def test_grid_file(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("C: [0.1, 1.0]\nmax_depth: [2, 4]\nkind: linear\n")
+    assert len(expand_grid(load_grid(grid))) == 4
+    grid.write_text("grid:\n  - {C: 0.1}\n  - {C: 1.0, max_depth: 3}\n")
+    assert expand_grid(load_grid(grid)) == [{"C": 0.1}, {"C": 1.0, "max_depth": 3}]
 
 
 def test_grid_file_errors_are_one_line(tmp_path):

@@ -1,4 +1,7 @@
-"""Fixtures and tiny notebooks shared by the notebook-job tests (no tests here)."""
+"""Tiny notebooks and helpers shared by the notebook-job tests (no tests here).
+
+The per-test registry comes from conftest.py (``mlops_home`` / ``store``).
+"""
 
 from __future__ import annotations
 
@@ -6,35 +9,12 @@ import os
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-from mlops_nb import config
-from mlops_nb.store import clear_cache, get_store
 
 ROOT = Path(__file__).resolve().parents[1]
 MLOPS_NB = ROOT / ".venv" / "bin" / "mlops-nb"
 _ENV = ("MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL", "MLOPS_NB_PROJECT", "MLOPS_NB_JOB_RUN_ID",
         "MLOPS_NB_BATCH_ID", "MLOPS_NB_NOTEBOOK", "MLOPS_NB_HOME")  # fmt: skip
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A private registry for one test (MLOPS_NB_HOME), for this process and its children."""
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
-    folder = tmp_path / "mlops"
-    monkeypatch.setenv("MLOPS_NB_HOME", str(folder))
-    config.reset()
-    clear_cache()
-    yield folder
-    config.reset()
-    clear_cache()
-
-
-@pytest.fixture
-def store(home):
-    return get_store()
 
 
 def write_notebook(path: Path, *cells: str, parameters: str | None = "x = 1", kernel: str | None = "python3",
@@ -44,7 +24,7 @@ def write_notebook(path: Path, *cells: str, parameters: str | None = "x = 1", ke
     if parameters is not None:
         nb_cells.append(new_code_cell(parameters, metadata={"tags": ["parameters"]}))
     nb_cells += [new_code_cell(source) for source in cells]
-    for cell, count in zip([c for c in nb_cells if c.cell_type == "code"], counts or []):
+    for cell, count in zip([c for c in nb_cells if c.cell_type == "code"], counts or [], strict=False):
         cell.execution_count = count
     metadata = {"language_info": {"name": "python"}}
     if kernel:

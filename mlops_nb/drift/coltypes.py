@@ -155,6 +155,17 @@ def to_float(series: pd.Series, ctype: str) -> np.ndarray:
     return converted.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def unreadable_count(series: pd.Series, ctype: str, n_missing: int) -> int:
+    """Values of a text/object column that became missing when read as numbers or
+    datetimes (``column_types`` overrides); 0 for other columns."""
+    if ctype not in (NUMERICAL, DATETIME) or not (
+        pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)
+    ):
+        return 0
+    values = to_float(series, ctype)
+    return int(np.count_nonzero(np.isnan(values) & ~series.isna().to_numpy(dtype=bool)))
+
+
 def finite_sorted(values: np.ndarray) -> tuple[np.ndarray, int]:
     """Sorted finite values and the number of missing (NaN/inf) entries."""
     mask = np.isfinite(values)
@@ -178,7 +189,10 @@ def category_counts(series: pd.Series) -> tuple[list[str], np.ndarray, int]:
         vc = pd.Series([len(series) - n_true, n_true], index=[False, True])
         vc = vc[vc > 0]
     else:
-        vc = series.value_counts(dropna=True, sort=False)
+        try:
+            vc = series.value_counts(dropna=True, sort=False)
+        except TypeError:  # unhashable values (lists, dicts): count their text form
+            vc = series[series.notna()].map(label).value_counts(sort=False)
     if pd.api.types.is_object_dtype(series.dtype) and len(vc):
         # +-inf inside an object column counts as missing too
         inf_mask = np.array([isinstance(v, (float, np.floating)) and math.isinf(v) for v in vc.index])

@@ -374,6 +374,9 @@ def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -
         row.update(status="incomparable", drifted=True, note="; ".join(notes + [str(exc)]))
         return row, None
     cur_side, cur_missing = raw_side(cur, ctype)
+    unreadable = ct.unreadable_count(cur, ctype, cur_missing)
+    if unreadable:
+        notes.append(f"{unreadable} current values could not be read as {ctype} and count as missing")
     row["ref_count"] = ref_side.n if ref_side is not None else 0
     row["cur_count"] = cur_side.n if cur_side is not None else 0
     if ref_rows:

@@ -56,14 +56,14 @@ def svg_histogram(hist: dict | None, width: int = 120, height: int = 28) -> str:
     n = len(ref)
     step = width / max(n, 1)
     parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
-    for i in range(n):
-        for vals, color, off, w in ((ref, REF_COLOR, 0.0, 0.5), (cur, CUR_COLOR, 0.5, 0.5)):
+    for vals, color, off in ((ref, REF_COLOR, 0.0), (cur, CUR_COLOR, 0.5)):
+        w = max(step * 0.5 - 0.3, 0.5)
+        bars = []
+        for i in range(n):
             h = vals[i] / top * (height - 2)
-            x = i * step + off * step
-            parts.append(
-                f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{max(step * w - 0.3, 0.5):.1f}" '
-                f'height="{h:.1f}" fill="{color}" opacity="0.85"/>'
-            )
+            if h > 0:
+                bars.append(f"M{i * step + off * step:.1f} {height}v{-h:.1f}h{w:.1f}v{h:.1f}z")
+        parts.append(f'<path d="{"".join(bars)}" fill="{color}" opacity="0.85"/>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -122,7 +122,7 @@ def report_html(report) -> str:
     """Self-contained static HTML (no JavaScript): header and table, drifted first."""
     rows = sorted(report.rows, key=lambda r: (not r["drifted"], r["status"] != "ok"))
     legend = (
-        f'<div style="font-size:11px;color:#555;margin-top:4px">'
+        f'<div style="font-family:sans-serif;font-size:11px;color:#555;margin-top:4px">'
         f'<span style="color:{REF_COLOR}">■</span> reference <span style="color:{CUR_COLOR}">■</span> current '
         f"(shares per bin)</div>"
     )

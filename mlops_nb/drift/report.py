@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,9 @@ class DriftReport:
         self.current_digest: str | None = None
         self.check_id: int | None = None
         self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        self._current = current
-        self._reference = reference
+        # weak references: a report kept in a notebook must not pin the frames in memory
+        self._current = _weak(current)
+        self._reference = _weak(reference)
 
     # ------------------------------------------------------------------ verdict
     @property
@@ -195,16 +197,19 @@ class DriftReport:
         """Record this check in the registry; returns the check id.
 
         Stores which reference (label and data-version digest), which current
-        data (its fingerprint) and the full result (:meth:`to_dict`).
+        data (its fingerprint) and the full result (:meth:`to_dict`). The
+        report holds its frames weakly: fingerprints are taken here if the
+        frames still exist, else recorded as unknown (None).
         """
         if store is None:
             from mlops_nb.store import get_store
 
             store = get_store()
-        if self.current_digest is None and self._current is not None:
-            self.current_digest = _fingerprint(self._current)
-        if self.reference_digest is None and self._reference is not None:
-            self.reference_digest = _fingerprint(self._reference)
+        current, reference = self._current(), self._reference()
+        if self.current_digest is None and current is not None:
+            self.current_digest = _fingerprint(current)
+        if self.reference_digest is None and reference is not None:
+            self.reference_digest = _fingerprint(reference)
         self.check_id = store.add_drift_check(
             reference=self.reference_label,
             current_digest=self.current_digest,
@@ -215,6 +220,16 @@ class DriftReport:
             result=self.to_dict(),
         )
         return self.check_id
+
+
+def _weak(obj: Any):
+    """Weak reference to ``obj`` (a callable returning it, or None once it is gone)."""
+    if obj is None:
+        return lambda: None
+    try:
+        return weakref.ref(obj)
+    except TypeError:  # pragma: no cover - DataFrames and Series support weak references
+        return lambda: obj
 
 
 def _fingerprint(obj: Any) -> str | None:

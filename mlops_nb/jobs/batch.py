@@ -32,6 +32,8 @@ from .notebook import check_parameter_names, file_hash, notebook_file, parse_val
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..store.sql import SqlStore
+
 log = logging.getLogger("mlops_nb.jobs")
 
 Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
@@ -67,7 +69,7 @@ def expand_grid(grid: Grid) -> list[dict[str, Any]]:
         values = [v if isinstance(v, (list, tuple)) else [v] for v in grid.values()]
         if any(len(v) == 0 for v in values):
             raise JobError("Every grid parameter needs at least one value.")
-        return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
     if isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)) and all(isinstance(g, Mapping) for g in grid):
         return [dict(g) for g in grid]
     raise JobError("A grid is a mapping of parameter name to a list of values, or a list of parameter mappings.")
@@ -105,7 +107,7 @@ def batch(
     timeout: float | None = None,
     cell_timeout: float | None = None,
     kernel: str | None = None,
-    store=None,
+    store: SqlStore | None = None,
     progress: bool = True,
 ) -> BatchResult:
     """Run ``notebook`` once per parameter combination, in parallel.
@@ -251,7 +253,7 @@ def batch_table(runs: Sequence[JobRun], store=None) -> pd.DataFrame:
         for name, key in found:
             names_per_metric.setdefault(key, set()).add(name)
     rows = []
-    for run, found in zip(runs, per_run):
+    for run, found in zip(runs, per_run, strict=True):
         row: dict[str, Any] = {"job_run": run.id[:8] or "-", "status": run.status}
         row.update(run.parameters)
         for (name, key), value in found.items():

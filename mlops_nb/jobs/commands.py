@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ..errors import JobError
+from .notebook import write_file
 
 _param_option = click.option(
     "-p", "--parameter", "parameters", type=(str, str), multiple=True, metavar="NAME VALUE",
@@ -67,7 +68,7 @@ def validate(notebook, parameters, rtol, timeout, kernel, junit, static) -> None
     )
     click.echo(result.report())
     if junit:
-        Path(junit).write_text(result.to_junit(), encoding="utf-8")
+        write_file(junit, result.to_junit())
         click.echo(f"JUnit XML written to {junit}")
     if result.failed:
         sys.exit(1)
@@ -288,7 +289,7 @@ def schedule_history(name: str, last: int) -> None:
 def schedule_export(name: str, target: str, out: str | None, image: str, output_dir: str | None) -> None:
     """Write schedule NAME as an Airflow DAG (PapermillOperator) or a Kubernetes CronJob."""
     from ..store import get_store
-    from .export import default_filename, export_schedule, write_export
+    from .export import default_filename, export_schedule
 
     store = get_store()
     saved = store.get_schedule(name)
@@ -297,7 +298,7 @@ def schedule_export(name: str, target: str, out: str | None, image: str, output_
     if out == "-":
         click.echo(text, nl=False)
         return
-    path = write_export(text, out or default_filename(saved, target))
+    path = write_file(out or default_filename(saved, target), text)
     click.echo(f"wrote {path}")
 
 
@@ -382,7 +383,7 @@ def jobs_show(job_run_id: str, notebook_out: str | None) -> None:
     if notebook_out:
         if not job.output_digest:
             raise JobError(f"Job run {job.id[:8]} kept no executed notebook (papermill did not start).")
-        Path(notebook_out).write_bytes(store.artifacts.get_bytes(job.output_digest))
+        write_file(notebook_out, store.artifacts.get_bytes(job.output_digest))
         click.echo(f"executed notebook written to {notebook_out}")
 
 

@@ -10,7 +10,6 @@ in a session of its own), and nothing papermill does touches the caller.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -27,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import yaml
@@ -36,6 +35,9 @@ from .. import config
 from ..environment import environment
 from ..errors import JobError, NotebookExecutionError
 from .notebook import PAPERMILL_TAGS, kernel_name, load_notebook, notebook_file, notebook_hash, original_index
+
+if TYPE_CHECKING:
+    from ..store.sql import SqlStore
 
 log = logging.getLogger("mlops_nb.jobs")
 
@@ -121,7 +123,7 @@ def run_notebook(
     kernel: str | None = None,
     output: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
-    store=None,
+    store: SqlStore | None = None,
     batch_id: str | None = None,
     schedule_name: str | None = None,
     firing_id: int | None = None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -115,7 +114,7 @@ def k8s_cronjob(
     container["env"] = [{"name": k, "value": str(v)} for k, v in variables.items()]
     job_spec: dict[str, Any] = {
         "backoffLimit": int(schedule.get("retries") or 0),
-        "template": {"metadata": {"labels": labels}, "spec": {"restartPolicy": "Never", "containers": [container]}},
+        "template": {"metadata": {"labels": dict(labels)}, "spec": {"restartPolicy": "Never", "containers": [container]}},
     }
     if timeout:
         job_spec["activeDeadlineSeconds"] = int(round(timeout)) * (int(schedule.get("retries") or 0) + 1) + 60
@@ -125,7 +124,7 @@ def k8s_cronjob(
         "concurrencyPolicy": "Forbid",  # a schedule never overlaps itself
         "successfulJobsHistoryLimit": 3,
         "failedJobsHistoryLimit": 3,
-        "jobTemplate": {"metadata": {"labels": labels}, "spec": job_spec},
+        "jobTemplate": {"metadata": {"labels": dict(labels)}, "spec": job_spec},
     }
     if schedule.get("catchup") == "skip":
         spec["startingDeadlineSeconds"] = 60
@@ -161,13 +160,6 @@ def papermill_command(schedule: Mapping[str, Any], output: str) -> list[str]:
     elif params:
         command += ["-y", yaml.safe_dump(params, default_flow_style=True).strip()]
     return command
-
-
-def write_export(text: str, path: str | Path) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    return target
 
 
 def k8s_name(name: str) -> str:

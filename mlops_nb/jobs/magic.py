@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..errors import MlopsError
-from .notebook import parse_parameters
+from .notebook import parse_parameters, write_file
 
 
 @magic_arguments()
@@ -73,8 +73,7 @@ def validate_command(shell, line: str) -> None:
         progress.show(f"{args.notebook}: done in {result.duration:.1f} s")
     print(result.report())
     if args.junit:
-        with open(args.junit, "w", encoding="utf-8") as f:
-            f.write(result.to_junit())
+        write_file(args.junit, result.to_junit())
     result.raise_for_status()
 
 

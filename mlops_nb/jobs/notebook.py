@@ -35,6 +35,10 @@ def load_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
             return nbformat.read(f, as_version=4)
     except (json.JSONDecodeError, UnicodeDecodeError, nbformat.reader.NotJSONError) as exc:
         raise JobError(f"{file} is not a notebook (not valid JSON): {exc}", path=str(file)) from None
+    except OSError as exc:
+        raise JobError(f"Cannot read {file}: {exc.strerror}.", path=str(file)) from None
+    except Exception as exc:  # nbformat raises assorted errors for malformed documents
+        raise JobError(f"{file} is not a readable notebook: {exc}", path=str(file)) from None
 
 
 def notebook_hash(nb: nbformat.NotebookNode) -> str:
@@ -132,6 +136,20 @@ def original_index(nb: nbformat.NotebookNode, index: int) -> int:
         1 for cell in nb.cells[:index] if PAPERMILL_TAGS & set(cell.get("metadata", {}).get("tags", []))
     )
     return index - added
+
+
+def write_file(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` (folders created), turning OS errors into one clear JobError."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            target.write_bytes(data)
+        else:
+            target.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise JobError(f"Cannot write {target}: {exc.strerror}.", path=str(target)) from None
+    return target
 
 
 def _text(source: str | list[str]) -> str:

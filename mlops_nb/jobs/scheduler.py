@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
@@ -25,6 +25,9 @@ from ..errors import MlopsError
 from .execute import run_notebook
 from .notebook import file_hash
 from .schedules import CATCHUP_POLICIES, zone
+
+if TYPE_CHECKING:
+    from ..store.sql import SqlStore
 
 log = logging.getLogger("mlops_nb.scheduler")
 
@@ -105,7 +108,7 @@ class Scheduler:
 
     def __init__(
         self,
-        store=None,
+        store: SqlStore | None = None,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -14,6 +14,9 @@ from croniter import croniter
 from ..errors import JobError
 from .execute import current_user
 from .notebook import check_parameter_names, file_hash, notebook_file, params_hash
+
+if TYPE_CHECKING:
+    from ..store.sql import SqlStore
 
 CATCHUP_POLICIES = ("skip", "one", "all")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
@@ -57,7 +60,7 @@ def add_schedule(
     force: bool = False,
     reason: str | None = None,
     replace: bool = False,
-    store=None,
+    store: SqlStore | None = None,
 ) -> dict[str, Any]:
     """Schedule a notebook; refused unless that exact notebook passed :func:`validate`.
 

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 
@@ -35,6 +35,9 @@ from .notebook import (
     parameter_cells,
     params_hash,
 )
+
+if TYPE_CHECKING:
+    from ..store.sql import SqlStore
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -136,7 +139,7 @@ def validate(
     timeout: float | None = None,
     kernel: str | None = None,
     execute: bool = True,
-    store=None,
+    store: SqlStore | None = None,
     record: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:

@@ -50,6 +50,8 @@ class DriftPanel:
         self.column = W.Dropdown(description="Column", layout=W.Layout(width="340px"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
         self.message = W.HTML()
+        self._quiet = False
+        self._shown: str | None = None
         for control in (self.sort_key, self.descending, self.drifted_only):
             control.observe(self._refresh, names="value")
         self.column.observe(self._show_column, names="value")
@@ -85,17 +87,24 @@ class DriftPanel:
             self.table.value = "<i>No drifted columns.</i>" if self.drifted_only.value else "<i>No columns.</i>"
         names = [r["column"] for r in rows]
         current = self.column.value
-        self.column.options = names
-        if names:
-            self.column.value = current if current in names else names[0]
-        else:
-            self.column.value = None
-            self.image.value = b""
-            self.message.value = ""
+        if tuple(names) != tuple(self.column.options):
+            self._quiet = True
+            try:
+                self.column.options = names
+                self.column.value = (current if current in names else names[0]) if names else None
+            finally:
+                self._quiet = False
+        if self.column.value != self._shown:
+            self._show_column()
 
     def _show_column(self, _change: Any = None) -> None:
+        if self._quiet:
+            return
         name = self.column.value
+        self._shown = name
         if name is None:
+            self.image.value = b""
+            self.message.value = ""
             return
         row = self.report[name]
         hist = self.report.histograms.get(name)
@@ -111,10 +120,8 @@ class DriftPanel:
         """Sort the table by one of :data:`SORT_KEYS`."""
         if key not in SORT_KEYS:
             raise ValueError(f"Unknown sort key {key!r}; use one of {list(SORT_KEYS)}.")
-        with self.widget.hold_trait_notifications():
-            self.descending.value = descending
-            self.sort_key.value = key
-        self._refresh()
+        self.descending.value = descending
+        self.sort_key.value = key
         return self
 
     def set_drifted_only(self, value: bool = True) -> "DriftPanel":

@@ -18,20 +18,28 @@ __version__ = "0.1.0"
 __all__ = [
     "MlopsError", "Run", "__version__", "active_run", "configure", "drift", "drift_over_time",
     "fingerprint", "init", "load_model", "log_metric", "log_model", "log_param", "log_params",
-    "runs", "track",
+    "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
 ]  # fmt: skip
+
+# Heavier features are imported on first use, keeping %load_ext fast.
+_LAZY = {
+    "drift_over_time": "mlops_nb.drift", "DriftReport": "mlops_nb.drift",
+    "validate": "mlops_nb.jobs", "run_notebook": "mlops_nb.jobs", "batch": "mlops_nb.jobs",
+    "schedule": "mlops_nb.jobs", "Scheduler": "mlops_nb.jobs", "JobRun": "mlops_nb.jobs",
+    "ValidationResult": "mlops_nb.jobs", "BatchResult": "mlops_nb.jobs",
+}  # fmt: skip
 
 _loaded: dict[int, Any] = {}
 
 
 def __getattr__(name: str) -> Any:
-    # Heavier features are imported on first use, keeping %load_ext fast.
-    if name in {"drift", "drift_over_time", "DriftReport"}:
-        import importlib
+    import importlib
 
+    if name == "drift":
         # ``mlops_nb.drift`` is a callable package: it serves as the function too.
-        package = importlib.import_module("mlops_nb.drift")
-        return package if name == "drift" else getattr(package, name)
+        return importlib.import_module("mlops_nb.drift")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mlops_nb' has no attribute {name!r}")
 
 

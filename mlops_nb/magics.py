@@ -34,10 +34,11 @@ HELP = """\
   %mlops show RUN_ID                                                  one run in full
   %mlops autotrack on|off                                             record every cell that yields a model or metric
   %mlops drift REF CUR [--columns a,b] [--method M] [--threshold X] [--save]
-  %mlops validate NOTEBOOK [-p NAME VALUE]…                           can this notebook become a job?
-  %mlops run NOTEBOOK [-p NAME VALUE]…                                run a notebook as a recorded job
+  %mlops validate NOTEBOOK [-p NAME VALUE]… [--rtol X] [--timeout S]  can this notebook become a job?
+  %mlops run NOTEBOOK [-p NAME VALUE]… [--timeout S] [--kernel K]     run a notebook as a recorded job (in a subprocess)
   %mlops help                                                         this text
-Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, drift."""
+Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, load_model, drift,
+validate, run_notebook, batch, schedule.  Command line: mlops-nb --help."""
 
 
 @magic_arguments()

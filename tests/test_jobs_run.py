@@ -27,7 +27,9 @@ def test_run_with_parameters_joins_the_registry(tmp_path, store):
     executed = nbformat.reads(store.artifacts.get_bytes(record["output_digest"]).decode(), as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     assert record["output_url"].startswith(str(tmp_path / "out")) and nbformat.read(record["output_url"], 4)
-    assert seen and seen[-1]["total"] == len(nbformat.read(nb, 4).cells) + 1
+    total = len(nbformat.read(nb, 4).cells) + 1  # papermill adds the injected-parameters cell
+    assert [(e["cell"], e["state"]) for e in seen] == [(i // 2 + 1, ("start", "end")[i % 2]) for i in range(2 * total)]
+    assert {e["total"] for e in seen} == {total} and {e["job_run_id"] for e in seen} == {job.id}
 
 
 def test_failing_notebook_keeps_its_output_and_names_the_cell(tmp_path, store):

@@ -13,7 +13,7 @@ from test_jobs_support import write_notebook
 
 from mlops_nb.cli import main
 from mlops_nb.errors import JobError
-from mlops_nb.jobs.batch import expand_grid, load_grid, parse_grid_options
+from mlops_nb.jobs.batches import expand_grid, load_grid, parse_grid_options
 from mlops_nb.jobs.export import airflow_dag, k8s_cronjob
 from mlops_nb.jobs.hidden_state import execution_order_issues, find_hidden_state
 from mlops_nb.jobs.notebook import file_hash, notebook_hash, parse_value

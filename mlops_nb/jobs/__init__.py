@@ -14,11 +14,11 @@ from __future__ import annotations
 
 # Imported eagerly: a lazy import of the submodule ``validate`` would replace
 # the function of the same name on this package with the module.
-from .batch import BatchResult, batch
+from .batches import BatchResult, batch
 from .execute import JobRun, run_notebook
 from .scheduler import Scheduler
 from .schedules import add_schedule as schedule
-from .validate import Check, ValidationResult, validate
+from .validation import Check, ValidationResult, validate
 
 __all__ = [
     "BatchResult", "Check", "JobRun", "Scheduler", "ValidationResult", "batch", "run_notebook",

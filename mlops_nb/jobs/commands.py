@@ -61,11 +61,16 @@ def _table(rows: list[dict[str, Any]], empty: str) -> None:
 @click.option("--static", is_flag=True, help="Static checks only: no execution (cannot pass for scheduling).")
 def validate(notebook, parameters, rtol, timeout, kernel, junit, static) -> None:
     """Can NOTEBOOK become a job?  Static checks, then two clean runs compared."""
-    from .validate import validate as run_validation
+    from .validation import validate as run_validation
 
+    # A status line on a terminal only: logs and CI output get the report alone.
+    status = (lambda text: click.echo(f"\r{text:<70}", err=True, nl=False)) if sys.stderr.isatty() else None
     result = run_validation(
-        notebook, _params(parameters), rtol=rtol, timeout=timeout, kernel=kernel, execute=not static
+        notebook, _params(parameters), rtol=rtol, timeout=timeout, kernel=kernel, execute=not static, progress=status
     )
+    if status is not None:
+        status("")
+        click.echo("\r", err=True, nl=False)
     click.echo(result.report())
     if junit:
         write_file(junit, result.to_junit())
@@ -89,10 +94,10 @@ def run(notebook, parameters, timeout, cell_timeout, kernel, output, progress) -
 
     params = _params(parameters)
     check_parameter_names(notebook, params)
-    bar, callback = _cell_progress(progress)
+    bar = _CellBar() if progress else None
     try:
         job = run_notebook(notebook, params, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel,
-                           output=output, progress=callback)  # fmt: skip
+                           output=output, progress=bar)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -101,25 +106,23 @@ def run(notebook, parameters, timeout, cell_timeout, kernel, output, progress) -
         sys.exit(1)
 
 
-def _cell_progress(enabled: bool):
-    if not enabled:
-        return None, None
-    from tqdm import tqdm
+class _CellBar:
+    """A tqdm bar over cells, created on the first progress event (when the total is known)."""
 
-    state: dict[str, Any] = {}
+    def __init__(self) -> None:
+        self.bar = None
 
-    def callback(event: dict[str, Any]) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            bar = state["bar"] = tqdm(total=event["total"], desc="cells", unit="cell", file=sys.stderr)
-        bar.update(event["cell"] - 1 - bar.n)  # a cell is done when the next one starts
+    def __call__(self, event: dict[str, Any]) -> None:
+        from tqdm import tqdm
 
-    class _Closer:
-        def close(self) -> None:
-            if "bar" in state:
-                state["bar"].close()
+        if self.bar is None:
+            self.bar = tqdm(total=event["total"], desc="cells", unit="cell", file=sys.stderr)
+        if event["state"] == "end":
+            self.bar.update(event["cell"] - self.bar.n)
 
-    return _Closer(), callback
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def job_summary(job) -> str:
@@ -154,8 +157,8 @@ def job_summary(job) -> str:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def batch(notebook, grid_file, parameters, workers, dask_address, timeout, cell_timeout, kernel, progress) -> None:
     """Run NOTEBOOK once per parameter combination, in parallel; print parameters × metrics × status."""
-    from .batch import batch as run_batch
-    from .batch import load_grid, parse_grid_options
+    from .batches import batch as run_batch
+    from .batches import load_grid, parse_grid_options
 
     if not grid_file and not parameters:
         raise JobError("Give the combinations with --grid FILE or -p NAME v1,v2,...")

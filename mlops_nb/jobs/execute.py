@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlops_nb.jobs")
 
-#: Called with ``{"job_run_id", "cell", "total"}`` as papermill starts each cell.
+#: Called with ``{"job_run_id", "cell", "total", "state"}`` as papermill starts
+#: (``state="start"``) and ends (``"end"``) each cell; cells count from 1.
 ProgressCallback = Callable[[dict[str, Any]], None]
 
-_CELL_START = re.compile(r"Executing Cell (\d+)-")
+_CELL_EVENT = re.compile(r"(Executing|Ending) Cell (\d+)-")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TAIL_LINES = 60
 
@@ -159,7 +160,7 @@ def run_notebook(
     env : mapping, optional
         Extra environment variables for papermill and the kernel.
     progress : callable, optional
-        Called as each cell starts.
+        Called as each cell starts and ends (see :data:`ProgressCallback`).
 
     Returns
     -------
@@ -176,6 +177,7 @@ def run_notebook(
     store = store or get_store()
     job_id = job_run_id or uuid.uuid4().hex
     nb_hash = notebook_hash(nb)
+    params_yaml = _parameters_yaml(params)  # bad values are refused before anything is recorded
     start = time.time()
     store.start_job_run(
         job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
@@ -189,14 +191,14 @@ def run_notebook(
     status, error, failed = "failed", None, None
     try:
         child_env = _child_env(store, job_id, file, batch_id, env)
-        command = _papermill_command(file, out_path, workdir, params, kernel, cell_timeout, cwd or file.parent)
+        command = _papermill_command(file, out_path, workdir, params_yaml, kernel, cell_timeout, cwd or file.parent)
         total = len(nb.cells) + (1 if params else 0)
         try:
             returncode, tail = _supervise(command, child_env, timeout, job_id, total, progress)
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)"
             raise
-        except Exception as exc:
+        except Exception as exc:  # e.g. the interpreter cannot be started
             error = f"papermill could not be started: {exc}"
             raise
         if returncode is None:
@@ -258,17 +260,21 @@ def _child_env(store, job_id: str, file: Path, batch_id: str | None, extra: Mapp
     return env
 
 
+def _parameters_yaml(params: Mapping[str, Any]) -> str:
+    # A YAML file rather than -p: papermill's -p guesses types, and a float like
+    # 1e-5 inside a -y JSON string is read back by PyYAML as a string.
+    try:
+        return yaml.safe_dump(dict(params))
+    except yaml.YAMLError as exc:
+        raise JobError(f"Parameters must be plain values (numbers, strings, booleans, lists, dicts): {exc}") from None
+
+
 def _papermill_command(
-    file: Path, out: Path, workdir: Path, params: dict[str, Any], kernel: str,
+    file: Path, out: Path, workdir: Path, params_yaml: str, kernel: str,
     cell_timeout: float | None, cwd: str | os.PathLike[str],
 ) -> list[str]:  # fmt: skip
-    # A YAML file, not -p: papermill's -p guesses types, and a float like 1e-5
-    # in a -y JSON string is read back by PyYAML as a string.
     params_file = workdir / "parameters.yaml"
-    try:
-        params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
-    except yaml.YAMLError as exc:
-        raise JobError(f"Parameters must be plain values (numbers, strings, lists, dicts): {exc}") from None
+    params_file.write_text(params_yaml, encoding="utf-8")
     command = [
         sys.executable, "-m", "papermill", str(file), str(out), "-f", str(params_file), "-k", kernel,
         "--cwd", str(cwd), "--log-output", "--log-level", "INFO", "--no-progress-bar",
@@ -294,10 +300,11 @@ def _supervise(
         assert proc.stdout is not None
         for line in proc.stdout:
             tail.append(line.rstrip("\n"))
-            match = _CELL_START.search(line)
+            match = _CELL_EVENT.search(line)
             if match and progress is not None:
+                state = "start" if match.group(1) == "Executing" else "end"
                 try:
-                    progress({"job_run_id": job_id, "cell": int(match.group(1)), "total": total})
+                    progress({"job_run_id": job_id, "cell": int(match.group(2)), "total": total, "state": state})
                 except Exception:  # a broken display must not break the job
                     log.exception("progress callback failed")
 

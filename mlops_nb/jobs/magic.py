@@ -60,7 +60,7 @@ def _parse(spec, line: str):
 
 def validate_command(shell, line: str) -> None:
     """``%mlops validate NOTEBOOK [-p NAME VALUE]... [--rtol X] [--timeout S] [--kernel K] [--static]``."""
-    from .validate import validate
+    from .validation import validate
 
     args = _parse(_validate_args, line)
     if args is None:
@@ -92,7 +92,8 @@ def run_command(shell, line: str) -> None:
         progress.show(f"running {args.notebook} in a separate papermill process…")
         job = run_notebook(
             args.notebook, params, timeout=args.timeout, cell_timeout=args.cell_timeout, kernel=args.kernel,
-            output=args.output, progress=lambda e: progress.show(f"{args.notebook}: cell {e['cell']}/{e['total']}"),
+            output=args.output, progress=lambda e: progress.show(f"{args.notebook}: cell {e['cell']}/{e['total']}")
+            if e["state"] == "start" else None,
         )  # fmt: skip
         progress.show(f"{args.notebook}: {job.status} in {job.duration:.1f} s")
     print(job_summary(job))

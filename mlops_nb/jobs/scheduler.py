@@ -220,9 +220,8 @@ class Scheduler:
         attempts = 1 + (schedule["retries"] or 0)
         status = "failed"
         for attempt in range(1, attempts + 1):
-            self.store.update_firing(
-                firing_id, status="running", attempts=attempt, started_at=time.time(), job_run_ids=job_run_ids
-            )
+            started = {"started_at": time.time()} if attempt == 1 else {}
+            self.store.update_firing(firing_id, status="running", attempts=attempt, job_run_ids=job_run_ids, **started)
             log.info("firing %s of %s: attempt %d/%d running", firing_id, name, attempt, attempts)
             run = run_notebook(
                 schedule["notebook_path"], schedule["parameters"] or {}, timeout=schedule["timeout"],

@@ -275,7 +275,7 @@ def _check_runs(
     def cells(label: str):
         if progress is None:
             return None
-        return lambda event: progress(f"{label}: cell {event['cell']}/{event['total']}")
+        return lambda event: progress(f"{label}: cell {event['cell']}/{event['total']}") if event["state"] == "start" else None
 
     scratch = Path(tempfile.mkdtemp(prefix="mlops-nb-validate-"))
     store = SqlStore(f"sqlite:///{scratch / 'registry.db'}", str(scratch / "artifacts"))

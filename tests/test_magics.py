@@ -159,7 +159,7 @@ def test_reload_ext_does_not_double_callbacks(shell, store):
 @pytest.mark.parametrize(
     "line,message",
     [("bogus", "Unknown %mlops command"), ("runs --last 0", "positive"), ("runs --last x", "invalid int"),
-     ("show", "arguments are required"), ("show nosuchrun", "No run"), ("autotrack maybe", "invalid choice"),
+     ("show", "arguments are required"), ("show nosuchrun", "not a run id"), ("show ffff", "No run"), ("autotrack maybe", "invalid choice"),
      ("track", "cell magic"), ("init --store not-a-url", "not a URL")],
 )  # fmt: skip
 def test_bad_arguments_are_usage_errors(shell, store, line, message):

@@ -43,7 +43,7 @@ def test_newer_schema_is_refused(tmp_path):
 
 def test_run_roundtrip(store):
     _finish(
-        store, "r1" + "0" * 30,
+        store, "e1" + "0" * 30,
         params={"C": 0.5, "solver": "lbfgs"},
         metrics=[("loss", 0.9, 0, 1.0), ("loss", 0.5, 1, 2.0), ("accuracy", 0.95, None, 3.0)],
         tags={"owner": "ana"},
@@ -51,7 +51,7 @@ def test_run_roundtrip(store):
         outputs=[_data("clean", "cd" * 16)],
         models=[{"name": "clf", "digest": "ef" * 16, "flavor": "skops", "class_name": "sk.LR", "params": {"C": 0.5}, "artifact_digest": "1" * 64}],
     )  # fmt: skip
-    run = store.get_run("r1")
+    run = store.get_run("e1")
     assert run["status"] == "finished" and run["project"] == "p"
     assert run["params"] == {"C": "0.5", "solver": "lbfgs"}
     assert run["metrics"] == {"loss": 0.5, "accuracy": 0.95}
@@ -86,8 +86,10 @@ def test_lookup_errors(store):
     with pytest.raises(NotFoundError, match="ambiguous"):
         store.get_run("ab")
     with pytest.raises(NotFoundError, match="No run"):
-        store.get_run("zzz")
-    with pytest.raises(NotFoundError, match="not a model version digest"):
+        store.get_run("fff")
+    with pytest.raises(NotFoundError, match="not a run id"):
+        store.get_run("zz%")
+    with pytest.raises(NotFoundError, match="not a model version id"):
         store.get_model_version("xyz!")
     with pytest.raises(StoreError):
         store.finish_run("abc" + "0" * 29, status="weird")

@@ -298,14 +298,10 @@ def _match_columns(prepared: PreparedReference, frame: pd.DataFrame, columns, ex
         only_ref = [k for k in ref_by_key if k not in cur_by_key and k not in excluded]
         only_cur = [k for k in cur_by_key if k not in ref_by_key and k not in excluded]
         if only_ref or only_cur:
-            parts = []
-            if only_ref:
-                parts.append(f"only in the reference: {only_ref}")
-            if only_cur:
-                parts.append(f"only in the current data: {only_cur}")
             raise DriftError(
-                "The reference and current data have different columns (" + "; ".join(parts) + "). "
-                "Pass columns=[...] to choose the columns to compare.",
+                "The reference and current data have different columns ("
+                + _sides("only in the reference", only_ref, "only in the current data", only_cur)
+                + "). Pass columns=[...] to choose the columns to compare.",
                 only_in_reference=only_ref,
                 only_in_current=only_cur,
             )
@@ -317,17 +313,19 @@ def _match_columns(prepared: PreparedReference, frame: pd.DataFrame, columns, ex
         missing_ref = [k for k in keys if k not in ref_by_key]
         missing_cur = [k for k in keys if k not in cur_by_key]
         if missing_ref or missing_cur:
-            parts = []
-            if missing_ref:
-                parts.append(f"not in the reference: {missing_ref}")
-            if missing_cur:
-                parts.append(f"not in the current data: {missing_cur}")
             raise DriftError(
-                "Some requested columns are missing (" + "; ".join(parts) + ").",
+                "Some requested columns are missing ("
+                + _sides("not in the reference", missing_ref, "not in the current data", missing_cur)
+                + ").",
                 missing_in_reference=missing_ref,
                 missing_in_current=missing_cur,
             )
     return [(ref_by_key[k], cur_by_key[k]) for k in keys]
+
+
+def _sides(ref_label: str, ref_keys: list, cur_label: str, cur_keys: list) -> str:
+    """'label: keys' for each side that has keys, joined for an error message."""
+    return "; ".join(f"{label}: {keys}" for label, keys in ((ref_label, ref_keys), (cur_label, cur_keys)) if keys)
 
 
 def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -> tuple[dict, dict | None]:

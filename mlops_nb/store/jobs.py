@@ -62,16 +62,8 @@ class JobStoreMixin:
 
     def get_job_run(self, job_run_id: str) -> dict[str, Any]:
         """One job run by id or unique id prefix."""
-        prefix = job_run_id.strip()
-        if not prefix or any(c in prefix for c in "%_"):
-            raise NotFoundError(f"{job_run_id!r} is not a job run id.", job_run_id=job_run_id)
         with read_transaction(self.engine) as conn:
-            rows = conn.execute(select(t.job_runs).where(t.job_runs.c.id.like(f"{prefix}%")).limit(2)).mappings().all()
-        if not rows:
-            raise NotFoundError(f"No job run {job_run_id!r} in {self}.", job_run_id=job_run_id)
-        if len(rows) > 1:
-            raise NotFoundError(f"Job run id prefix {job_run_id!r} is ambiguous.", job_run_id=job_run_id)
-        return dict(rows[0])
+            return self._one_by_prefix(conn, t.job_runs, "id", job_run_id, "job run")
 
     def list_job_runs(
         self,

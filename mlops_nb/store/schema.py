@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 SCHEMA_VERSION = 1
@@ -173,8 +174,6 @@ drift_checks = Table(
 )
 
 # ---- notebook jobs (validate / run / batch / schedule) ---------------------
-# (tables for jobs are added below this line by the jobs module's owner)
-from sqlalchemy import UniqueConstraint  # noqa: E402  (kept in this section)
 
 # A validation result, keyed by the notebook's content hash and its parameters,
 # so that scheduling can require a passing validation of that exact notebook.

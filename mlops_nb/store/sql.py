@@ -195,27 +195,25 @@ class SqlStore(JobStoreMixin):
             t.run_tags.insert(), [{"run_id": run_id, "key": k, "value": str(v)} for k, v in tags.items()]
         )
 
+    def _one_by_prefix(self, conn: Connection, table, key: str, prefix: str, what: str, hint: str = "") -> dict[str, Any]:
+        """The one row whose ``key`` column starts with ``prefix`` (ids and digests are hex)."""
+        prefix = prefix.strip().lower()
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            raise NotFoundError(f"{prefix!r} is not a {what} id (hexadecimal).", **{key: prefix})
+        rows = conn.execute(select(table).where(table.c[key].like(f"{prefix}%")).limit(2)).mappings().all()
+        if not rows:
+            raise NotFoundError(f"No {what} {prefix!r} in {self}.{hint}", **{key: prefix})
+        if len(rows) > 1:
+            raise NotFoundError(f"The {what} prefix {prefix!r} is ambiguous: give more characters.", **{key: prefix})
+        return dict(rows[0])
+
     def resolve_run_id(self, run_id: str, conn: Connection | None = None) -> str:
         """Full id of the run whose id is or starts with ``run_id``."""
-        run_id = run_id.strip()
-        if not run_id or any(c in run_id for c in "%_"):
-            raise NotFoundError(f"{run_id!r} is not a run id.", run_id=run_id)
-
-        def work(c: Connection) -> str:
-            ids = c.execute(select(t.runs.c.id).where(t.runs.c.id.like(f"{run_id}%")).limit(2)).scalars().all()
-            if not ids:
-                raise NotFoundError(
-                    f"No run with id {run_id!r} in {self}. List runs with %mlops runs or mlops-nb runs.",
-                    run_id=run_id,
-                )
-            if len(ids) > 1:
-                raise NotFoundError(f"Run id prefix {run_id!r} is ambiguous: give more characters.", run_id=run_id)
-            return ids[0]
-
+        hint = " List runs with %mlops runs or mlops-nb runs."
         if conn is not None:
-            return work(conn)
+            return self._one_by_prefix(conn, t.runs, "id", run_id, "run", hint)["id"]
         with read_transaction(self.engine) as c:
-            return work(c)
+            return self._one_by_prefix(c, t.runs, "id", run_id, "run", hint)["id"]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A run with its tags, params, metrics, inputs, outputs and models."""
@@ -320,16 +318,8 @@ class SqlStore(JobStoreMixin):
         return self._get_by_digest(t.model_versions, digest, "model version")
 
     def _get_by_digest(self, table, digest: str, what: str) -> dict[str, Any]:
-        digest = digest.strip().lower()
-        if len(digest) < 4 or any(c not in "0123456789abcdef" for c in digest):
-            raise NotFoundError(f"{digest!r} is not a {what} digest (hex, at least 4 characters).", digest=digest)
         with read_transaction(self.engine) as conn:
-            rows = conn.execute(select(table).where(table.c.digest.like(f"{digest}%")).limit(2)).mappings().all()
-        if not rows:
-            raise NotFoundError(f"No {what} {digest!r} in {self}.", digest=digest)
-        if len(rows) > 1:
-            raise NotFoundError(f"{what.capitalize()} prefix {digest!r} is ambiguous: give more characters.", digest=digest)
-        return dict(rows[0])
+            return self._one_by_prefix(conn, table, "digest", digest, what)
 
     def list_model_versions(self) -> list[dict[str, Any]]:
         with read_transaction(self.engine) as conn:

@@ -3,8 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# A second environment with pandas 2.x: the package supports pandas 2 and 3.
+COMPAT_VENV  := build/venv-pandas2
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+# The parts of the suite whose behaviour depends on the pandas version.
+COMPAT_TESTS := tests/test_fingerprint.py tests/test_tracking.py tests/test_magics.py \
+                tests/test_drift_engine.py tests/test_drift_profile.py tests/test_drift_stattests.py \
+                tests/test_drift_timeline.py tests/test_notebooks.py
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-main test-pandas2 bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +29,19 @@ demo: $(STAMP)
 		notebooks/quickstart.ipynb build/demo/quickstart.ipynb
 	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/mlops-nb summary
 
-test: $(STAMP)
+test: test-main test-pandas2
+
+test-main: $(STAMP)
 	$(BIN)/python -m pytest
+
+$(COMPAT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q -e ".[dev]" "pandas>=2,<3"
+	touch $(COMPAT_STAMP)
+
+test-pandas2: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(COMPAT_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -28,37 +28,64 @@ _MAX_LITERAL_PATH = 4096
 
 @dataclass
 class CellNames:
-    """Names a cell reads and binds, and the string literals it contains."""
+    """Names a cell reads and binds, and the string literals it contains.
+
+    ``reads`` are the names read before the cell itself binds them (its
+    inputs); ``loads`` are all names read anywhere; ``fitted`` are names the
+    cell calls a ``fit``-like method on.
+    """
 
     loads: set[str] = field(default_factory=set)
     stores: set[str] = field(default_factory=set)
+    reads: set[str] = field(default_factory=set)
+    fitted: set[str] = field(default_factory=set)
     literals: list[str] = field(default_factory=list)
 
 
-def analyze_source(source: str) -> CellNames:
-    """Names loaded and bound anywhere in ``source`` (Python, already transformed).
+_FIT_METHODS = {"fit", "fit_transform", "fit_predict", "fit_resample", "partial_fit"}
 
-    Conservative on purpose: a name read inside a function body counts as read,
-    because calling the function reads it.
+
+def analyze_source(source: str) -> CellNames:
+    """Names loaded and bound in ``source`` (Python, already transformed).
+
+    Statements are taken in order, so that a name the cell binds before it
+    reads it (``X = ...`` then ``fit(X)``) is not an input, even when an
+    earlier run of the same cell left an ``X`` in the namespace.  Within one
+    statement reads come first (``x = x + 1`` reads the old ``x``), and a name
+    read inside a function body counts as read where the function is defined.
     """
     tree = ast.parse(source)
     names = CellNames()
-    for node in ast.walk(tree):
+    for statement in tree.body:
+        loads, stores = _statement_names(statement, names)
+        names.reads |= loads - names.stores
+        names.loads |= loads
+        names.stores |= stores
+    return names
+
+
+def _statement_names(statement: ast.stmt, names: CellNames) -> tuple[set[str], set[str]]:
+    loads: set[str] = set()
+    stores: set[str] = set()
+    for node in ast.walk(statement):
         if isinstance(node, ast.Name):
-            (names.loads if isinstance(node.ctx, ast.Load) else names.stores).add(node.id)
+            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.stores.add(node.name)
+            stores.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
-                names.stores.add((alias.asname or alias.name).split(".")[0])
+                stores.add((alias.asname or alias.name).split(".")[0])
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            names.loads.add(node.target.id)  # `x += 1` reads x as well
+            loads.add(node.target.id)  # `x += 1` reads x as well
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.stores.update(node.names)
+            stores.update(node.names)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _FIT_METHODS and isinstance(node.func.value, ast.Name):
+                names.fitted.add(node.func.value.id)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if 0 < len(node.value) <= _MAX_LITERAL_PATH and "\n" not in node.value:
                 names.literals.append(node.value)
-    return names
+    return loads, stores
 
 
 def is_metric_name(name: str) -> bool:
@@ -160,7 +187,7 @@ class CellCapture:
     # ---- before ----------------------------------------------------------------
     def before(self) -> None:
         """Fingerprint what the cell can read, as it is before the cell runs."""
-        for name in sorted(self.names.loads):
+        for name in sorted(self.names.reads):
             obj = self.ns.get(name)
             if obj is None:
                 continue
@@ -219,7 +246,9 @@ class CellCapture:
 
     def _data_output(self, name: str, obj: Any) -> None:
         digest = self._digest(name, obj)
-        if digest is None or digest == self._before_digests.get(name):
+        if digest is None:
+            return
+        if name not in self.names.stores and digest == self._before_digests.get(name):
             return  # read but not changed: an input only
         record = self._data(name, obj, digest=digest)
         if record is not None:
@@ -227,7 +256,8 @@ class CellCapture:
 
     def _model_output(self, name: str, obj: Any) -> None:
         digest = self._digest(name, obj)
-        if digest is not None and digest != self._before_digests.get(name):
+        produced = name in self.names.stores or name in self.names.fitted
+        if digest is not None and (produced or digest != self._before_digests.get(name)):
             self.models[name] = obj
             best = getattr(obj, "best_estimator_", None)
             if best is not None and is_fitted_estimator(best):

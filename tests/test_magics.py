@@ -189,3 +189,32 @@ def test_init_runs_show(shell, tmp_path, capsys):
     assert "rmse = 1.5" in out and "project churn" in out
     shell.run_line_magic("mlops", "help")
     assert "%%mlops track" in capsys.readouterr().out
+
+
+def test_rerunning_a_cell_records_the_same_run_again(shell, store):
+    """A re-run must not mistake the cell's own earlier results for inputs, nor drop outputs."""
+    shell.run_cell(SETUP)
+    cell = (
+        "%%mlops track --name train\nX = df.drop(columns='target')\ny = df['target']\n"
+        "clf = LogisticRegression(max_iter=500).fit(X, y)\nfit_acc = clf.score(X, y)\n"
+    )
+    shell.run_cell(cell)
+    shell.run_cell(cell)
+    first, second = (store.get_run(r["id"]) for r in reversed(store.list_runs()))
+    for run in (first, second):
+        assert [d["name"] for d in run["inputs"]] == ["df"]
+        assert {d["name"] for d in run["outputs"]} == {"X", "y"}
+        assert [m["name"] for m in run["models"]] == ["clf"] and run["params"]["clf.max_iter"] == "500"
+    assert first["models"][0]["digest"] == second["models"][0]["digest"]  # same content, same version
+
+
+def test_refitting_an_existing_estimator_is_a_model_output(shell, store):
+    shell.run_cell(SETUP)
+    shell.run_cell("X, y = df.drop(columns='target'), df['target']\nclf = LogisticRegression(max_iter=500).fit(X, y)")
+    shell.run_cell("%%mlops track --name refit\nclf.fit(X, y)\n")  # same data: identical fitted state
+    run = _only_run(store)
+    assert [m["name"] for m in run["models"]] == ["clf"]
+    assert {d["name"] for d in run["inputs"]} == {"X", "y"}
+    shell.run_cell("%%mlops track --name score-only\nscore_acc = clf.score(X, y)\n")
+    scored = store.get_run(mlops_nb.runs(name="score-only")["run_id"].iloc[0])
+    assert scored["models"] == []  # only read: not produced by this run

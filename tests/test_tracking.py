@@ -168,3 +168,9 @@ def test_git_commit_and_dirty_flag(store, tmp_path, monkeypatch):
     with mlops_nb.track() as outside:
         pass
     assert store.get_run(outside.id)["git_commit"] is None
+
+
+def test_reads_are_names_read_before_the_cell_binds_them():
+    names = analyze_source("X = df.drop(columns='t')\nmodel.fit(X, y)\ny = 2\nz = z + 1\n")
+    assert names.reads == {"df", "model", "y", "z"}  # X is bound first; y and z are read first
+    assert names.fitted == {"model"}

@@ -42,13 +42,36 @@ def test_run_reference_needs_no_raw_data(store):
 
 
 def test_several_inputs_pick_largest_and_say_so(store):
+    import warnings
+
     train, new = _frames(1)
-    with mlops_nb.track(name="t", inputs={"train": train, "holdout": train.iloc[:100]}) as run:
+    target = pd.Series(np.arange(len(train) * 3), name="target")  # a bigger Series is not a candidate
+    with mlops_nb.track(name="t", inputs={"train": train, "holdout": train.iloc[:100], "target": target}) as run:
         pass
-    with pytest.warns(UserWarning, match="using the largest, 'train'"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the choice is recorded in the report, not warned about
         rep = drift(f"run:{run.id}", new)
-    assert any("largest" in w for w in rep.warnings)
-    assert drift(f"run:{run.id}:holdout", new).reference_rows == 100
+    assert rep.reference_rows == len(train) and rep.reference_label == f"run:{run.id}"
+    note = rep.reference_note
+    assert note.startswith("input 'train' (largest of 2 DataFrame inputs: ") and "target" not in note
+    assert "holdout" in note and note.endswith(f"; choose with run:{run.id[:8]}:NAME)")
+    assert not any("largest" in w for w in rep.warnings)
+    assert "largest of 2 DataFrame inputs" in rep._repr_html_() and "largest" in repr(rep)
+    assert DriftReport.from_dict(rep.to_dict()).reference_note == rep.reference_note
+    holdout = drift(f"run:{run.id}:holdout", new)
+    assert holdout.reference_rows == 100 and holdout.reference_note == "input 'holdout'"
+
+
+def test_profile_reference_notes_sketch_once(store):
+    train, new = _frames(5)
+    with mlops_nb.track(name="t", inputs={"train": train}) as run:
+        pass
+    rep = drift(f"run:{run.id}", new)
+    assert rep.reference_note == "input 'train'"
+    assert "quantile sketch" in rep["x"]["note"]  # kept in the data
+    html = rep._repr_html_()
+    assert html.count("quantile sketch") == 1  # shown once, in the header
+    assert ">note<" not in html  # no row-specific note left, so no note column
 
 
 def test_model_reference_uses_training_data(store):

@@ -36,19 +36,78 @@ def test_panel_builds_filters_sorts_and_plots(report):
     panel.set_drifted_only(True)
     assert sorted(panel.visible_columns) == ["age", "city", "when"]
     assert "<b>score</b>" not in panel.table.value and "<b>age</b>" in panel.table.value
-    panel.sort_by("column")
+    panel.sort_by("name")
     assert panel.visible_columns == ["age", "city", "when"]
-    panel.sort_by("column", descending=True)
+    panel.sort_by("name", descending=True)
     assert panel.visible_columns == ["when", "city", "age"]
+    assert panel.descending.button_style == "info" and panel.drifted_only.button_style == "info"  # look pressed
+    panel.sort_by("column", descending=True)  # former option name still accepted
+    assert panel.visible_columns == ["when", "city", "age"] and panel.sort_key.value == "name"
     panel.select("city")
     png = panel.image.value
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     panel.select("age")
     assert panel.image.value != png
     panel.set_drifted_only(False)
-    assert len(panel.visible_columns) == 5
+    assert len(panel.visible_columns) == 5 and panel.drifted_only.button_style == ""
+    panel.sort_by("column order")
+    assert panel.visible_columns == ["age", "city", "score", "when", "vip"]
     with pytest.raises(ValueError, match="Unknown sort key"):
         panel.sort_by("nonsense")
+
+
+def test_most_drifted_first_is_one_order_across_tests(report):
+    from mlops_nb.drift.render import strength
+
+    panel = DriftPanel(report)
+    assert panel.sort_key.value == "most drifted first"
+    rows = [report[c] for c in panel.visible_columns]
+    flags = [r["drifted"] for r in rows]
+    assert flags == sorted(flags, reverse=True)
+    drifted = [strength(r) for r in rows if r["drifted"]]
+    assert drifted == sorted(drifted, reverse=True) and all(s >= 1 for s in drifted)
+    # p-values and distances on one scale: past the threshold means strength >= 1
+    assert strength({"score": 0.01, "threshold": 0.05, "test": "ks"}) > 1 > strength(
+        {"score": 0.2, "threshold": 0.05, "test": "ks"})  # fmt: skip
+    assert strength({"score": 0.3, "threshold": 0.1, "test": "wasserstein"}) == pytest.approx(3.0)
+    assert [c for _, c in panel.column.options] == panel.visible_columns  # the plot list follows the table
+
+
+def test_panel_layout_legend_and_chart_beside_table(report):
+    panel = DriftPanel(report)
+    assert "reference" in panel.header.value and "#4c72b0" in panel.header.value and "#dd8452" in panel.header.value
+    body = panel.widget.children[-1]
+    assert panel.table in body.children and panel.image in body.children[1].children
+    assert panel.column in body.children[1].children  # the column chooser sits with the chart
+    assert panel.table.layout.overflow == "auto"
+    assert "max-height:420px" in panel.table.value and "overflow:auto" in panel.table.value
+    assert "line-height:1.35" in panel.table.value and "white-space:nowrap" in panel.table.value
+    assert "Save Widget State Automatically" in DriftPanel.__doc__
+
+
+def test_wording_of_scores_and_types():
+    from mlops_nb.drift.render import fmt_p, score_text, threshold_text
+
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"x": rng.normal(size=400), "target": rng.integers(0, 2, 400)})
+    cur = pd.DataFrame({"x": rng.normal(3, size=400), "target": np.ones(400, dtype=int)})
+    rep = drift(ref, cur)
+    assert rep["x"]["p_value"] < 1e-16  # the full value stays in the data
+    html = DriftPanel(rep).table.value
+    assert "p-value / distance" in html and "p &lt; 1e-16" in html and "≤ 0.05" in html
+    assert rep["target"]["type"] == "numerical" and rep["target"]["test"] == "ztest"
+    assert "numerical (2 values)" in html  # tested and drawn as two values
+    assert fmt_p(0.0123) == "0.0123" and fmt_p(3e-5) == "3.0e-05"
+    assert score_text({"score": 0.234, "test": "wasserstein"}) == "dist = 0.234"
+    assert threshold_text({"threshold": 0.1, "test": "wasserstein"}) == "≥ 0.1"
+    title = rep.plot("x").axes[0].get_title()
+    assert title.startswith("x: DRIFT") and "KS p-value = " in title and "drift if ≤ 0.05" in title
+    assert rep.plot("target").axes[0].get_xlabel() == "numerical (2 values)"
+    # empty columns are left out: no missing values, no unseen categories, no notes
+    assert "missing ref → cur" not in html and ">unseen<" not in html and ">note<" not in html
+    cur.loc[:9, "x"] = np.nan
+    html = drift(ref, cur)._repr_html_()
+    assert "missing ref → cur" in html and "0.0% → 2.5%" in html
 
 
 def test_table_shows_coloured_status(report):

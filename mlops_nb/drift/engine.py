@@ -63,6 +63,7 @@ class PreparedReference:
         self.label = label or source.get("ref") or ("profile" if self.profile else "dataframe")
         self.digest = source.get("digest")
         self.warnings: list[str] = list(source.get("warnings", []))
+        self.note: str | None = source.get("note")
         self.obj = reference
         self._cache: dict = {}
 
@@ -250,6 +251,7 @@ def compare(
         reference_kind=prepared.kind,
         reference_digest=prepared.digest,
         reference_rows=prepared.rows(),
+        reference_note=getattr(prepared, "note", None),
         current_rows=len(frame),
         warnings=warnings,
         current=current,

@@ -5,9 +5,13 @@ Accepted references:
 * a DataFrame or Series (returned as is);
 * a profile dict from :func:`mlops_nb.profile.build_profile` (returned as is);
 * ``"run:RUN_ID"`` / ``"run:RUN_ID:NAME"``: a DataFrame input of that run,
-  taken from its stored profile (no raw data needed). With several inputs,
-  NAME picks one; otherwise the largest (rows x columns) is used and the
-  choice is reported;
+  taken from its stored profile (no raw data needed). NAME picks an input
+  (a DataFrame or a Series). Without NAME, the candidates are the run's
+  DataFrame inputs, or its Series inputs when it recorded no DataFrame; with
+  several candidates the largest (rows x columns) is used. No warning is
+  raised: the choice is recorded in the report (``report.reference_note``,
+  shown under the verdict), e.g. "input 'train' (largest of 2 DataFrame
+  inputs: train, holdout; choose with run:ID:NAME)";
 * ``"model:DIGEST"``: the training data of that model version (the inputs of
   the run that produced it; ``"model:DIGEST:NAME"`` picks one);
 * ``"data:DIGEST"``: a data version's stored profile;
@@ -15,13 +19,13 @@ Accepted references:
   registry offers aliases; a clear DriftError until then).
 
 A resolved profile carries ``profile["source"] = {"ref", "digest", "name",
-"run_id", "warnings"}`` so the report and the registry say which data was used.
+"run_id", "note", "warnings"}`` so the report and the registry say which data
+was used (``note``: which input of a run was taken, and why).
 """
 
 from __future__ import annotations
 
 import copy
-import warnings as _warnings
 from typing import Any
 
 import pandas as pd
@@ -114,7 +118,6 @@ def _from_run(store, run_id: str, name: str | None, ref: str) -> dict:
             reference=ref,
             run_id=full_id,
         )
-    notes: list[str] = []
     if name is not None:
         chosen = [i for i in inputs if i.get("name") == name]
         if not chosen:
@@ -125,17 +128,21 @@ def _from_run(store, run_id: str, name: str | None, ref: str) -> dict:
                 run_id=full_id,
             )
         pick = chosen[0]
-    elif len(inputs) == 1:
-        pick = inputs[0]
+        note = f"input {pick.get('name')!r}"
     else:
-        pick = max(inputs, key=_size)
-        note = (
-            f"run {full_id} has {len(inputs)} DataFrame inputs {[i.get('name') for i in inputs]}; "
-            f"using the largest, {pick.get('name')!r} (choose with 'run:{full_id}:NAME')"
-        )
-        notes.append(note)
-        _warnings.warn(note, stacklevel=3)
-    return _profile_of(store, pick["digest"], ref, name=pick.get("name"), run_id=full_id, notes=notes)
+        # Series inputs (often the target) are candidates only when the run recorded no DataFrame
+        frames = [i for i in inputs if i.get("kind") == "dataframe"]
+        candidates = frames or inputs
+        what = "DataFrame" if frames else "Series"
+        pick = max(candidates, key=_size)
+        note = f"input {pick.get('name')!r}"
+        if len(candidates) > 1:
+            names = ", ".join(str(i.get("name")) for i in candidates)
+            note += (
+                f" (largest of {len(candidates)} {what} inputs: {names}; "
+                f"choose with run:{str(full_id)[:8]}:NAME)"
+            )
+    return _profile_of(store, pick["digest"], ref, name=pick.get("name"), run_id=full_id, notes=[], note=note)
 
 
 def _size(record: dict) -> int:
@@ -146,7 +153,7 @@ def _size(record: dict) -> int:
     return total
 
 
-def _profile_of(store, digest: str, ref: str, *, name, run_id, notes: list[str]) -> dict:
+def _profile_of(store, digest: str, ref: str, *, name, run_id, notes: list[str], note: str | None = None) -> dict:
     version = store.get_data_version(digest)
     profile = version.get("profile")
     if isinstance(profile, str):
@@ -166,6 +173,7 @@ def _profile_of(store, digest: str, ref: str, *, name, run_id, notes: list[str])
         "digest": version.get("digest", digest),
         "name": name,
         "run_id": run_id,
+        "note": note,
         "warnings": notes,
     }
     return out

@@ -32,6 +32,9 @@ class DriftReport:
         The verdict: dataset drift when ``share_drifted >= drift_share``.
     histograms : dict
         Column -> aggregated reference/current counts on shared bins.
+    reference_label, reference_kind, reference_note
+        Which reference was used; ``reference_note`` says which input of a
+        ``run:`` reference was taken and why (e.g. the largest of several).
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class DriftReport:
         warnings: list[str],
         current: Any = None,
         reference: Any = None,
+        reference_note: str | None = None,
     ) -> None:
         self.rows = rows
         self.histograms = histograms
@@ -58,6 +62,7 @@ class DriftReport:
         self.reference_kind = reference_kind
         self.reference_digest = reference_digest
         self.reference_rows = reference_rows
+        self.reference_note = reference_note
         self.current_rows = current_rows
         self.warnings = warnings
         self.current_digest: str | None = None
@@ -114,7 +119,8 @@ class DriftReport:
         )
 
     def __repr__(self) -> str:
-        lines = [f"DriftReport: {self.summary()}", f"  reference: {self.reference_label} ({self.reference_kind})"]
+        note = f", {self.reference_note}" if self.reference_note else ""
+        lines = [f"DriftReport: {self.summary()}", f"  reference: {self.reference_label} ({self.reference_kind}{note})"]
         for r in self.rows:
             flag = "DRIFT" if r["drifted"] else "ok   "
             score = "-" if r["score"] is None else f"{r['score']:.4g}"
@@ -135,6 +141,7 @@ class DriftReport:
                     "dataset_drift": self.dataset_drift,
                     "reference": self.reference_label,
                     "reference_kind": self.reference_kind,
+                    "reference_note": self.reference_note,
                     "reference_digest": self.reference_digest,
                     "current_digest": self.current_digest,
                     "reference_rows": self.reference_rows,
@@ -161,6 +168,7 @@ class DriftReport:
             reference_kind=s.get("reference_kind", "data"),
             reference_digest=s.get("reference_digest"),
             reference_rows=s.get("reference_rows", 0),
+            reference_note=s.get("reference_note"),
             current_rows=s.get("current_rows", 0),
             warnings=data.get("warnings", []),
         )

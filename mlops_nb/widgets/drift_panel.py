@@ -1,9 +1,16 @@
 """DriftPanel: an ipywidgets view of a :class:`~mlops_nb.drift.DriftReport`.
 
-Header with the verdict, a per-column table (sortable, "drifted only"
-filter, coloured status), and for a chosen column the reference and current
-histograms overlaid on shared bins (bars for categories). Only aggregated
-counts are drawn. Outside a live kernel the panel renders as static HTML.
+Header with the verdict and a colour key, a per-column table (sortable,
+"drifted only" filter, coloured status; scrolls when long or narrow), and
+beside it a column list and, for the chosen column, the reference and current
+histograms on shared bins (bars for categories). Only aggregated counts are
+drawn. Outside a live kernel (nbconvert, GitHub) the panel renders as static
+HTML.
+
+After re-opening a saved notebook, JupyterLab shows "Error displaying widget:
+model not found" for the panel: widgets need the live kernel. Re-run the
+cell, or enable JupyterLab "Settings → Save Widget State Automatically" to
+keep the last view in the notebook.
 """
 
 from __future__ import annotations
@@ -12,17 +19,29 @@ from typing import Any
 
 import ipywidgets as W
 
-from mlops_nb.drift.render import figure_png, header_html, plot_histogram, report_html, table_html
+from mlops_nb.drift.render import (
+    drift_order_key,
+    figure_png,
+    header_html,
+    legend_html,
+    plot_histogram,
+    report_html,
+    table_html,
+)
 
+#: Sort options of the panel: name -> row key (None keeps the report's column order).
 SORT_KEYS = {
-    "original order": None,
-    "drifted first": lambda r: (not r["drifted"], _num(r["score"])),
-    "column": lambda r: str(r["column"]).lower(),
-    "score": lambda r: _num(r["score"]),
-    "type": lambda r: (r["type"], str(r["column"])),
-    "test": lambda r: (str(r["test"]), str(r["column"])),
+    "most drifted first": drift_order_key,
+    "column order": None,
+    "name": lambda r: str(r["column"]).lower(),
+    "type": lambda r: (r["type"], str(r["column"]).lower()),
+    "test": lambda r: (str(r["test"]), str(r["column"]).lower()),
     "missing change": lambda r: -abs(_num(r["missing_change"], 0.0)),
 }
+#: Former option names, still accepted by :meth:`DriftPanel.sort_by`.
+SORT_ALIASES = {"drifted first": "most drifted first", "score": "most drifted first",
+                "original order": "column order", "column": "name"}  # fmt: skip
+TABLE_HEIGHT = 420  # px; the table scrolls beyond this
 
 
 def _num(value: Any, default: float = float("inf")) -> float:
@@ -35,31 +54,41 @@ class DriftPanel:
     Programmatic control (used by tests, handy in scripts):
     :meth:`sort_by`, :meth:`set_drifted_only`, :meth:`select`,
     :attr:`visible_columns`.
+
+    The panel needs the live kernel: after re-opening a saved notebook,
+    re-run the cell (or enable JupyterLab
+    "Settings → Save Widget State Automatically"); nbconvert and GitHub
+    show its static HTML.
     """
 
     def __init__(self, report) -> None:
         self.report = report
-        self.header = W.HTML(header_html(report))
-        self.sort_key = W.Dropdown(options=list(SORT_KEYS), value="drifted first", description="Sort by",
-                                   layout=W.Layout(width="240px"))  # fmt: skip
-        self.descending = W.ToggleButton(value=False, description="descending", icon="sort",
-                                         layout=W.Layout(width="120px"))  # fmt: skip
-        self.drifted_only = W.Checkbox(value=False, description="drifted only", indent=False,
-                                       layout=W.Layout(width="120px"))  # fmt: skip
-        self.table = W.HTML()
-        self.column = W.Dropdown(description="Column", layout=W.Layout(width="340px"))
-        self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        self.header = W.HTML(header_html(report) + legend_html())
+        self.sort_key = W.Dropdown(options=list(SORT_KEYS), value="most drifted first", description="Sort",
+                                   layout=W.Layout(width="230px"), style={"description_width": "36px"})  # fmt: skip
+        self.descending = W.ToggleButton(value=False, description="reverse", icon="sort",
+                                         tooltip="Reverse the sort order", layout=W.Layout(width="100px"))  # fmt: skip
+        self.drifted_only = W.ToggleButton(value=False, description="drifted only", icon="filter",
+                                           tooltip="Show drifted columns only", layout=W.Layout(width="120px"))  # fmt: skip
+        self.table = W.HTML(layout=W.Layout(overflow="auto", flex="1 1 420px", min_width="0", max_width="100%"))
+        self.column = W.Select(description="", rows=7, layout=W.Layout(width="100%", max_width="504px"))
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.message = W.HTML()
         self._quiet = False
         self._shown: str | None = None
         for control in (self.sort_key, self.descending, self.drifted_only):
             control.observe(self._refresh, names="value")
+        for toggle in (self.descending, self.drifted_only):
+            toggle.observe(self._style_toggle, names="value")
         self.column.observe(self._show_column, names="value")
-        controls = W.HBox([self.sort_key, self.descending, self.drifted_only])
-        self.widget = W.VBox(
-            [self.header, controls, self.table, W.HBox([self.column]), self.message, self.image],
-            layout=W.Layout(width="100%"),
-        )
+        controls = W.HBox([self.sort_key, self.descending, self.drifted_only],
+                          layout=W.Layout(flex_flow="row wrap"))  # fmt: skip
+        chooser = W.HTML('<span style="font-family:sans-serif;font-size:12px;line-height:1.4">'
+                         "Column to plot (● drifted):</span>")  # fmt: skip
+        side = W.VBox([chooser, self.column, self.message, self.image],
+                      layout=W.Layout(flex="0 1 510px", min_width="280px", margin="0 0 0 12px"))  # fmt: skip
+        body = W.HBox([self.table, side], layout=W.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"))
+        self.widget = W.VBox([self.header, controls, body], layout=W.Layout(width="100%"))
         self._refresh()
 
     # ------------------------------------------------------------------ state
@@ -69,8 +98,8 @@ class DriftPanel:
             rows = [r for r in rows if r["drifted"]]
         key = SORT_KEYS[self.sort_key.value]
         if key is not None:
-            rows = sorted(rows, key=key, reverse=self.descending.value)
-        elif self.descending.value:
+            rows = sorted(rows, key=key)
+        if self.descending.value:
             rows = rows[::-1]
         return rows
 
@@ -79,18 +108,23 @@ class DriftPanel:
         """Column names in the table as currently filtered and sorted."""
         return [r["column"] for r in self._rows()]
 
+    @staticmethod
+    def _style_toggle(change: Any) -> None:
+        change["owner"].button_style = "info" if change["new"] else ""
+
     def _refresh(self, _change: Any = None) -> None:
         rows = self._rows()
         if rows:
-            self.table.value = table_html(self.report, rows)
+            self.table.value = table_html(self.report, rows, max_height=TABLE_HEIGHT)
         else:
             self.table.value = "<i>No drifted columns.</i>" if self.drifted_only.value else "<i>No columns.</i>"
-        names = [r["column"] for r in rows]
+        options = [(f"{'●' if r['drifted'] else '○'} {r['column']}", r["column"]) for r in rows]
+        names = [value for _, value in options]
         current = self.column.value
-        if tuple(names) != tuple(self.column.options):
+        if tuple(options) != tuple(self.column.options):
             self._quiet = True
             try:
-                self.column.options = names
+                self.column.options = options
                 self.column.value = (current if current in names else names[0]) if names else None
             finally:
                 self._quiet = False
@@ -117,7 +151,8 @@ class DriftPanel:
 
     # ------------------------------------------------------------------ control
     def sort_by(self, key: str, descending: bool = False) -> "DriftPanel":
-        """Sort the table by one of :data:`SORT_KEYS`."""
+        """Sort the table by one of :data:`SORT_KEYS`; ``descending`` reverses that order."""
+        key = SORT_ALIASES.get(key, key)
         if key not in SORT_KEYS:
             raise ValueError(f"Unknown sort key {key!r}; use one of {list(SORT_KEYS)}.")
         self.descending.value = descending
@@ -130,7 +165,7 @@ class DriftPanel:
 
     def select(self, column) -> "DriftPanel":
         """Show the histograms of ``column``."""
-        names = list(self.column.options)
+        names = [value for _, value in self.column.options]
         key = column if column in names else str(column)
         if key not in names:
             raise ValueError(f"Column {column!r} is not in the table (filtered: drifted only={self.drifted_only.value}).")
@@ -139,6 +174,7 @@ class DriftPanel:
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        # text/html stays in the bundle: nbconvert and GitHub show it when the widget cannot be
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
         bundle = dict(bundle)
         bundle["text/html"] = report_html(self.report)

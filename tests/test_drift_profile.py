@@ -214,13 +214,12 @@ def test_resolve_reference_forms():
     assert resolve_reference(small) is small
     prof = build_profile(small)
     assert resolve_reference(prof) is prof
-    with pytest.warns(UserWarning, match="using the largest, 'train'"):
-        got = resolve_reference("run:run123", store=store)
-    assert got["source"]["name"] == "train" and got["n_rows"] == 3000 and got["source"]["warnings"]
+    got = resolve_reference("run:run123", store=store)
+    assert got["source"]["name"] == "train" and got["n_rows"] == 3000
+    assert "largest of 2 DataFrame inputs" in got["source"]["note"]
     named = resolve_reference("run:run1:small", store=store)
     assert named["source"]["name"] == "small" and named["source"]["digest"] == "d000aa"
-    with pytest.warns(UserWarning):
-        assert resolve_reference("model:beef", store=store)["source"]["run_id"] == "run123"
+    assert resolve_reference("model:beef", store=store)["source"]["run_id"] == "run123"
     assert resolve_reference("model:beef:small", store=store)["n_rows"] == 100
     assert resolve_reference("data:d001", store=store)["n_rows"] == 3000
 

@@ -73,12 +73,12 @@ def test_most_drifted_first_is_one_order_across_tests(report):
     assert [c for _, c in panel.column.options] == panel.visible_columns  # the plot list follows the table
 
 
-def test_panel_layout_legend_and_chart_beside_table(report):
+def test_panel_layout_legend_and_chart_near_the_top(report):
     panel = DriftPanel(report)
     assert "reference" in panel.header.value and "#4c72b0" in panel.header.value and "#dd8452" in panel.header.value
-    body = panel.widget.children[-1]
-    assert panel.table in body.children and panel.image in body.children[1].children
-    assert panel.column in body.children[1].children  # the column chooser sits with the chart
+    header, controls, plot_row, table = panel.widget.children
+    assert table is panel.table and panel.image in plot_row.children[1].children
+    assert panel.column in plot_row.children[0].children  # the column chooser sits beside the chart, above the table
     assert panel.table.layout.overflow == "auto"
     assert "max-height:420px" in panel.table.value and "overflow:auto" in panel.table.value
     assert "line-height:1.35" in panel.table.value and "white-space:nowrap" in panel.table.value

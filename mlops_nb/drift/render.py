@@ -100,7 +100,8 @@ def score_title(row: dict) -> str:
     if row["score"] is None or spec is None:
         return ""
     label = spec.label.replace("K-S", "KS")
-    return f"{label} = {float(row['score']):.2g} (drift if {threshold_text(row)})"
+    value = f"{float(row['score']):.2g}" if spec.kind == "p_value" else f"{float(row['score']):.3g}"
+    return f"{label} = {value} (drift if {threshold_text(row)})"
 
 
 def type_label(row: dict, hist: dict | None) -> str:
@@ -154,7 +155,7 @@ def svg_histogram(hist: dict | None, width: int = 120, height: int = 28) -> str:
     n = len(ref)
     step = width / max(n, 1)
     ys = lambda v: height - v / top * (height - 2)  # noqa: E731
-    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [f'<svg width="{width}" height="{height}" style="display:block" xmlns="http://www.w3.org/2000/svg">']
     if hist.get("kind") == "values":
         gap = min(step * 0.2, 6.0)
         w = max((step - gap) / 2, 0.5)
@@ -186,10 +187,9 @@ def header_html(report) -> str:
     verdict = "Dataset drift detected" if report.dataset_drift else "No dataset drift"
     color = DRIFT_COLOR if report.dataset_drift else OK_COLOR
     warn = "".join(f'<div style="color:#b36b00">⚠ {html.escape(w)}</div>' for w in report.warnings)
-    ref = f"reference: {html.escape(str(report.reference_label))}"
-    details = [report.reference_kind, f"{report.reference_rows} rows"]
+    ref = f"reference: {html.escape(str(report.reference_label))} ({report.reference_kind}, {report.reference_rows} rows)"
     if getattr(report, "reference_note", None):
-        details.append(html.escape(report.reference_note))
+        ref += f" · {html.escape(report.reference_note)}"
     sketch = ""
     if uses_sketch(report):
         sketch = "<br>numerical columns of the reference are quantile sketches: their results are approximate"
@@ -198,7 +198,7 @@ def header_html(report) -> str:
         f'<b style="font-size:15px">{report.n_drifted} of {report.n_columns} columns drifted</b> '
         f'({report.share_drifted:.0%}; dataset drift when ≥ {report.drift_share:.0%}) — '
         f'<b style="color:{color};white-space:nowrap">{verdict}</b><br>'
-        f'<span style="color:#555;font-size:12px">{ref} ({"; ".join(details)}) · '
+        f'<span style="color:#555;font-size:12px">{ref} · '
         f"current: {report.current_rows} rows{sketch}</span>"
         f"{warn}</div>"
     )
@@ -257,7 +257,7 @@ def table_html(report, rows: list[dict] | None = None, with_svg: bool = True, ma
         body.append(f'<tr style="background:{bg};border-bottom:1px solid #eee">{tds}</tr>')
     cap = f"max-height:{max_height}px;" if max_height else ""
     return (
-        f'<div class="mlops-drift-table" style="overflow:auto;{cap}max-width:100%">'
+        f'<div class="mlops-drift-table" style="overflow:auto;{cap}width:fit-content;max-width:100%">'
         '<table style="border-collapse:collapse;font-family:sans-serif;font-size:12px;line-height:1.35">'
         f'<thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
     )
@@ -287,8 +287,10 @@ def plot_histogram(hist: dict, row: dict, ax=None):
     cur_s = cur / cur.sum() if cur.sum() else cur
     if hist["kind"] == "bins":
         edges = np.asarray(hist["edges"], dtype=float)
-        ax.stairs(ref_s, edges, fill=True, color=REF_COLOR, alpha=0.35, linewidth=0)
-        ax.stairs(ref_s, edges, color=REF_COLOR, linewidth=1.5, label="reference")
+        from matplotlib.colors import to_rgba
+
+        ax.stairs(ref_s, edges, fill=True, facecolor=to_rgba(REF_COLOR, 0.35), edgecolor=REF_COLOR,
+                  linewidth=1.5, label="reference")  # fmt: skip
         ax.stairs(cur_s, edges, color=CUR_COLOR, linewidth=2.2, label="current")
         ax.set_xlim(edges[0], edges[-1])
         if hist.get("datetime"):

@@ -1,9 +1,10 @@
 """DriftPanel: an ipywidgets view of a :class:`~mlops_nb.drift.DriftReport`.
 
-Header with the verdict and a colour key, a per-column table (sortable,
-"drifted only" filter, coloured status; scrolls when long or narrow), and
-beside it a column list and, for the chosen column, the reference and current
-histograms on shared bins (bars for categories). Only aggregated counts are
+Header with the verdict and a colour key, sort/filter controls, a column
+list with, beside it, the reference and current histograms of the chosen
+column on shared bins (bars for categories), and the per-column table
+(sortable, "drifted only" filter, coloured status; scrolls when long or
+narrow). Only aggregated counts are
 drawn. Outside a live kernel (nbconvert, GitHub) the panel renders as static
 HTML.
 
@@ -70,8 +71,8 @@ class DriftPanel:
                                          tooltip="Reverse the sort order", layout=W.Layout(width="100px"))  # fmt: skip
         self.drifted_only = W.ToggleButton(value=False, description="drifted only", icon="filter",
                                            tooltip="Show drifted columns only", layout=W.Layout(width="120px"))  # fmt: skip
-        self.table = W.HTML(layout=W.Layout(overflow="auto", flex="1 1 420px", min_width="0", max_width="100%"))
-        self.column = W.Select(description="", rows=7, layout=W.Layout(width="100%", max_width="504px"))
+        self.table = W.HTML(layout=W.Layout(overflow="auto", width="100%", min_width="0"))
+        self.column = W.Select(description="", rows=14, layout=W.Layout(width="calc(100% - 6px)"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.message = W.HTML()
         self._quiet = False
@@ -85,10 +86,12 @@ class DriftPanel:
                           layout=W.Layout(flex_flow="row wrap"))  # fmt: skip
         chooser = W.HTML('<span style="font-family:sans-serif;font-size:12px;line-height:1.4">'
                          "Column to plot (● drifted):</span>")  # fmt: skip
-        side = W.VBox([chooser, self.column, self.message, self.image],
-                      layout=W.Layout(flex="0 1 510px", min_width="280px", margin="0 0 0 12px"))  # fmt: skip
-        body = W.HBox([self.table, side], layout=W.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"))
-        self.widget = W.VBox([self.header, controls, body], layout=W.Layout(width="100%"))
+        picker = W.VBox([chooser, self.column],
+                        layout=W.Layout(flex="0 1 280px", min_width="200px", margin="0 12px 0 0"))  # fmt: skip
+        chart = W.VBox([self.message, self.image], layout=W.Layout(flex="0 1 504px", min_width="260px"))
+        # chart near the top, beside the column list; the table (height capped, scrolls) below
+        plot_row = W.HBox([picker, chart], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
+        self.widget = W.VBox([self.header, controls, plot_row, self.table], layout=W.Layout(width="100%"))
         self._refresh()
 
     # ------------------------------------------------------------------ state

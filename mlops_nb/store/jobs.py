@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 from ..errors import JobError, NotFoundError
 from . import schema as t
 from .engine import now, read_transaction
+from .queries import newest_first
 
 _JOB_RUN_FIELDS = {c.name for c in t.job_runs.columns}
 _SCHEDULE_FIELDS = {c.name for c in t.job_schedules.columns}
@@ -76,16 +77,11 @@ class JobStoreMixin:
     ) -> list[dict[str, Any]]:
         """Job runs, newest first."""
         table = t.job_runs
-        query = select(table)
-        for column, value in (
+        query = newest_first(
+            select(table), table, last,
             (table.c.batch_id, batch_id), (table.c.schedule_name, schedule_name),
             (table.c.firing_id, firing_id), (table.c.status, status),
-        ):  # fmt: skip
-            if value is not None:
-                query = query.where(column == value)
-        query = query.order_by(table.c.start_time.desc(), table.c.id)
-        if last is not None:
-            query = query.limit(last)
+        )  # fmt: skip
         with read_transaction(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 

@@ -16,6 +16,7 @@ from ..errors import NotFoundError, StoreError
 from . import schema as t
 from .artifacts import ArtifactStore
 from .jobs import JobStoreMixin
+from .queries import newest_first
 from .engine import ensure_schema, make_engine, now, read_transaction, retrying, write_transaction
 
 _RUN_FIELDS = (
@@ -269,15 +270,11 @@ class SqlStore(JobStoreMixin):
         query = select(t.runs, t.projects.c.name.label("project")).join(
             t.projects, t.projects.c.id == t.runs.c.project_id
         )
-        for column, value in (
+        query = newest_first(
+            query, t.runs, last,
             (t.projects.c.name, project), (t.runs.c.name, name), (t.runs.c.status, status),
             (t.runs.c.batch_id, batch_id), (t.runs.c.job_run_id, job_run_id),
-        ):  # fmt: skip
-            if value is not None:
-                query = query.where(column == value)
-        query = query.order_by(t.runs.c.start_time.desc(), t.runs.c.id)
-        if last is not None:
-            query = query.limit(last)
+        )  # fmt: skip
         with read_transaction(self.engine) as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
             ids = [r["id"] for r in rows]

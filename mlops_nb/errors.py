@@ -63,6 +63,10 @@ class TrackingError(MlopsError):
     """A tracking call was used incorrectly (for example outside a run)."""
 
 
+class RecordingError(TrackingError):
+    """The tracked code ran, but its run could not be written to the registry."""
+
+
 class ModelFormatError(MlopsError):
     """A model cannot be saved or loaded in the requested format."""
 

@@ -14,7 +14,7 @@ from . import config
 from .autotrack import AutoTracker
 from .capture import CellCapture
 from .cells import cell_number, execute_cell
-from .errors import MlopsError
+from .errors import MlopsError, RecordingError
 from .report import run_report
 from .tracking import Run, runs
 
@@ -156,6 +156,8 @@ class MlopsMagics(Magics):
                 execute_cell(shell, cell)
                 capture.after()
                 run.add_capture(capture)
+        except RecordingError as exc:
+            raise UsageError(str(exc)) from None
         except BaseException:
             print(run.summary_line(), file=sys.stderr)
             raise

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .capture import CellCapture, data_record, metric_value
 from .environment import environment, git_state, notebook_path
-from .errors import FingerprintError, MlopsError, TrackingError
+from .errors import FingerprintError, MlopsError, RecordingError, TrackingError
 from .models import model_record
 from .store import get_store
 
@@ -220,7 +220,13 @@ class Run:
     def __exit__(self, exc_type, exc, tb) -> bool:
         _stack.remove(self)
         if exc is None:
-            self.finish()
+            try:
+                self.finish()
+            except MlopsError as error:
+                raise RecordingError(
+                    f"The code ran, but run {self.id[:8]} could not be recorded: {error}",
+                    run_id=self.id,
+                ) from error
             return False
         try:
             self.finish(error=exc)

@@ -218,3 +218,11 @@ def test_refitting_an_existing_estimator_is_a_model_output(shell, store):
     shell.run_cell("%%mlops track --name score-only\nscore_acc = clf.score(X, y)\n")
     scored = store.get_run(mlops_nb.runs(name="score-only")["run_id"].iloc[0])
     assert scored["models"] == []  # only read: not produced by this run
+
+
+def test_registry_lost_during_a_cell_is_one_clear_error(shell, store, mlops_home):
+    """The cell's code still runs; the user is told the run was not recorded."""
+    cell = "import os\nfrom mlops_nb.store import get_store\nget_store().engine.dispose()\nos.replace(r'{db}', r'{db}.moved')\nhere = 1\n"
+    with pytest.raises(UsageError, match="The code ran, but run .* could not be recorded"):
+        shell.run_cell_magic("mlops", "track", cell.format(db=mlops_home / "registry.db"))
+    assert shell.user_ns["here"] == 1

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..errors import ConfigError, SchemaVersionError, StoreError
 from . import schema
@@ -104,13 +104,15 @@ def retrying(fn, *args, **kwargs):
     for attempt in range(_RETRIES):
         try:
             return fn(*args, **kwargs)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             message = str(exc).lower()
-            transient = "locked" in message or "busy" in message or "could not serialize" in message
+            transient = isinstance(exc, OperationalError) and (
+                "locked" in message or "busy" in message or "could not serialize" in message
+            )
             if not transient or attempt == _RETRIES - 1:
+                hint = " Another process held it too long: retry later." if transient else ""
                 raise StoreError(
-                    f"The registry database could not be written: {exc.orig}. "
-                    "If another process holds it for a long time, retry later.",
+                    f"The registry database could not be written: {exc.orig}.{hint}",
                     cause=str(exc.orig),
                 ) from exc
             time.sleep(delay + random.random() * delay)
@@ -155,11 +157,16 @@ def ensure_schema(engine: Engine) -> int:
 
     try:
         return retrying(_work)
-    except OperationalError as exc:  # pragma: no cover - e.g. server unreachable
+    except SchemaVersionError:
+        raise
+    except StoreError as exc:
+        # e.g. not a database, unreadable file, server unreachable
         raise StoreError(
             f"Cannot open the registry database {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.orig}",
+            f"{exc.cause}. If this is not an mlops_nb registry, choose another location with "
+            "MLOPS_NB_HOME, MLOPS_NB_STORE_URL or %mlops init --store.",
             url=str(engine.url),
+            cause=exc.cause,
         ) from None
 
 

@@ -136,7 +136,7 @@ def test_datetimes_compared_as_timestamps(rng):
     assert drift(ref, ref)["t"]["drifted"] is False
     # object column of datetime objects and naive datetime64[s]
     base = ref["t"].dt.tz_convert(None).dt.floor("s")
-    obj = pd.DataFrame({"t": pd.Series(base.dt.to_pydatetime(), dtype=object)})
+    obj = pd.DataFrame({"t": pd.Series([t.to_pydatetime() for t in base], dtype=object)})
     sec = pd.DataFrame({"t": base.astype("datetime64[s]")})
     assert drift(obj, sec)["t"]["statistic"] == pytest.approx(0.0, abs=1e-9)
 

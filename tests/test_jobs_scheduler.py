@@ -68,8 +68,9 @@ def test_paused_schedule_does_not_fire_and_changed_notebook_is_refused(tmp_path,
 
 def test_timeout_kills_the_kernel(tmp_path, store):
     pid_file = tmp_path / "kernel.pid"
-    nb = write_notebook(tmp_path / "sleepy.ipynb", f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))",
-                        "time.sleep(120)")  # fmt: skip
+    nb = write_notebook(tmp_path / "sleepy.ipynb",
+                        f"%load_ext mlops_nb\nimport os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))",
+                        "%%mlops track --name sleepy\ntime.sleep(120)")  # fmt: skip
     saved, (first, _, _) = _schedule(store, nb, timeout=10)
     scheduler = Scheduler(store, clock=Clock(first + 1))
     started = time.monotonic()
@@ -78,6 +79,9 @@ def test_timeout_kills_the_kernel(tmp_path, store):
     firing = store.get_firing(fired[0])
     assert firing["status"] == "timeout" and "killed" in firing["error"]
     assert store.get_job_run(firing["job_run_ids"][0])["status"] == "timeout"
+    # the tracked cell the kernel was running when killed is not left "running" forever
+    (run,) = store.list_runs(job_run_id=firing["job_run_ids"][0])
+    assert run["name"] == "sleepy" and run["status"] == "interrupted" and "timeout" in run["error"]
     kernel = int(pid_file.read_text())
     deadline = time.monotonic() + 5
     while _alive(kernel) and time.monotonic() < deadline:

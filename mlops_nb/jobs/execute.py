@@ -216,6 +216,8 @@ def run_notebook(
         shutil.rmtree(workdir, ignore_errors=True)
         end = time.time()
         run_ids = [r["id"] for r in store.list_runs(job_run_id=job_id)]
+        # The kernel is gone: a tracked cell it was still running can never finish.
+        store.interrupt_runs(run_ids, f"the job run ended ({status}) while this run was recording")
         store.finish_job_run(
             job_id, status=status, end_time=end, duration=end - start, output_digest=digest,
             output_url=url, error=error, failed_cell=failed, run_ids=run_ids,

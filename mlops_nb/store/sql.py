@@ -188,6 +188,21 @@ class SqlStore(JobStoreMixin):
 
         self._write(work)
 
+    def interrupt_runs(self, run_ids: Sequence[str], reason: str) -> int:
+        """Mark runs still ``running`` as ``interrupted`` (their process is gone); return how many."""
+        if not run_ids:
+            return 0
+
+        def work(conn: Connection) -> int:
+            query = (
+                t.runs.update()
+                .where(t.runs.c.id.in_(list(run_ids)), t.runs.c.status == "running")
+                .values(status="interrupted", end_time=now(), error=reason)
+            )
+            return conn.execute(query).rowcount
+
+        return self._write(work)
+
     def _write_tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
         if not tags:
             return

@@ -240,7 +240,7 @@ class CellCapture:
                     continue
                 digest = self._digest(literal, path)
                 if digest is not None and digest != before:
-                    record = self._data(literal, path)
+                    record = self._data(literal, path, digest=digest)
                     if record is not None:
                         self.outputs[literal] = record
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .capture import CellCapture, data_record, metric_value
 from .environment import environment, git_state, notebook_path
-from .errors import FingerprintError, MlopsError, RecordingError, TrackingError
+from .errors import MlopsError, RecordingError, TrackingError
 from .models import model_record
 from .store import get_store
 
@@ -80,6 +80,7 @@ class Run:
         self.start_time: float | None = None
         self.duration: float | None = None
         self.persist_start = True
+        self._inserted = False
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name or ''} {self.status}>"
@@ -111,11 +112,19 @@ class Run:
             self.log_param(key, value)
 
     def log_model(self, model: Any, name: str = "model") -> str:
-        """Store ``model`` as an artifact now; return its model version (digest)."""
+        """Store ``model`` as an artifact now; return its model version (digest).
+
+        Its ``get_params()`` become run params prefixed with ``name.``, as for
+        models captured from a tracked cell.
+        """
         _check_key(name, "model")
-        record = model_record(name, model, self.store.artifacts)
-        self.models[name] = record
-        return record["digest"]
+        return self._add_model(name, model)["digest"]
+
+    def _add_model(self, name: str, model: Any) -> dict[str, Any]:
+        record = self.models[name] = model_record(name, model, self.store.artifacts)
+        for key, value in record["params"].items():
+            self.params.setdefault(f"{name}.{key}", value)
+        return record
 
     def log_input(self, name: str, obj: Any) -> str:
         """Record the current version of a data object the run reads; return its digest."""
@@ -146,12 +155,9 @@ class Run:
         for name, model in capture.models.items():
             if name not in self.models:
                 try:
-                    self.models[name] = model_record(name, model, self.store.artifacts)
-                except (MlopsError, FingerprintError) as exc:
+                    self._add_model(name, model)
+                except MlopsError as exc:  # keep the run; say what was not kept
                     self.warnings.append(f"model {name}: {exc}")
-                    continue
-                for key, value in self.models[name]["params"].items():
-                    self.params.setdefault(f"{name}.{key}", value)
         self.warnings.extend(capture.warnings)
 
     # ---- lifecycle ------------------------------------------------------------------
@@ -197,7 +203,7 @@ class Run:
         else:
             self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             self.error = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-20:])
-        if not getattr(self, "_inserted", False):
+        if not self._inserted:
             self._insert()
         self.store.finish_run(
             self.id,

@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def git_state(path: str | os.PathLike[str] | None = None) -> tuple[str | None, b
     return commit.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
 
 
-def notebook_path(user_ns: dict[str, Any] | None = None) -> str | None:
+def notebook_path(user_ns: Mapping[str, Any] | None = None) -> str | None:
     """Path of the running notebook when it can be known, else None (never a wrong name).
 
     Sources, in order: ``MLOPS_NB_NOTEBOOK`` (set by our job runner), VS Code's

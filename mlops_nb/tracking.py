@@ -68,7 +68,7 @@ class Run:
         self.store = store or get_store()
         self.source = source
         self.execution_count = execution_count
-        self.notebook_path = notebook_path(dict(namespace) if namespace else None)
+        self.notebook_path = notebook_path(namespace)
         self.params: dict[str, Any] = {}
         self.metrics: list[tuple[str, float, int | None, float]] = []
         self.inputs: dict[str, dict[str, Any]] = {}

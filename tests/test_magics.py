@@ -226,3 +226,17 @@ def test_registry_lost_during_a_cell_is_one_clear_error(shell, store, mlops_home
     with pytest.raises(UsageError, match="The code ran, but run .* could not be recorded"):
         shell.run_cell_magic("mlops", "track", cell.format(db=mlops_home / "registry.db"))
     assert shell.user_ns["here"] == 1
+
+
+@pytest.mark.parametrize(
+    "variable,value,expected",
+    [("__session__", "/work/churn/analysis.ipynb", "/work/churn/analysis.ipynb"),  # JupyterLab's ipykernel
+     ("__vsc_ipynb_file__", "/home/ana/eda.ipynb", "/home/ana/eda.ipynb"),       # VS Code
+     ("__session__", "ipykernel_launcher.py", None)],                             # never a wrong name
+)  # fmt: skip
+def test_notebook_path_is_recorded_or_unknown(shell, store, monkeypatch, variable, value, expected):
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.delenv("MLOPS_NB_NOTEBOOK", raising=False)
+    shell.user_ns[variable] = value
+    shell.run_cell("%%mlops track\nloss = 0.1\n")
+    assert _only_run(store)["notebook_path"] == expected

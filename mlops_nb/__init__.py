@@ -11,6 +11,7 @@ from typing import Any
 from .config import configure, init
 from .errors import MlopsError
 from .fingerprint import fingerprint
+from .lineage import lineage  # bound eagerly: the function must shadow its module
 from .tracking import Run, active_run, log_metric, log_model, log_param, log_params, runs, track
 
 __version__ = "0.1.0"
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MlopsError", "Run", "__version__", "active_run", "configure", "drift", "drift_over_time",
     "fingerprint", "init", "load_model", "log_metric", "log_model", "log_param", "log_params",
-    "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
+    "lineage", "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
 ]  # fmt: skip
 
 # Heavier features are imported on first use, keeping %load_ext fast.

@@ -84,6 +84,15 @@ def show(run_id: str) -> None:
     click.echo(run_report(get_store().get_run(run_id)))
 
 
+@main.command("lineage")
+@click.argument("ref")
+def lineage_command(ref: str) -> None:
+    """Where REF came from and what used it: run:ID, data:DIGEST or model:DIGEST."""
+    from .lineage import lineage
+
+    click.echo(repr(lineage(ref)))
+
+
 # Commands that live with the feature they drive (notebook jobs, ...).
 for _module in ("mlops_nb.jobs.commands",):
     try:

@@ -32,6 +32,7 @@ HELP = """\
   %mlops init [--project P] [--store URL] [--artifacts URL]            choose project and registry
   %mlops runs [--last N] [--name NAME] [--status S]                    recorded runs as a table
   %mlops show RUN_ID                                                  one run in full
+  %mlops lineage run:ID|data:DIGEST|model:DIGEST                      where it came from, what used it
   %mlops autotrack on|off                                             record every cell that yields a model or metric
   %mlops drift REF CUR [--columns a,b] [--method M] [--threshold X] [--save]
   %mlops validate NOTEBOOK [-p NAME VALUE]… [--rtol X] [--timeout S]  can this notebook become a job?
@@ -71,6 +72,12 @@ def _runs_args(line):
 @argument("run_id", help="run id or a unique prefix of it")
 def _show_args(line):
     """%mlops show: one run in full."""
+
+
+@magic_arguments()
+@argument("ref", help="run:ID, data:DIGEST or model:DIGEST (a unique prefix is enough)")
+def _lineage_args(line):
+    """%mlops lineage: trace a run, data version or model version."""
 
 
 @magic_arguments()
@@ -189,6 +196,14 @@ class MlopsMagics(Magics):
         from .store import get_store
 
         print(run_report(get_store().get_run(args.run_id)))
+
+    def _cmd_lineage(self, line: str):
+        args = _parse(_lineage_args, line)
+        if args is None:
+            return None
+        from .lineage import lineage
+
+        return lineage(args.ref)
 
     def _cmd_autotrack(self, line: str) -> None:
         args = _parse(_autotrack_args, line)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+from IPython.core.error import UsageError
+
 
 def cell_number(shell) -> int | None:
     """The execution count shown for the running cell.
@@ -32,3 +34,28 @@ def execute_cell(shell, source: str) -> None:
     if last is not None:
         code = shell.compile(ast.Interactive(body=[last]), filename, "single")
         exec(code, shell.user_global_ns, shell.user_ns)
+
+
+def check_trackable(transformed: str) -> None:
+    """Raise UsageError for cells a cell magic cannot run (top-level ``await``)."""
+    if _has_top_level_await(transformed):
+        raise UsageError(
+            "%%mlops track cannot run top-level `await` (a cell magic runs synchronously). "
+            "Put the code in an async function and track it inside: `with mlops_nb.track(): ...`."
+        )
+
+
+def _has_top_level_await(source: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False  # let compile() report it as Python would
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+            return True
+        if not isinstance(node, scopes):
+            stack.extend(ast.iter_child_nodes(node))
+    return False

@@ -13,7 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import config
 from .autotrack import AutoTracker
 from .capture import CellCapture
-from .cells import cell_number, execute_cell
+from .cells import cell_number, check_trackable, execute_cell
 from .errors import MlopsError, RecordingError
 from .report import run_report
 from .tracking import Run, runs
@@ -142,6 +142,7 @@ class MlopsMagics(Magics):
         if not cell.strip():
             raise UsageError("%%mlops track needs code in the cell below the magic line.")
         shell = self.shell
+        check_trackable(shell.transform_cell(cell))
         try:
             run = Run(
                 args.name, tags=_tags(args.tag), source=cell,

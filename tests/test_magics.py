@@ -240,3 +240,11 @@ def test_notebook_path_is_recorded_or_unknown(shell, store, monkeypatch, variabl
     shell.user_ns[variable] = value
     shell.run_cell("%%mlops track\nloss = 0.1\n")
     assert _only_run(store)["notebook_path"] == expected
+
+
+def test_top_level_await_is_refused_before_anything_runs(shell, store):
+    with pytest.raises(UsageError, match="top-level `await`"):
+        shell.run_cell_magic("mlops", "track", "import asyncio\nstarted = True\nawait asyncio.sleep(0)\n")
+    assert "started" not in shell.user_ns and store.list_runs() == []
+    shell.run_cell("%%mlops track\nasync def fetch():\n    return await other()\nloss = 0.5\n")  # await inside a def is fine
+    assert _only_run(store)["metrics"] == {"loss": 0.5}

@@ -142,14 +142,15 @@ class MlopsMagics(Magics):
         if not cell.strip():
             raise UsageError("%%mlops track needs code in the cell below the magic line.")
         shell = self.shell
-        check_trackable(shell.transform_cell(cell))
+        transformed = shell.transform_cell(cell)
+        check_trackable(transformed)
         try:
             run = Run(
                 args.name, tags=_tags(args.tag), source=cell,
                 execution_count=cell_number(shell), namespace=shell.user_ns,
             )  # fmt: skip
             capture = CellCapture(
-                shell.transform_cell(cell), shell.user_ns,
+                transformed, shell.user_ns,
                 data=not args.no_data, models=not args.no_models, known=run.store.has_profile,
             )  # fmt: skip
             capture.before()

@@ -114,3 +114,29 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_manual_trigger_fires_once_at_the_next_tick(tmp_path, store):
+    import pytest
+    from click.testing import CliRunner
+
+    from mlops_nb.cli import main
+    from mlops_nb.errors import JobError, NotFoundError
+
+    nb = write_notebook(tmp_path / "manual.ipynb", "y = x + 1")
+    saved, (first, _, _) = _schedule(store, nb, "0 3 * * *")
+    scheduler = Scheduler(store, clock=Clock(saved["created_at"] + 1))  # no slot is due
+    assert scheduler.run_once() == []
+    result = CliRunner().invoke(main, ["schedule", "trigger", saved["name"], "--reason", "hotfix data"])
+    assert result.exit_code == 0 and "requested" in result.output
+    fired = scheduler.run_once()
+    assert len(fired) == 1 and store.get_firing(fired[0])["status"] == "finished"
+    assert scheduler.run_once() == []  # a trigger fires once
+    event = store.audit_log(f"schedule:{saved['name']}")[-1]
+    assert event["action"] == "schedule.trigger" and event["reason"] == "hotfix data"
+    store.set_schedule_paused(saved["name"], True)
+    with pytest.raises(JobError, match="is paused: resume it first"):
+        store.request_firing(saved["name"])
+    with pytest.raises(NotFoundError, match="No schedule named"):
+        store.request_firing("nope")
+    scheduler.close()

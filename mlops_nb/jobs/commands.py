@@ -253,6 +253,18 @@ def schedule_resume(name: str) -> None:
     click.echo(f"schedule {name!r} resumed")
 
 
+@schedule.command("trigger")
+@click.argument("name")
+@click.option("--reason", help="Why, for the audit log.")
+def schedule_trigger(name: str, reason: str | None) -> None:
+    """Fire schedule NAME now, at the next scheduler tick (like a due slot, retries included)."""
+    from ..store import get_store
+
+    firing_id = get_store().request_firing(name, reason=reason)
+    click.echo(f"schedule {name!r}: firing {firing_id} requested; the running `mlops-nb scheduler` "
+               "picks it up at its next tick (or run `mlops-nb scheduler --once`)")
+
+
 @schedule.command("remove")
 @click.argument("name")
 def schedule_remove(name: str) -> None:

@@ -175,13 +175,14 @@ class Scheduler:
             for slot in skip:
                 if self.store.claim_firing(name, slot, self.owner, status="skipped") is not None:
                     log.info("schedule %s: slot %s skipped (missed; catch-up policy skip)", name, _iso(slot))
-            if fire:
-                firing_ids = [fid for slot in fire if (fid := self._claim(name, slot)) is not None]
-                if firing_ids:
-                    future = self._pool.submit(self._fire_all, schedule, firing_ids)
-                    with self._lock:
-                        self._active[name] = future
-                    started.extend(firing_ids)
+            firing_ids = [fid for slot in fire if (fid := self._claim(name, slot)) is not None]
+            # Manual triggers (mlops-nb schedule trigger) run like due slots, after them.
+            firing_ids += self.store.claim_requested(name, self.owner)
+            if firing_ids:
+                future = self._pool.submit(self._fire_all, schedule, firing_ids)
+                with self._lock:
+                    self._active[name] = future
+                started.extend(firing_ids)
         return started
 
     def _claim(self, name: str, slot: float) -> int | None:

@@ -222,6 +222,48 @@ class JobStoreMixin:
 
         return self._write(work)
 
+    def request_firing(self, name: str, reason: str | None = None) -> int:
+        """A manual trigger: a firing of ``name`` at the current time, status ``requested``,
+        which the next scheduler tick claims and runs like a due slot; its id."""
+
+        def work(conn: Connection) -> int:
+            schedule = conn.execute(
+                select(t.job_schedules.c.paused).where(t.job_schedules.c.name == name)
+            ).first()
+            if schedule is None:
+                raise NotFoundError(f"No schedule named {name!r}. List them with mlops-nb schedule list.", name=name)
+            if schedule.paused:
+                raise JobError(f"Schedule {name!r} is paused: resume it first (mlops-nb schedule resume {name}).", name=name)
+            stamp = now()
+            row = {
+                "schedule_name": name, "slot": stamp, "status": "requested", "attempts": 0,
+                "job_run_ids": [], "owner": None, "created_at": stamp,
+            }  # fmt: skip
+            firing_id = conn.execute(t.job_firings.insert().values(**row)).inserted_primary_key[0]
+            self.add_audit_event("schedule.trigger", f"schedule:{name}", reason=reason, payload={"firing": firing_id}, conn=conn)
+            return firing_id
+
+        return self._write(work)
+
+    def claim_requested(self, name: str, owner: str) -> list[int]:
+        """Claim the manual triggers of ``name`` for ``owner``; the ids this owner won."""
+
+        def work(conn: Connection) -> list[int]:
+            table = t.job_firings
+            ids = conn.execute(
+                select(table.c.id).where(table.c.schedule_name == name, table.c.status == "requested").order_by(table.c.slot)
+            ).scalars().all()
+            won = []
+            for firing_id in ids:  # the status check makes two schedulers' claims exclusive
+                claimed = conn.execute(
+                    table.update().where(table.c.id == firing_id, table.c.status == "requested").values(status="pending", owner=owner)
+                ).rowcount
+                if claimed:
+                    won.append(firing_id)
+            return won
+
+        return self._write(work)
+
     def update_firing(self, firing_id: int, **fields: Any) -> None:
         update = {k: v for k, v in fields.items() if k in _FIRING_FIELDS and k != "id"}
         self._write(

@@ -137,54 +137,15 @@ class SqlStore(JobStoreMixin):
             if metric_rows:
                 conn.execute(t.metrics.insert(), metric_rows)
             for direction, items in (("input", inputs), ("output", outputs)):
-                self._insert_ignore(
-                    conn,
-                    t.data_versions,
-                    [
-                        {
-                            "digest": d["digest"],
-                            "kind": d["kind"],
-                            "shape": d.get("shape"),
-                            "schema": d.get("schema"),
-                            "profile": d.get("profile"),
-                            "first_run_id": run_id,
-                            "created_at": stamp,
-                        }
-                        for d in items
-                    ],
-                    ["digest"],
-                )
+                versions = _rows(t.data_versions, items, first_run_id=run_id, created_at=stamp)
+                self._insert_ignore(conn, t.data_versions, versions, ["digest"])
                 if items:
-                    conn.execute(
-                        t.run_data.insert(),
-                        [
-                            {"run_id": run_id, "direction": direction, "name": d["name"], "digest": d["digest"]}
-                            for d in items
-                        ],
-                    )
+                    conn.execute(t.run_data.insert(), _rows(t.run_data, items, run_id=run_id, direction=direction))
             self._insert_ignore(
-                conn,
-                t.model_versions,
-                [
-                    {
-                        "digest": m["digest"],
-                        "flavor": m["flavor"],
-                        "class_name": m["class_name"],
-                        "params": m.get("params"),
-                        "artifact_digest": m["artifact_digest"],
-                        "artifact_size": m.get("artifact_size"),
-                        "run_id": run_id,
-                        "created_at": stamp,
-                    }
-                    for m in models
-                ],
-                ["digest"],
+                conn, t.model_versions, _rows(t.model_versions, models, run_id=run_id, created_at=stamp), ["digest"]
             )
             if models:
-                conn.execute(
-                    t.run_models.insert(),
-                    [{"run_id": run_id, "name": m["name"], "digest": m["digest"]} for m in models],
-                )
+                conn.execute(t.run_models.insert(), _rows(t.run_models, models, run_id=run_id))
 
         self._write(work)
 
@@ -446,6 +407,11 @@ class SqlStore(JobStoreMixin):
                 "metrics": count(t.metrics),
                 "drift_checks": count(t.drift_checks),
             }
+
+
+def _rows(table, items: Sequence[Mapping[str, Any]], **fixed: Any) -> list[dict[str, Any]]:
+    """Rows for ``table`` taken from records that hold its columns (others ignored)."""
+    return [{**{c.name: item.get(c.name) for c in table.columns}, **fixed} for item in items]
 
 
 def _event_hash(event: Mapping[str, Any]) -> str:

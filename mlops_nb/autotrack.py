@@ -65,6 +65,8 @@ class AutoTracker:
         error = None
         if result is not None:
             error = result.error_before_exec or result.error_in_exec
+            # The cell's own number; at pre_run_cell IPython 9 has already moved the counter on.
+            run.execution_count = getattr(result, "execution_count", None) or run.execution_count
         try:
             if error is None:
                 capture.after()

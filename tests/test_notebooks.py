@@ -67,3 +67,27 @@ def test_failing_tracked_cell_stops_papermill_and_is_recorded(store, tmp_path):
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     last = next(c for c in executed.cells if c.source == "never = True")
     assert last.get("execution_count") is None  # papermill stopped at the failure
+
+
+def test_autotrack_in_a_real_kernel(store, tmp_path):
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext mlops_nb\n%mlops autotrack on"),
+            new_code_cell("from sklearn.datasets import load_iris\nfrom sklearn.tree import DecisionTreeClassifier\n"
+                          "df = load_iris(as_frame=True).frame"),
+            new_code_cell("X, y = df.drop(columns='target'), df['target']"),
+            new_code_cell("tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)\ntrain_acc = tree.score(X, y)"),
+            new_code_cell("%mlops autotrack off\nother = DecisionTreeClassifier().fit(X, y)"),
+        ],
+        metadata=KERNEL,
+    )
+    nbformat.write(nb, tmp_path / "auto.ipynb")
+    pm.execute_notebook(str(tmp_path / "auto.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
+    (row,) = store.list_runs()  # only the cell that produced a model and a metric
+    run = store.get_run(row["id"])
+    assert [m["name"] for m in run["models"]] == ["tree"] and "train_acc" in run["metrics"]
+    assert {d["name"] for d in run["inputs"]} == {"X", "y"}
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    fit_cell = next(c for c in executed.cells if c.source.startswith("tree ="))
+    assert run["execution_count"] == fit_cell.execution_count
+    assert run["source"] == fit_cell.source

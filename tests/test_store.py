@@ -73,7 +73,7 @@ def test_data_version_shared_between_runs(store):
 
 def test_failed_transaction_writes_nothing(store):
     store.start_run("c" * 32, "p")
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="could not be written"):
         # the second input repeats a primary key: the whole run write must roll back
         store.finish_run("c" * 32, status="finished", params={"x": 1}, inputs=[_data("df"), _data("df")])
     run = store.get_run("c" * 32)

@@ -42,6 +42,12 @@ def test_quickstart_records_lineage(store, tmp_path):
     train_cell = next(c for c in nb.cells if c.source.startswith("%%mlops track --name train-logreg"))
     assert logreg["execution_count"] == train_cell.execution_count
     assert f"mlops run {logreg['id'][:8]} train-logreg" in train_cell.outputs[0]["text"]
+    # the closing cells: lineage of the forest, and a drift check kept in the registry
+    lineage_cell = next(c for c in nb.cells if "mlops_nb.lineage" in c.source)
+    text = lineage_cell.outputs[0]["data"]["text/plain"]
+    assert f"trained by run {forest['id'][:8]}" in text and f"made by run {prep['id'][:8]}" in text
+    (check,) = store.list_drift_checks()
+    assert check["n_columns"] == 30 and check["current_digest"] == produced["X_test"]
     # the model stored in the kernel loads here and predicts like the kernel's
     model = mlops_nb.load_model(logreg["models"][0]["digest"])
     assert model.get_params()["logisticregression__C"] == 0.5

@@ -50,6 +50,13 @@ cells = [
         "roc_auc = roc_auc_score(y_test, forest.predict_proba(X_test)[:, 1])"
     ),
     new_code_cell("%mlops runs --last 5"),
+    new_markdown_cell(
+        "Where did the forest come from? Its model version is its content fingerprint; lineage walks "
+        "back through the training run to the data it was made from."
+    ),
+    new_code_cell("import mlops_nb\n\nmlops_nb.lineage(f\"model:{mlops_nb.fingerprint(forest)}\")"),
+    new_markdown_cell("Is the test split distributed like the training split? `--save` keeps the check in the registry."),
+    new_code_cell("%mlops drift X_train X_test --save"),
 ]
 
 nb = new_notebook(

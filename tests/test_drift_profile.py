@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 
 from mlops_nb.drift import drift, resolve_reference
+from mlops_nb import fingerprint
 from mlops_nb.errors import DriftError, NotFoundError
 from mlops_nb.profile import build_profile, is_profile
 
@@ -174,77 +175,68 @@ def test_profile_with_current_of_another_type_is_incomparable_not_a_crash():
 # ----------------------------------------------------------------- resolve_reference
 
 
-class FakeStore:
-    def __init__(self, frames: dict[str, pd.DataFrame]):
-        self.versions = {f"d{i:03d}aa": (name, df) for i, (name, df) in enumerate(frames.items())}
-        self.run = {
-            "id": "run123", "name": "train", "status": "finished", "params": {}, "metrics": {},
-            "inputs": [
-                {"name": name, "digest": d, "kind": "dataframe", "shape": list(df.shape), "schema": {}}
-                for d, (name, df) in self.versions.items()
-            ] + [{"name": "arr", "digest": "ffff", "kind": "array", "shape": [3], "schema": {}}],
-            "outputs": [],
-        }  # fmt: skip
+def _tracked_run(store, frames: dict[str, pd.DataFrame], *, with_array: bool = True) -> tuple[str, str]:
+    """A real run reading ``frames`` (and an array) that produced a real model; (run id, model digest)."""
+    import mlops_nb
+    from sklearn.dummy import DummyClassifier
 
-    def get_run(self, run_id):
-        if not "run123".startswith(run_id):
-            raise NotFoundError(f"No run with id {run_id!r}.", run_id=run_id)
-        return self.run
-
-    def get_data_version(self, digest):
-        for d, (_, df) in self.versions.items():
-            if d.startswith(digest):
-                return {"digest": d, "kind": "dataframe", "shape": list(df.shape), "schema": {},
-                        "profile": build_profile(df)}  # fmt: skip
-        raise NotFoundError(f"No data version {digest!r}.", digest=digest)
-
-    def get_model_version(self, digest):
-        if digest == "beef":
-            return {"digest": "beef", "run_id": "run123", "flavor": "sklearn"}
-        if digest == "orphan":
-            return {"digest": "orphan", "run_id": None, "flavor": "sklearn"}
-        raise NotFoundError(f"No model version {digest!r}.", digest=digest)
+    inputs = dict(frames)
+    if with_array:
+        inputs["arr"] = np.arange(3.0)
+    with mlops_nb.track(name="train", inputs=inputs, store=store) as run:
+        first = next(iter(frames.values()))
+        digest = run.log_model(DummyClassifier().fit(first, np.zeros(len(first))), "clf")
+    return run.id, digest
 
 
-def test_resolve_reference_forms():
+def test_resolve_reference_forms(store):
     rng = np.random.default_rng(7)
     small = pd.DataFrame({"x": rng.normal(size=100)})
     big = pd.DataFrame({"x": rng.normal(size=3000), "y": rng.normal(size=3000)})
-    store = FakeStore({"small": small, "train": big})
+    run_id, model = _tracked_run(store, {"small": small, "train": big})
+    del big  # no raw training data is kept: everything below comes from stored profiles
     assert resolve_reference(small) is small
     prof = build_profile(small)
     assert resolve_reference(prof) is prof
-    got = resolve_reference("run:run123", store=store)
+    got = resolve_reference(f"run:{run_id}", store=store)
     assert got["source"]["name"] == "train" and got["n_rows"] == 3000
     assert "largest of 2 DataFrame inputs" in got["source"]["note"]
-    named = resolve_reference("run:run1:small", store=store)
-    assert named["source"]["name"] == "small" and named["source"]["digest"] == "d000aa"
-    assert resolve_reference("model:beef", store=store)["source"]["run_id"] == "run123"
-    assert resolve_reference("model:beef:small", store=store)["n_rows"] == 100
-    assert resolve_reference("data:d001", store=store)["n_rows"] == 3000
+    named = resolve_reference(f"run:{run_id[:8]}:small", store=store)
+    assert named["source"]["name"] == "small" and named["source"]["digest"] == fingerprint(small)
+    assert resolve_reference(f"model:{model[:10]}", store=store)["source"]["run_id"] == run_id
+    assert resolve_reference(f"model:{model}:small", store=store)["n_rows"] == 100
+    train_digest = got["source"]["digest"]
+    assert resolve_reference(f"data:{train_digest[:8]}", store=store)["n_rows"] == 3000
 
 
-def test_resolve_reference_errors_are_clear():
-    store = FakeStore({"train": pd.DataFrame({"x": [1.0, 2.0]})})
+def test_resolve_reference_errors_are_clear(store):
+    import mlops_nb
+    from sklearn.dummy import DummyClassifier
+
+    run_id, _ = _tracked_run(store, {"train": pd.DataFrame({"x": [1.0, 2.0]})})
+    with mlops_nb.track(name="no-data", store=store) as bare:  # a model whose run read no data
+        orphan = bare.log_model(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), "m")
     with pytest.raises(DriftError, match="not supported by this registry yet.*model:DIGEST"):
         resolve_reference("model:churn@production", store=store)
-    with pytest.raises(DriftError, match="no recorded training run"):
-        resolve_reference("model:orphan", store=store)
+    with pytest.raises(DriftError, match="recorded no DataFrame or Series input.*Pass the reference DataFrame"):
+        resolve_reference(f"model:{orphan}", store=store)
     with pytest.raises(DriftError, match="no DataFrame input named 'nope'.*\\['train'\\]"):
-        resolve_reference("run:run123:nope", store=store)
+        resolve_reference(f"run:{run_id}:nope", store=store)
     with pytest.raises(NotFoundError):
-        resolve_reference("run:zzz", store=store)
+        resolve_reference("run:ffffffff", store=store)
     with pytest.raises(DriftError, match="Unknown reference kind"):
         resolve_reference("file:x.csv", store=store)
     with pytest.raises(DriftError, match="not a data profile"):
         resolve_reference({"a": 1}, store=store)
 
 
-def test_drift_with_run_reference_uses_profile_and_labels_report():
+def test_drift_with_run_reference_uses_profile_and_labels_report(store):
     rng = np.random.default_rng(8)
     train = pd.DataFrame({"x": rng.normal(size=3000), "c": rng.choice(list("abc"), 3000)})
-    store = FakeStore({"train": train})
+    run_id, _ = _tracked_run(store, {"train": train}, with_array=False)
+    digest = fingerprint(train)
+    del train
     cur = pd.DataFrame({"x": rng.normal(0.5, size=1000), "c": rng.choice(list("abc"), 1000)})
-    rep = drift("run:run123", cur, store=store)
-    assert rep.reference_label == "run:run123" and rep.reference_digest == "d000aa"
+    rep = drift(f"run:{run_id}", cur, store=store)
+    assert rep.reference_label == f"run:{run_id}" and rep.reference_digest == digest
     assert rep.reference_kind == "profile" and rep["x"]["drifted"] is True and rep["c"]["drifted"] is False

@@ -4,7 +4,6 @@ and resolve_reference against a store."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -70,15 +69,6 @@ def test_profile_is_small_even_for_wide_categories_and_long_labels():
     assert max(sizes.values()) <= 6000, sizes
     assert prof["columns"]["ids"]["other"] > 0 and len(prof["columns"]["ids"]["values"]) == 100
     assert sum(len(v) for v in prof["columns"]["text"]["values"]) <= 2000
-
-
-def test_profile_is_fast():
-    rng = np.random.default_rng(2)
-    n = 300_000
-    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)} | {"c": rng.choice(list("abcdef"), n)})
-    t0 = time.perf_counter()
-    build_profile(df)
-    assert time.perf_counter() - t0 < 2.0  # ~0.15 s here; generous for a shared machine
 
 
 def test_exact_profile_gives_exactly_the_raw_results():

@@ -46,7 +46,7 @@ class AutoTracker:
             source = self.shell.transform_cell(raw)
             run = Run(source=raw, execution_count=cell_number(self.shell), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
-            capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile)
+            capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile, defer_profiles=True)
             capture.before()
             run.inputs.update(capture.inputs)
             run.__enter__()
@@ -74,6 +74,7 @@ class AutoTracker:
             if not run.has_results:
                 run.discard()
                 return
+            capture.complete_profiles()
             run.__exit__(type(error) if error else None, error, None)
         except MlopsError as exc:
             warnings.warn(f"mlops autotrack: run not recorded: {exc}", stacklevel=1)

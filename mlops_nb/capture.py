@@ -159,6 +159,9 @@ class CellCapture:
     known : callable, optional
         ``known(digest) -> bool``: whether the store already has this data
         version (then its profile is not recomputed).
+    defer_profiles : bool
+        Profile frames only in :meth:`complete_profiles`, for captures that
+        are mostly discarded (autotrack keeps only cells with results).
     """
 
     def __init__(
@@ -169,12 +172,14 @@ class CellCapture:
         data: bool = True,
         models: bool = True,
         known: Callable[[str], bool] | None = None,
+        defer_profiles: bool = False,
     ) -> None:
         self.source = source
         self.ns = namespace
         self.record_data = data
         self.record_models = models
         self.known = known or (lambda digest: False)
+        self.defer_profiles = defer_profiles
         self.names = analyze_source(source)
         self.inputs: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
@@ -182,7 +187,9 @@ class CellCapture:
         self.metrics: dict[str, float] = {}
         self.warnings: list[str] = []
         self._before_digests: dict[str, str] = {}
+        self._after_digests: dict[str, str] = {}
         self._before_files: dict[str, str | None] = {}
+        self._frames: dict[str, Any] = {}  # frames whose profile was deferred
 
     # ---- before ----------------------------------------------------------------
     def before(self) -> None:
@@ -248,6 +255,7 @@ class CellCapture:
         digest = self._digest(name, obj)
         if digest is None:
             return
+        self._after_digests[name] = digest
         if name not in self.names.stores and digest == self._before_digests.get(name):
             return  # read but not changed: an input only
         record = self._data(name, obj, digest=digest)
@@ -272,8 +280,28 @@ class CellCapture:
             return None
 
     def _data(self, name: str, obj: Any, digest: str | None = None) -> dict[str, Any] | None:
+        known = (lambda _digest: True) if self.defer_profiles else self.known
         try:
-            return data_record(name, obj, digest=digest, known=self.known)
+            record = data_record(name, obj, digest=digest, known=known)
         except FingerprintError as exc:
             self.warnings.append(f"{name}: {exc}")
             return None
+        if self.defer_profiles and record["kind"] in {"dataframe", "series"}:
+            self._frames[name] = obj
+        return record
+
+    def complete_profiles(self) -> None:
+        """Build the profiles deferred by ``defer_profiles`` (call only for runs that are kept).
+
+        An input is profiled only if the cell left it unchanged, so that the
+        profile always describes the version that was recorded.
+        """
+        for records, inputs in ((self.inputs, True), (self.outputs, False)):
+            for name, record in records.items():
+                obj = self._frames.get(name)
+                if obj is None or record["profile"] is not None or self.known(record["digest"]):
+                    continue
+                if inputs and self._after_digests.get(name) != record["digest"]:
+                    continue  # changed in place by the cell: the old content is gone
+                record["profile"] = _profile(obj)
+        self._frames.clear()

@@ -248,3 +248,21 @@ def test_top_level_await_is_refused_before_anything_runs(shell, store):
     assert "started" not in shell.user_ns and store.list_runs() == []
     shell.run_cell("%%mlops track\nasync def fetch():\n    return await other()\nloss = 0.5\n")  # await inside a def is fine
     assert _only_run(store)["metrics"] == {"loss": 0.5}
+
+
+def test_autotrack_profiles_only_kept_runs_and_only_unchanged_inputs(shell, store):
+    shell.run_cell(SETUP)
+    shell.run_cell("%mlops autotrack on")
+    shell.run_cell("summary = df.describe()")  # EDA: nothing kept, so nothing profiled
+    assert store.list_runs() == [] and not store.has_profile(mlops_nb.fingerprint(shell.user_ns["df"]))
+    shell.run_cell("X, y = df.drop(columns='target'), df['target']")
+    shell.run_cell("model = LogisticRegression(max_iter=300).fit(X, y)\nfit_acc = model.score(X, y)")
+    x_digest = mlops_nb.fingerprint(shell.user_ns["X"])
+    before = mlops_nb.fingerprint(shell.user_ns["df"])
+    shell.run_cell("df['ratio'] = df['sepal length (cm)'] / df['sepal width (cm)']\nratio_score = df['ratio'].mean()")
+    shell.run_cell("%mlops autotrack off")
+    train, mutate = (store.get_run(r["id"]) for r in reversed(store.list_runs()))
+    assert [d["name"] for d in train["inputs"]] == ["X", "y"]
+    assert store.has_profile(x_digest)  # a kept run's unchanged input is profiled
+    assert mutate["inputs"][0]["digest"] == before and not store.has_profile(before)  # changed in place
+    assert store.has_profile(mutate["outputs"][0]["digest"])  # the new version is profiled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from typing import Any
@@ -177,10 +178,15 @@ class MlopsMagics(Magics):
         args = _parse(_init_args, line)
         if args is None:
             return
-        config.init(project=args.project, store=args.store, artifacts=args.artifacts)
         from .store import get_store
 
-        store = get_store()
+        previous = dataclasses.replace(config.settings)
+        config.init(project=args.project, store=args.store, artifacts=args.artifacts)
+        try:
+            store = get_store()  # opened now, so a bad URL is reported here, not at the next run
+        except MlopsError:
+            config.settings.__dict__.update(previous.__dict__)  # keep the working configuration
+            raise
         print(f"mlops: project {config.project_name()!r}, registry {store.url}, artifacts {store.artifacts.url}")
 
     def _cmd_runs(self, line: str):

@@ -266,3 +266,11 @@ def test_autotrack_profiles_only_kept_runs_and_only_unchanged_inputs(shell, stor
     assert store.has_profile(x_digest)  # a kept run's unchanged input is profiled
     assert mutate["inputs"][0]["digest"] == before and not store.has_profile(before)  # changed in place
     assert store.has_profile(mutate["outputs"][0]["digest"])  # the new version is profiled
+
+
+def test_failed_init_keeps_the_working_registry(shell, store):
+    with pytest.raises(UsageError, match="Install the fsspec backend"):
+        shell.run_line_magic("mlops", "init --project other --artifacts nosuchprotocol://bucket/x")
+    shell.run_cell("%%mlops track --name still-works\nloss = 0.2\n")
+    (run,) = store.list_runs()  # recorded in the registry that was working before
+    assert run["name"] == "still-works" and run["project"] == "default"

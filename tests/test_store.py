@@ -136,5 +136,5 @@ def test_bad_urls_are_explained(tmp_path):
 
 def test_a_file_that_is_not_a_registry_is_a_clear_error(tmp_path):
     (tmp_path / "registry.db").write_text("not a database")
-    with pytest.raises(StoreError, match="Cannot open the registry database.*file is not a database.*MLOPS_NB_HOME"):
+    with pytest.raises(StoreError, match="Cannot open the registry database.*file is not a database.*is an mlops_nb registry.*MLOPS_NB_HOME"):
         SqlStore(f"sqlite:///{tmp_path}/registry.db", str(tmp_path / "art"))

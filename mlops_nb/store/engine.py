@@ -163,8 +163,9 @@ def ensure_schema(engine: Engine) -> int:
         # e.g. not a database, unreadable file, server unreachable
         raise StoreError(
             f"Cannot open the registry database {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.cause}. If this is not an mlops_nb registry, choose another location with "
-            "MLOPS_NB_HOME, MLOPS_NB_STORE_URL or %mlops init --store.",
+            f"{exc.cause}. Check the URL and that the database is reachable and is an mlops_nb "
+            "registry, or choose another location with MLOPS_NB_HOME, MLOPS_NB_STORE_URL or "
+            "%mlops init --store.",
             url=str(engine.url),
             cause=exc.cause,
         ) from None

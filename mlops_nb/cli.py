@@ -63,15 +63,24 @@ def summary() -> None:
 @click.option("--last", type=click.IntRange(min=1), help="Only the N newest runs.")
 @click.option("--name", help="Only runs with this name.")
 @click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted"]))
-def runs_command(last: int | None, name: str | None, status: str | None) -> None:
-    """Recorded runs, newest first."""
+@click.option("--params", "with_params", is_flag=True, help="Also show params (wide).")
+def runs_command(last: int | None, name: str | None, status: str | None, with_params: bool) -> None:
+    """Recorded runs, newest first: id, name, status, start, duration and metrics."""
     import pandas as pd
 
     from .tracking import runs
 
     frame = runs(last=last, name=name, status=status)
-    with pd.option_context("display.max_columns", 20, "display.width", 200):
-        click.echo(frame.to_string(index=False) if len(frame) else "no runs recorded yet")
+    if not len(frame):
+        click.echo("no runs recorded yet")
+        return
+    prefixes = ("metrics.", "params.") if with_params else ("metrics.",)
+    shown = frame[["run_id", "name", "status", "start_time", "duration_s"] + [c for c in frame if c.startswith(prefixes)]]
+    shown = shown.assign(
+        run_id=shown["run_id"].str[:8], start_time=shown["start_time"].dt.floor("s"), duration_s=shown["duration_s"].round(2)
+    ).rename(columns=lambda c: c.removeprefix("metrics."))
+    with pd.option_context("display.max_columns", None, "display.width", 250, "display.precision", 4):
+        click.echo(shown.to_string(index=False, na_rep="-"))
 
 
 @main.command()

@@ -1,0 +1,51 @@
+"""The `mlops-nb` command on a real registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+from sklearn.linear_model import LogisticRegression
+
+import mlops_nb
+from mlops_nb.cli import main
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_summary_runs_show_lineage(store):
+    rng = np.random.default_rng(0)
+    raw = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    with mlops_nb.track(name="prep", inputs={"raw": raw}) as prep:
+        X = raw.assign(c=raw.a * raw.b)
+        prep.log_output("X", X)
+    with mlops_nb.track(name="train", inputs={"X": X}) as train:
+        model = LogisticRegression().fit(X, (X.a > 0).astype(int))
+        train.log_metric("accuracy", model.score(X, (X.a > 0).astype(int)))
+        version = train.log_model(model, "clf")
+
+    summary = _invoke("summary").output
+    assert "2 runs" in summary and "1 model versions" in summary
+    assert f"← run {prep.id[:8]}" in summary  # the training input came from the prep run
+
+    listing = _invoke("runs").output.splitlines()
+    assert listing[0].split()[:5] == ["run_id", "name", "status", "start_time", "duration_s"]
+    assert "accuracy" in listing[0] and "params." not in listing[0]
+    assert listing[1].startswith(train.id[:8]) and listing[2].startswith(prep.id[:8])
+    assert "params.clf.C" in _invoke("runs", "--params", "--last", "1").output
+
+    shown = _invoke("show", train.id[:6]).output
+    assert f"run {train.id}" in shown and "accuracy = " in shown and version in shown
+
+    traced = _invoke("lineage", f"model:{version[:8]}").output
+    assert f"trained by run {train.id[:8]}" in traced and f"made by run {prep.id[:8]}" in traced
+
+
+def test_errors_are_one_line_and_exit_1(store):
+    for args, message in ((["show", "ffffffff"], "No run"), (["lineage", "what:1"], "use run:ID")):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1
+        assert result.output.startswith("Error: ") and message in result.output and "Traceback" not in result.output
+    assert "no runs recorded yet" in _invoke("runs").output

@@ -370,7 +370,7 @@ def runs(
 ) -> pd.DataFrame:
     """Recorded runs as a DataFrame, newest first.
 
-    Columns: ``run_id, name, status, start_time, duration_s, project, user``
+    Columns: ``run_id, name, status, start_time (UTC), duration_s, project, user``
     then ``metrics.<key>``, ``params.<key>`` and ``tags.<key>``.
     """
     import pandas as pd
@@ -382,7 +382,7 @@ def runs(
             "run_id": r["id"],
             "name": r["name"],
             "status": r["status"],
-            "start_time": pd.Timestamp(r["start_time"], unit="s"),
+            "start_time": pd.Timestamp(r["start_time"], unit="s", tz="UTC"),
             "duration_s": r["duration"],
             "project": r["project"],
             "user": r["user"],

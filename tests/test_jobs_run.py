@@ -51,3 +51,22 @@ def test_per_cell_timeout_names_the_slow_cell(tmp_path, store):
     job = run_notebook(nb, cell_timeout=2)
     assert job.status == "failed" and job.failed_cell["index"] == 2
     assert job.describe_failure() == "cell 2 [In 2], line 2: time.sleep(60): CellTimeoutError: the cell ran longer than 2 s"
+
+
+def test_kernel_that_dies_at_start_is_retried_then_reported(tmp_path, store, caplog):
+    import json
+    import logging
+    import sys
+
+    spec = tmp_path / "jupyter" / "kernels" / "dies"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, "-c", "import sys; sys.exit(3)", "-f", "{connection_file}"],
+         "display_name": "dies at start", "language": "python"}))  # fmt: skip
+    nb = write_notebook(tmp_path / "calc.ipynb", "y = x + 1", parameters="x = 1")
+    with caplog.at_level(logging.WARNING, logger="mlops_nb.jobs"):
+        job = run_notebook(nb, kernel="dies", env={"JUPYTER_PATH": str(tmp_path / "jupyter")})
+    assert job.status == "failed" and "Kernel died before replying to kernel_info" in job.error
+    retries = [r for r in caplog.records if "died while starting" in r.getMessage()]
+    assert len(retries) == 2  # three starts in all; no cell ever ran
+    assert store.get_job_run(job.id)["status"] == "failed"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -48,6 +49,8 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 _CELL_EVENT = re.compile(r"(Executing|Ending) Cell (\d+)-")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TAIL_LINES = 60
+_KERNEL_START_TRIES = 3
+_KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond", "Address already in use")
 
 
 @dataclass
@@ -194,7 +197,14 @@ def run_notebook(
         command = _papermill_command(file, out_path, workdir, params_yaml, kernel, cell_timeout, cwd or file.parent)
         total = len(nb.cells) + (1 if params else 0)
         try:
-            returncode, tail = _supervise(command, child_env, timeout, job_id, total, progress)
+            for tries_left in range(_KERNEL_START_TRIES - 1, -1, -1):
+                returncode, tail = _supervise(command, child_env, timeout, job_id, total, progress)
+                if returncode in (0, None) or not tries_left or not _kernel_never_started(tail):
+                    break
+                # Kernels started at the same moment can race for a TCP port (jupyter_client
+                # picks free ports without reserving them); no cell ran, so a retry is safe.
+                log.warning("job run %s: the kernel died while starting; starting it again", job_id[:8])
+                time.sleep(0.5 + random.random())
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)"
             raise
@@ -322,6 +332,12 @@ def _supervise(
         raise
     reader.join(timeout=5)
     return returncode, list(tail)
+
+
+def _kernel_never_started(tail: list[str]) -> bool:
+    """Whether papermill failed because its kernel died during start-up, before any cell ran."""
+    started_cells = any(_CELL_EVENT.search(line) for line in tail)
+    return not started_cells and any(marker in line for line in tail for marker in _KERNEL_START_FAILURES)
 
 
 def kill_process_tree(proc: subprocess.Popen) -> None:

@@ -47,8 +47,7 @@ class AutoTracker:
             run = Run(source=raw, execution_count=cell_number(self.shell), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
             capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile, defer_profiles=True)
-            capture.before()
-            run.inputs.update(capture.inputs)
+            run.watch(capture)
             run.__enter__()
         except SyntaxError:
             return
@@ -69,8 +68,7 @@ class AutoTracker:
             run.execution_count = getattr(result, "execution_count", None) or run.execution_count
         try:
             if error is None:
-                capture.after()
-                run.add_capture(capture)
+                run.collect(capture)
             if not run.has_results:
                 run.discard()
                 return

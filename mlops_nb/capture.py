@@ -184,6 +184,7 @@ class CellCapture:
         self.inputs: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, Any] = {}
+        self.model_digests: dict[str, str] = {}  # already computed, so not hashed again on save
         self.metrics: dict[str, float] = {}
         self.warnings: list[str] = []
         self._before_digests: dict[str, str] = {}
@@ -267,6 +268,7 @@ class CellCapture:
         produced = name in self.names.stores or name in self.names.fitted
         if digest is not None and (produced or digest != self._before_digests.get(name)):
             self.models[name] = obj
+            self.model_digests[name] = digest
             best = getattr(obj, "best_estimator_", None)
             if best is not None and is_fitted_estimator(best):
                 self.models[f"{name}.best_estimator_"] = best

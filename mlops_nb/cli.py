@@ -33,22 +33,27 @@ def main(store: str | None, artifacts: str | None, project: str | None) -> None:
 
 
 @main.command()
-def summary() -> None:
-    """What the registry holds: runs with their data versions, model versions and metrics."""
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True, help="How many recent runs to list.")
+def summary(last: int) -> None:
+    """What the registry holds, and the newest runs with their data versions, models and metrics."""
+    from .report import metrics_text, shape_text
     from .store import get_store
 
     store = get_store()
     counts = store.summary()
     click.echo(f"registry  {store.url}\nartifacts {store.artifacts.url}")
     click.echo("  " + " · ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    recent = store.list_runs(last=last)
+    if counts["runs"] > len(recent):
+        click.echo(f"  (the {len(recent)} newest of {counts['runs']} runs; --last N for more)")
     producers: dict[str, str] = {}
-    for row in reversed(store.list_runs()):  # oldest first, so lineage reads top-down
+    for row in reversed(recent):  # oldest first, so lineage reads top-down
         run = store.get_run(row["id"])
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in run["metrics"].items())
+        metrics = metrics_text(run["metrics"])
         click.echo(f"  run {run['id'][:8]}  {run['name'] or '-':<16} {run['status']:<9} {metrics}")
         for label, items in (("read", run["inputs"]), ("produced", run["outputs"])):
             for d in items:
-                shape = "×".join(map(str, d["shape"] or [])) or d["kind"]
+                shape = shape_text(d)
                 origin = producers.get(d["digest"]) if label == "read" else None
                 suffix = f"  ← run {origin}" if origin else ""
                 click.echo(f"      {label:<9}{d['name']:<10}{shape:>9}  data  {d['digest'][:12]}{suffix}")

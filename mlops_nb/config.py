@@ -115,8 +115,7 @@ def configure(*, metric_pattern: str | None = None) -> None:
 
 def reset() -> None:
     """Forget :func:`init` and :func:`configure` settings (mainly for tests)."""
-    global settings
-    settings.__init__()  # type: ignore[misc]
+    settings.__init__()  # type: ignore[misc]  # in place: modules hold a reference to it
 
 
 def _check_url(url: str, what: str) -> str:

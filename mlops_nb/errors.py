@@ -83,5 +83,9 @@ class ValidationFailed(JobError):
     """A notebook failed one or more validation checks."""
 
 
+class NotebookChanged(JobError):
+    """A scheduled notebook's content no longer matches the validated version."""
+
+
 class NotebookExecutionError(JobError):
     """A notebook raised during execution."""

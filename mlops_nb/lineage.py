@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError
+from .report import metrics_text, shape_text
 
 if TYPE_CHECKING:
     from .store import SqlStore
@@ -83,8 +84,8 @@ class _Walker:
         self.seen_runs: set[str] = set()
 
     def run(self, run: dict[str, Any], depth: int) -> LineageNode:
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in run["metrics"].items())
-        node = LineageNode("run", run["id"], f"{run['name'] or '-'} {run['status']} {metrics}".rstrip())
+        label = f"{run['name'] or '-'} {run['status']} {metrics_text(run['metrics'])}".rstrip()
+        node = LineageNode("run", run["id"], label)
         if run["id"] in self.seen_runs or depth >= _MAX_DEPTH:
             node.label += " (shown above)"
             return node
@@ -94,8 +95,7 @@ class _Walker:
         return node
 
     def data(self, digest: str, info: dict[str, Any], name: str, depth: int, exclude: str | None = None) -> LineageNode:
-        shape = "×".join(map(str, info.get("shape") or [])) or info["kind"]
-        node = LineageNode("data", digest, f"{name + ' ' if name else ''}{shape}")
+        node = LineageNode("data", digest, f"{name + ' ' if name else ''}{shape_text(info)}")
         producers = [r for r in self.store.data_lineage(digest)["produced_by"] if r != exclude]
         for run_id in producers:
             node.children.append(self.run(self.store.get_run(run_id), depth + 1))

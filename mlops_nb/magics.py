@@ -154,8 +154,7 @@ class MlopsMagics(Magics):
                 transformed, shell.user_ns,
                 data=not args.no_data, models=not args.no_models, known=run.store.has_profile,
             )  # fmt: skip
-            capture.before()
-            run.inputs.update(capture.inputs)
+            run.watch(capture)
         except MlopsError as exc:
             raise UsageError(f"mlops cannot track this cell: {exc}") from None
         except SyntaxError:
@@ -164,8 +163,7 @@ class MlopsMagics(Magics):
         try:
             with run:
                 execute_cell(shell, cell)
-                capture.after()
-                run.add_capture(capture)
+                run.collect(capture)
         except RecordingError as exc:
             raise UsageError(str(exc)) from None
         except BaseException:
@@ -227,5 +225,4 @@ class MlopsMagics(Magics):
     def _cmd_help(self, line: str) -> None:
         print(HELP)
 
-    def _cmd_(self, line: str) -> None:
-        print(HELP)
+    _cmd_ = _cmd_help  # a bare %mlops

@@ -100,15 +100,19 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def model_record(name: str, model: Any, artifacts) -> dict[str, Any]:
-    """Store ``model`` in ``artifacts``; return the row the store keeps for it."""
+def model_record(name: str, model: Any, artifacts, digest: str | None = None) -> dict[str, Any]:
+    """Store ``model`` in ``artifacts``; return the row the store keeps for it.
+
+    ``digest``: its fingerprint when the caller has it already.
+    """
     data, flavor = serialize(model)
     artifact_digest = artifacts.put_bytes(data)
-    try:
-        digest = fingerprint(model)
-    except FingerprintError:
-        # Objects we cannot fingerprint structurally are versioned by their bytes.
-        digest = artifact_digest[:32]
+    if digest is None:
+        try:
+            digest = fingerprint(model)
+        except FingerprintError:
+            # Objects we cannot fingerprint structurally are versioned by their bytes.
+            digest = artifact_digest[:32]
     cls = type(model)
     return {
         "name": name,

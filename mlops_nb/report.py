@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
 
+def shape_text(record: Mapping[str, Any]) -> str:
+    """``569×31`` for a data record with a shape, else its kind (``file``...)."""
+    shape = record.get("shape")
+    return "×".join(str(d) for d in shape) if shape else record["kind"]
+
+
+def number_text(value: float) -> str:
+    """A metric value: integers as such, others to 4 significant digits."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def metrics_text(metrics: Mapping[str, float]) -> str:
+    """``accuracy=0.958 f1=0.9667``."""
+    return " ".join(f"{k}={number_text(v)}" for k, v in metrics.items())
+
+
 def _when(ts: float | None) -> str:
-    return dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds") if ts else "-"
-
-
-def _dims(shape: Any) -> str:
-    return "×".join(str(d) for d in shape) if shape else "-"
+    if not ts:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(sep=" ", timespec="seconds")
 
 
 def run_report(run: Mapping[str, Any]) -> str:
@@ -38,7 +55,7 @@ def run_report(run: Mapping[str, Any]) -> str:
     for title, key in (("read", "inputs"), ("produced", "outputs")):
         if run.get(key):
             lines.append(f"  {title}")
-            lines.extend(f"    {d['name']:<20} {d['kind']:<10} {_dims(d['shape']):<12} {d['digest']}" for d in run[key])
+            lines.extend(f"    {d['name']:<20} {d['kind']:<10} {shape_text(d):<12} {d['digest']}" for d in run[key])
     if run.get("models"):
         lines.append("  models")
         lines.extend(f"    {m['name']:<20} {m['class_name']}  version {m['digest']}  ({m['flavor']})" for m in run["models"])

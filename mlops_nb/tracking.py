@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 import traceback
@@ -23,6 +22,7 @@ from .capture import CellCapture, data_record, metric_value
 from .environment import environment, git_state, notebook_path
 from .errors import MlopsError, RecordingError, TrackingError
 from .models import model_record
+from .report import metrics_text, shape_text
 from .store import get_store
 
 if TYPE_CHECKING:
@@ -120,8 +120,8 @@ class Run:
         _check_key(name, "model")
         return self._add_model(name, model)["digest"]
 
-    def _add_model(self, name: str, model: Any) -> dict[str, Any]:
-        record = self.models[name] = model_record(name, model, self.store.artifacts)
+    def _add_model(self, name: str, model: Any, digest: str | None = None) -> dict[str, Any]:
+        record = self.models[name] = model_record(name, model, self.store.artifacts, digest)
         for key, value in record["params"].items():
             self.params.setdefault(f"{name}.{key}", value)
         return record
@@ -144,10 +144,14 @@ class Run:
         _check_key(key, "tag")
         self.tags[key] = str(value)
 
-    def add_capture(self, capture: CellCapture) -> None:
-        """Merge what a tracked cell read and produced into this run."""
-        for name, record in capture.inputs.items():
-            self.inputs.setdefault(name, record)
+    def watch(self, capture: CellCapture) -> None:
+        """Before the cell runs: record the versions it can read as this run's inputs."""
+        capture.before()
+        self.inputs.update(capture.inputs)
+
+    def collect(self, capture: CellCapture) -> None:
+        """After the cell ran: add the data, models and metrics it produced."""
+        capture.after()
         self.outputs.update(capture.outputs)
         for name, value in capture.metrics.items():
             if not any(m[0] == name for m in self.metrics):
@@ -155,7 +159,7 @@ class Run:
         for name, model in capture.models.items():
             if name not in self.models:
                 try:
-                    self._add_model(name, model)
+                    self._add_model(name, model, capture.model_digests.get(name))
                 except MlopsError as exc:  # keep the run; say what was not kept
                     self.warnings.append(f"model {name}: {exc}")
         self.warnings.extend(capture.warnings)
@@ -263,8 +267,7 @@ class Run:
                 "models " + ", ".join(f"{n} {m['class_name'].rsplit('.', 1)[-1]} ({m['digest'][:8]})" for n, m in self.models.items())
             )
         if self.metrics:
-            last = {k: v for k, v, _, _ in self.metrics}
-            parts.append(" ".join(f"{k}={_fmt(v)}" for k, v in last.items()))
+            parts.append(metrics_text({k: v for k, v, _, _ in self.metrics}))
         if self.duration is not None:
             parts.append(f"{self.duration:.2f}s")
         line = " · ".join(parts)
@@ -274,15 +277,7 @@ class Run:
 
 
 def _data_label(record: Mapping[str, Any]) -> str:
-    shape = record.get("shape")
-    dims = "×".join(str(d) for d in shape) if shape else record["kind"]
-    return f"{record['name']}({dims}, {record['digest'][:8]})"
-
-
-def _fmt(value: float) -> str:
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e12:
-        return str(int(value))
-    return f"{value:.4g}"
+    return f"{record['name']}({shape_text(record)}, {record['digest'][:8]})"
 
 
 def _check_key(name: Any, what: str) -> None:

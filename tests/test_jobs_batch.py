@@ -21,6 +21,9 @@ def test_local_pool_keeps_going_after_a_failure(tmp_path, store):
     assert "ZeroDivisionError" in table["error"][0]
     assert store.get_batch(result.id)["status"] == "failed" and store.get_batch(result.id)["n_failed"] == 1
     assert {j["id"] for j in store.list_job_runs(batch_id=result.id)} == {r.id for r in result.runs}
+    # ids are shown cut to 8 characters; that prefix finds the batch and its job runs
+    assert {j["id"] for j in store.list_job_runs(batch_id=result.id[:8])} == {r.id for r in result.runs}
+    assert store.get_batch(result.id[:8])["id"] == result.id
     # The runs recorded inside the notebooks carry the batch id (MLOPS_NB_BATCH_ID), for the runs panel.
     tracked = store.list_runs(batch_id=result.id)
     assert len(tracked) == 3 and sorted(r["status"] for r in tracked) == ["failed", "finished", "finished"]

@@ -140,3 +140,18 @@ def test_manual_trigger_fires_once_at_the_next_tick(tmp_path, store):
     with pytest.raises(NotFoundError, match="No schedule named"):
         store.request_firing("nope")
     scheduler.close()
+
+
+def test_notebook_edited_between_retries_is_refused(tmp_path, store):
+    """The validated-hash check runs before every attempt, not once per firing."""
+    nb = write_notebook(tmp_path / "edited.ipynb", "raise RuntimeError('first attempt fails')")
+    saved, (first, _, _) = _schedule(store, nb, "0 * * * *", retries=2)
+
+    def edit_during_backoff(_seconds: float) -> None:
+        write_notebook(nb, "y = 'never validated'")
+
+    scheduler = Scheduler(store, clock=Clock(first), sleep=edit_during_backoff, backoff=1)
+    firing = store.get_firing(scheduler.run_once()[0])
+    assert firing["status"] == "refused" and "changed since it was scheduled" in firing["error"]
+    assert [store.get_job_run(i)["status"] for i in firing["job_run_ids"]] == ["failed"]  # the edit never ran
+    scheduler.close()

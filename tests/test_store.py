@@ -138,3 +138,11 @@ def test_a_file_that_is_not_a_registry_is_a_clear_error(tmp_path):
     (tmp_path / "registry.db").write_text("not a database")
     with pytest.raises(StoreError, match="Cannot open the registry database.*file is not a database.*is an mlops_nb registry.*MLOPS_NB_HOME"):
         SqlStore(f"sqlite:///{tmp_path}/registry.db", str(tmp_path / "art"))
+
+
+def test_a_rolled_back_run_leaves_no_stale_project(store):
+    store.start_run("a" * 32, "fresh")
+    with pytest.raises(StoreError):
+        store.start_run("a" * 32, "brand-new")  # duplicate id: the project insert rolls back too
+    store.start_run("b" * 32, "brand-new")  # must not reuse the rolled-back project id
+    assert store.get_run("b" * 32)["project"] == "brand-new"

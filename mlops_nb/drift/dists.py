@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Note the engine adds to a column compared against a :class:`SketchDist` reference
+#: (a profile's quantile sketch); the HTML view shows it once in the header instead.
+SKETCH_NOTE = "reference from a quantile sketch: approximate"
+
 # Ranks of profile sketch knots, as probabilities: 0.5 % steps plus finer tails.
 _TAILS = np.array([1e-4, 5e-4, 1e-3, 2e-3])
 PROBS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 201), _TAILS, 1.0 - _TAILS]).round(6))

@@ -36,7 +36,7 @@ import pandas as pd
 
 from mlops_nb.drift import coltypes as ct
 from mlops_nb.drift import stattests as st
-from mlops_nb.drift.dists import CatCounts, SketchDist
+from mlops_nb.drift.dists import SKETCH_NOTE, CatCounts, SketchDist
 from mlops_nb.drift.histograms import histogram
 from mlops_nb.drift.report import DriftReport
 from mlops_nb.drift.sides import Incomparable, profile_side, raw_side
@@ -437,6 +437,6 @@ def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -
                 f"categories pooled as (other)"
             )
     if isinstance(ref_side, SketchDist):
-        notes.append("reference from a quantile sketch: approximate")
+        notes.append(SKETCH_NOTE)
     row["note"] = "; ".join(notes) or None
     return row, histogram(ref_side, cur_side, ctype)

@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# SKETCH_NOTE: the engine's note on every row of a sketch (profile) reference, shown once in the header instead
+from mlops_nb.drift.dists import SKETCH_NOTE
+
 REF_COLOR = "#4c72b0"
 CUR_COLOR = "#dd8452"
 DRIFT_COLOR = "#c0392b"
 OK_COLOR = "#2e7d32"
 SKIP_COLOR = "#7f8c8d"
 
-
-#: Engine note on every row of a profile (``run:``) reference: shown once in the header instead.
-SKETCH_NOTE = "reference from a quantile sketch: approximate"
 TEST_NAMES = {
     "ks": "K-S", "chisquare": "chi-square", "ztest": "Z-test", "wasserstein": "Wasserstein",
     "jensenshannon": "Jensen-Shannon", "psi": "PSI", "hellinger": "Hellinger",

@@ -213,11 +213,17 @@ class DriftReport:
             from mlops_nb.store import get_store
 
             store = get_store()
+        from mlops_nb.fingerprint import fingerprint
+
         current, reference = self._current(), self._reference()
         if self.current_digest is None and current is not None:
-            self.current_digest = _fingerprint(current)
+            self.current_digest = fingerprint(current)
         if self.reference_digest is None and reference is not None:
-            self.reference_digest = _fingerprint(reference)
+            # the same frame as reference and current: hash it once
+            if reference is current and self.current_digest is not None:
+                self.reference_digest = self.current_digest
+            else:
+                self.reference_digest = fingerprint(reference)
         self.check_id = store.add_drift_check(
             reference=self.reference_label,
             current_digest=self.current_digest,
@@ -238,17 +244,6 @@ def _weak(obj: Any):
         return weakref.ref(obj)
     except TypeError:  # pragma: no cover - DataFrames and Series support weak references
         return lambda: obj
-
-
-def _fingerprint(obj: Any) -> str | None:
-    try:
-        from mlops_nb.fingerprint import fingerprint
-    except ImportError:  # pragma: no cover - the module is part of the package
-        return None
-    result = fingerprint(obj)
-    if isinstance(result, str) or result is None:
-        return result
-    return getattr(result, "digest", None) or str(result)
 
 
 def _jsonable(obj: Any) -> Any:

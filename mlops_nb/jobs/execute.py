@@ -34,7 +34,7 @@ import yaml
 
 from .. import config
 from ..environment import environment
-from ..errors import JobError, NotebookExecutionError
+from ..errors import JobError, NotebookChanged, NotebookExecutionError
 from .notebook import PAPERMILL_TAGS, kernel_name, load_notebook, notebook_file, notebook_hash, original_index
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ def run_notebook(
     env: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
     job_run_id: str | None = None,
+    expected_hash: str | None = None,
 ) -> JobRun:
     """Execute ``notebook`` with papermill in a child process and record it as a job run.
 
@@ -164,6 +165,9 @@ def run_notebook(
         Extra environment variables for papermill and the kernel.
     progress : callable, optional
         Called as each cell starts and ends (see :data:`ProgressCallback`).
+    expected_hash : str, optional
+        Refuse (:class:`~mlops_nb.errors.NotebookChanged`) unless the notebook
+        still has this content hash; checked before anything runs.
 
     Returns
     -------
@@ -180,6 +184,12 @@ def run_notebook(
     store = store or get_store()
     job_id = job_run_id or uuid.uuid4().hex
     nb_hash = notebook_hash(nb)
+    if expected_hash is not None and nb_hash != expected_hash:
+        raise NotebookChanged(
+            f"{file} changed since it was scheduled (hash {nb_hash[:12]}, validated and scheduled "
+            f"{expected_hash[:12]}): validate it again and re-add the schedule.",
+            path=str(file), expected=expected_hash, actual=nb_hash,
+        )  # fmt: skip
     params_yaml = _parameters_yaml(params)  # bad values are refused before anything is recorded
     start = time.time()
     store.start_job_run(

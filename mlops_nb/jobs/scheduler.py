@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
-from ..errors import MlopsError
+from ..errors import JobError, MlopsError
 from .execute import run_notebook
-from .notebook import file_hash
 from .schedules import CATCHUP_POLICIES, zone
 
 if TYPE_CHECKING:
@@ -204,19 +203,6 @@ class Scheduler:
     def fire(self, schedule: dict[str, Any], firing_id: int) -> str:
         """Run one claimed firing: hash check, attempts with backoff; return the final status."""
         name = schedule["name"]
-        try:
-            current = file_hash(schedule["notebook_path"])
-        except MlopsError as exc:
-            current, problem = None, str(exc)
-        else:
-            problem = (
-                f"{schedule['notebook_path']} changed since it was scheduled (hash {current[:12]}, "
-                f"scheduled {schedule['notebook_hash'][:12]}): validate it again and re-add the schedule"
-            )
-        if current != schedule["notebook_hash"]:
-            self.store.update_firing(firing_id, status="refused", error=problem, ended_at=time.time())
-            log.error("firing %s of %s: refused: %s", firing_id, name, problem)
-            return "refused"
         job_run_ids: list[str] = []
         attempts = 1 + (schedule["retries"] or 0)
         status = "failed"
@@ -224,11 +210,16 @@ class Scheduler:
             started = {"started_at": time.time()} if attempt == 1 else {}
             self.store.update_firing(firing_id, status="running", attempts=attempt, job_run_ids=job_run_ids, **started)
             log.info("firing %s of %s: attempt %d/%d running", firing_id, name, attempt, attempts)
-            run = run_notebook(
-                schedule["notebook_path"], schedule["parameters"] or {}, timeout=schedule["timeout"],
-                kernel=schedule["kernel"], store=self.store, schedule_name=name, firing_id=firing_id,
-                attempt=attempt,
-            )  # fmt: skip
+            try:  # the hash is checked on every attempt: retries come minutes later
+                run = run_notebook(
+                    schedule["notebook_path"], schedule["parameters"] or {}, timeout=schedule["timeout"],
+                    kernel=schedule["kernel"], store=self.store, schedule_name=name, firing_id=firing_id,
+                    attempt=attempt, expected_hash=schedule["notebook_hash"],
+                )  # fmt: skip
+            except JobError as exc:  # changed since validation, moved or unreadable: never run it
+                self.store.update_firing(firing_id, status="refused", job_run_ids=job_run_ids, error=str(exc), ended_at=time.time())
+                log.error("firing %s of %s: refused: %s", firing_id, name, exc)
+                return "refused"
             job_run_ids.append(run.id)
             status = run.status
             if run.ok:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select
 from ..errors import JobError, NotFoundError
 from . import schema as t
 from .engine import now, read_transaction
-from .queries import newest_first
+from .queries import newest_first, rows
 
 _JOB_RUN_FIELDS = {c.name for c in t.job_runs.columns}
 _SCHEDULE_FIELDS = {c.name for c in t.job_schedules.columns}
@@ -23,7 +23,7 @@ class JobStoreMixin:
     # ---- validations -------------------------------------------------------------
     def add_validation(self, record: Mapping[str, Any]) -> str:
         """Store a validation result (``id``, hashes, ``passed``, ``checks``...); return its id."""
-        row = {k: record.get(k) for k in (c.name for c in t.job_validations.columns)}
+        (row,) = rows(t.job_validations, [record])
         row["created_at"] = row["created_at"] or now()
         self._write(lambda conn: conn.execute(t.job_validations.insert().values(**row)))
         return row["id"]
@@ -78,17 +78,18 @@ class JobStoreMixin:
         """Job runs, newest first."""
         table = t.job_runs
         query = newest_first(
-            select(table), table, last,
-            (table.c.batch_id, batch_id), (table.c.schedule_name, schedule_name),
+            select(table), table, last, (table.c.schedule_name, schedule_name),
             (table.c.firing_id, firing_id), (table.c.status, status),
         )  # fmt: skip
         with read_transaction(self.engine) as conn:
+            if batch_id is not None:  # a prefix, as job listings show batch ids
+                full = self._one_by_prefix(conn, t.job_batches, "id", batch_id, "batch")["id"]
+                query = query.where(table.c.batch_id == full)
             return [dict(r) for r in conn.execute(query).mappings()]
 
     # ---- batches -------------------------------------------------------------------
     def start_batch(self, batch_id: str, **fields: Any) -> None:
-        row = {k: fields.get(k) for k in (c.name for c in t.job_batches.columns)}
-        row.update(id=batch_id, status="running", start_time=fields.get("start_time") or now())
+        (row,) = rows(t.job_batches, [fields], id=batch_id, status="running", start_time=fields.get("start_time") or now())
         self._write(lambda conn: conn.execute(t.job_batches.insert().values(**row)))
 
     def finish_batch(self, batch_id: str, *, status: str, n_failed: int) -> None:
@@ -101,17 +102,14 @@ class JobStoreMixin:
         )
 
     def get_batch(self, batch_id: str) -> dict[str, Any]:
+        """One batch by id or unique id prefix (as ``jobs list`` shows it)."""
         with read_transaction(self.engine) as conn:
-            row = conn.execute(select(t.job_batches).where(t.job_batches.c.id == batch_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"No batch {batch_id!r} in {self}.", batch_id=batch_id)
-        return dict(row)
+            return self._one_by_prefix(conn, t.job_batches, "id", batch_id, "batch")
 
     def list_batches(self, last: int | None = None) -> list[dict[str, Any]]:
-        query = select(t.job_batches).order_by(t.job_batches.c.start_time.desc())
-        if last is not None:
-            query = query.limit(last)
+        """Batches, newest first."""
         with read_transaction(self.engine) as conn:
+            query = newest_first(select(t.job_batches), t.job_batches, last)
             return [dict(r) for r in conn.execute(query).mappings()]
 
     # ---- schedules -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -13,3 +14,8 @@ def newest_first(query, table, last: int | None, *filters: tuple[Any, Any]):
             query = query.where(column == value)
     query = query.order_by(table.c.start_time.desc(), table.c.id)
     return query if last is None else query.limit(last)
+
+
+def rows(table, items: Sequence[Mapping[str, Any]], **fixed: Any) -> list[dict[str, Any]]:
+    """Rows for ``table`` taken from records that hold its columns (others ignored)."""
+    return [{**{c.name: item.get(c.name) for c in table.columns}, **fixed} for item in items]

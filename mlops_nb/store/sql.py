@@ -16,7 +16,7 @@ from ..errors import NotFoundError, StoreError
 from . import schema as t
 from .artifacts import ArtifactStore
 from .jobs import JobStoreMixin
-from .queries import newest_first
+from .queries import newest_first, rows
 from .engine import ensure_schema, make_engine, now, read_transaction, retrying, write_transaction
 
 _RUN_FIELDS = (
@@ -75,8 +75,11 @@ class SqlStore(JobStoreMixin):
             self._insert_ignore(c, t.projects, [{"name": name, "created_at": now()}], ["name"])
             return c.execute(select(t.projects.c.id).where(t.projects.c.name == name)).scalar_one()
 
-        pid = work(conn) if conn is not None else self._write(work)
-        self._project_ids[name] = pid
+        if conn is not None:
+            # Inside the caller's transaction, which may still roll back: cached by the
+            # caller once it commits.
+            return work(conn)
+        pid = self._project_ids[name] = self._write(work)
         return pid
 
     # ---- runs -----------------------------------------------------------------
@@ -92,6 +95,7 @@ class SqlStore(JobStoreMixin):
             self._write_tags(conn, run_id, fields.get("tags") or {})
 
         self._write(work)
+        self._project_ids[project] = row["project_id"]  # committed now
 
     def finish_run(
         self,
@@ -137,15 +141,15 @@ class SqlStore(JobStoreMixin):
             if metric_rows:
                 conn.execute(t.metrics.insert(), metric_rows)
             for direction, items in (("input", inputs), ("output", outputs)):
-                versions = _rows(t.data_versions, items, first_run_id=run_id, created_at=stamp)
+                versions = rows(t.data_versions, items, first_run_id=run_id, created_at=stamp)
                 self._insert_ignore(conn, t.data_versions, versions, ["digest"])
                 if items:
-                    conn.execute(t.run_data.insert(), _rows(t.run_data, items, run_id=run_id, direction=direction))
+                    conn.execute(t.run_data.insert(), rows(t.run_data, items, run_id=run_id, direction=direction))
             self._insert_ignore(
-                conn, t.model_versions, _rows(t.model_versions, models, run_id=run_id, created_at=stamp), ["digest"]
+                conn, t.model_versions, rows(t.model_versions, models, run_id=run_id, created_at=stamp), ["digest"]
             )
             if models:
-                conn.execute(t.run_models.insert(), _rows(t.run_models, models, run_id=run_id))
+                conn.execute(t.run_models.insert(), rows(t.run_models, models, run_id=run_id))
 
         self._write(work)
 
@@ -336,9 +340,12 @@ class SqlStore(JobStoreMixin):
                 "dataset_drift": bool(dataset_drift),
                 "result": result,
             }
-            return conn.execute(t.drift_checks.insert().values(**values)).inserted_primary_key[0]
+            values["id"] = conn.execute(t.drift_checks.insert().values(**values)).inserted_primary_key[0]
+            return values
 
-        return self._write(work)
+        committed = self._write(work)
+        self._project_ids[project_name(project)] = committed["project_id"]
+        return committed["id"]
 
     def list_drift_checks(self, limit: int = 20) -> list[dict[str, Any]]:
         with read_transaction(self.engine) as conn:
@@ -407,11 +414,6 @@ class SqlStore(JobStoreMixin):
                 "metrics": count(t.metrics),
                 "drift_checks": count(t.drift_checks),
             }
-
-
-def _rows(table, items: Sequence[Mapping[str, Any]], **fixed: Any) -> list[dict[str, Any]]:
-    """Rows for ``table`` taken from records that hold its columns (others ignored)."""
-    return [{**{c.name: item.get(c.name) for c in table.columns}, **fixed} for item in items]
 
 
 def _event_hash(event: Mapping[str, Any]) -> str:

@@ -12,7 +12,16 @@ from .config import configure, init
 from .errors import MlopsError
 from .fingerprint import fingerprint
 from .lineage import lineage  # bound eagerly: the function must shadow its module
-from .tracking import Run, active_run, log_metric, log_model, log_param, log_params, runs, track
+from .tracking import (
+    Run,
+    active_run,
+    log_metric,
+    log_model,
+    log_param,
+    log_params,
+    runs,
+    track,
+)
 
 __version__ = "0.1.0"
 

@@ -11,8 +11,8 @@ import sys
 import warnings
 
 from .capture import CellCapture
-from .errors import MlopsError
 from .cells import cell_number
+from .errors import MlopsError
 from .tracking import Run, active_run
 
 

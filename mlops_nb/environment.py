@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import platform
 import subprocess
 import sys
-from importlib import metadata
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,14 @@ def environment() -> dict[str, Any]:
         "executable": sys.executable,
         "packages": packages,
     }
+
+
+def current_user() -> str:
+    """Who is acting: ``MLOPS_NB_USER``, else the OS user ("unknown" without a passwd entry)."""
+    try:
+        return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
 
 
 def git_state(path: str | os.PathLike[str] | None = None) -> tuple[str | None, bool | None]:

@@ -288,40 +288,32 @@ def _per_column(option, names: list, what: str, check, allow_scalar: bool = True
 
 def _match_columns(prepared: PreparedReference, frame: pd.DataFrame, columns, exclude) -> list[tuple]:
     """(reference name, current name) pairs, or DriftError naming what is missing."""
-    ref_names = prepared.names()
-    if prepared.profile is not None:
-        ref_by_key = {n: n for n in ref_names}
-        cur_by_key = {column_key(c): c for c in frame.columns}
-    else:
-        ref_by_key = {column_key(n): n for n in ref_names}
-        cur_by_key = {column_key(c): c for c in frame.columns}
-    excluded = {column_key(e) for e in exclude}
+    ref_by_key = {column_key(n): n for n in prepared.names()}
+    cur_by_key = {column_key(c): c for c in frame.columns}
     if columns is None:
-        only_ref = [k for k in ref_by_key if k not in cur_by_key and k not in excluded]
-        only_cur = [k for k in cur_by_key if k not in ref_by_key and k not in excluded]
-        if only_ref or only_cur:
-            raise DriftError(
-                "The reference and current data have different columns ("
-                + _sides("only in the reference", only_ref, "only in the current data", only_cur)
-                + "). Pass columns=[...] to choose the columns to compare.",
-                only_in_reference=only_ref,
-                only_in_current=only_cur,
-            )
+        excluded = {column_key(e) for e in exclude}
         keys = [k for k in ref_by_key if k not in excluded]
+        not_in_ref = [k for k in cur_by_key if k not in ref_by_key and k not in excluded]
     else:
         if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
             columns = [columns]
         keys = [column_key(c) for c in columns]
-        missing_ref = [k for k in keys if k not in ref_by_key]
-        missing_cur = [k for k in keys if k not in cur_by_key]
-        if missing_ref or missing_cur:
-            raise DriftError(
-                "Some requested columns are missing ("
-                + _sides("not in the reference", missing_ref, "not in the current data", missing_cur)
-                + ").",
-                missing_in_reference=missing_ref,
-                missing_in_current=missing_cur,
-            )
+        not_in_ref = [k for k in keys if k not in ref_by_key]
+    not_in_cur = [k for k in keys if k not in cur_by_key]
+    if not_in_ref or not_in_cur:
+        if columns is None:  # all columns compared: both sides must have the same
+            field, ref_keys, cur_keys = "only_in", not_in_cur, not_in_ref
+            ref_label, cur_label = "only in the reference", "only in the current data"
+            head = "The reference and current data have different columns ("
+            tail = "). Pass columns=[...] to choose the columns to compare."
+        else:
+            field, ref_keys, cur_keys = "missing_in", not_in_ref, not_in_cur
+            ref_label, cur_label = "not in the reference", "not in the current data"
+            head, tail = "Some requested columns are missing (", ")."
+        raise DriftError(
+            head + _sides(ref_label, ref_keys, cur_label, cur_keys) + tail,
+            **{f"{field}_reference": ref_keys, f"{field}_current": cur_keys},
+        )
     return [(ref_by_key[k], cur_by_key[k]) for k in keys]
 
 

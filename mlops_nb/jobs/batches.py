@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .. import config
+from ..environment import current_user
 from ..errors import JobError
-from .execute import JobRun, current_user, run_notebook
+from .execute import JobRun, run_notebook
 from .notebook import check_parameter_names, file_hash, notebook_file, parse_value
 
 if TYPE_CHECKING:

@@ -33,9 +33,16 @@ import nbformat
 import yaml
 
 from .. import config
-from ..environment import environment
+from ..environment import current_user, environment
 from ..errors import JobError, NotebookChanged, NotebookExecutionError
-from .notebook import PAPERMILL_TAGS, kernel_name, load_notebook, notebook_file, notebook_hash, original_index
+from .notebook import (
+    PAPERMILL_TAGS,
+    kernel_name,
+    load_notebook,
+    notebook_file,
+    notebook_hash,
+    original_index,
+)
 
 if TYPE_CHECKING:
     from ..store.sql import SqlStore
@@ -276,7 +283,7 @@ def _child_env(store, job_id: str, file: Path, batch_id: str | None, extra: Mapp
     env.pop("MLOPS_NB_BATCH_ID", None)
     if batch_id:
         env["MLOPS_NB_BATCH_ID"] = batch_id
-    if config.settings.project and "MLOPS_NB_PROJECT" not in (extra or {}):
+    if config.settings.project:  # an explicit MLOPS_NB_PROJECT in ``extra`` still wins below
         env["MLOPS_NB_PROJECT"] = config.settings.project
     env.update(extra or {})
     return env
@@ -446,10 +453,3 @@ def _keep_output(store, out_path: Path, output: str | None, file: Path, job_id: 
     return digest, url
 
 
-def current_user() -> str:
-    try:
-        import getpass
-
-        return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
-    except Exception:
-        return "unknown"

@@ -32,7 +32,6 @@ log = logging.getLogger("mlops_nb.scheduler")
 
 #: At most this many missed slots are run by the "all" catch-up policy.
 MAX_CATCHUP = 100
-FINAL_STATUSES = ("finished", "failed", "timeout", "refused", "skipped", "interrupted")
 
 
 def latest_slot(cron: str, now: float, tz: str = "UTC") -> float | None:
@@ -162,7 +161,7 @@ class Scheduler:
                 running = name in self._active and not self._active[name].done()
             if running:
                 continue  # no overlap: the slot is picked up (per catch-up policy) once it ends
-            after = max(schedule["created_at"], self.store.last_slot(name) or 0.0)
+            after = max(schedule["created_at"], schedule["last_slot"] or 0.0)
             try:
                 fire, skip = due_slots(
                     schedule["cron"], after, now, tz=schedule["timezone"],

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from ..environment import current_user
 from ..errors import JobError
-from .execute import current_user
 from .notebook import check_parameter_names, file_hash, notebook_file, params_hash
 
 if TYPE_CHECKING:

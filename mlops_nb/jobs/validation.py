@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 
+from ..environment import current_user
 from ..errors import ValidationFailed
-from .execute import JobRun, current_user, run_notebook
+from .execute import JobRun, run_notebook
 from .hidden_state import execution_order_issues, find_hidden_state
 from .notebook import (
     declared_parameters,

@@ -245,20 +245,18 @@ class JobStoreMixin:
 
     def claim_requested(self, name: str, owner: str) -> list[int]:
         """Claim the manual triggers of ``name`` for ``owner``; the ids this owner won."""
-
-        def work(conn: Connection) -> list[int]:
-            table = t.job_firings
+        table = t.job_firings
+        with read_transaction(self.engine) as conn:  # the usual case, nothing requested, takes no write lock
             ids = conn.execute(
                 select(table.c.id).where(table.c.schedule_name == name, table.c.status == "requested").order_by(table.c.slot)
             ).scalars().all()
-            won = []
-            for firing_id in ids:  # the status check makes two schedulers' claims exclusive
-                claimed = conn.execute(
-                    table.update().where(table.c.id == firing_id, table.c.status == "requested").values(status="pending", owner=owner)
-                ).rowcount
-                if claimed:
-                    won.append(firing_id)
-            return won
+        if not ids:
+            return []
+
+        def work(conn: Connection) -> list[int]:
+            claim = table.update().where(table.c.status == "requested").values(status="pending", owner=owner)
+            # The status condition makes two schedulers' claims exclusive.
+            return [i for i in ids if conn.execute(claim.where(table.c.id == i)).rowcount]
 
         return self._write(work)
 

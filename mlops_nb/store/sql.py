@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..environment import current_user
 from ..errors import NotFoundError, StoreError
 from . import schema as t
 from .artifacts import ArtifactStore
+from .engine import (
+    ensure_schema,
+    make_engine,
+    now,
+    read_transaction,
+    retrying,
+    write_transaction,
+)
 from .jobs import JobStoreMixin
 from .queries import newest_first, rows
-from .engine import ensure_schema, make_engine, now, read_transaction, retrying, write_transaction
 
 _RUN_FIELDS = (
     "name", "status", "start_time", "end_time", "duration", "source", "source_hash",
@@ -86,7 +92,7 @@ class SqlStore(JobStoreMixin):
     def start_run(self, run_id: str, project: str, **fields: Any) -> None:
         """Insert a run with status ``running`` so that it is visible while it runs."""
         row = {k: fields.get(k) for k in _RUN_FIELDS}
-        row.update(id=run_id, status="running", user=fields.get("user") or _actor())
+        row.update(id=run_id, status="running", user=fields.get("user") or current_user())
         row["start_time"] = row["start_time"] or now()
 
         def work(conn: Connection) -> None:
@@ -373,7 +379,7 @@ class SqlStore(JobStoreMixin):
             prev = c.execute(select(t.audit_events.c.hash).order_by(t.audit_events.c.id.desc()).limit(1)).scalar()
             event = {
                 "timestamp": now(),
-                "actor": actor or _actor(),
+                "actor": actor or current_user(),
                 "action": action,
                 "target": target,
                 "reason": reason,
@@ -419,13 +425,6 @@ class SqlStore(JobStoreMixin):
 def _event_hash(event: Mapping[str, Any]) -> str:
     body = {k: event[k] for k in ("timestamp", "actor", "action", "target", "reason", "payload", "prev_hash")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _actor() -> str:
-    try:
-        return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "unknown"
 
 
 def _param_text(value: Any) -> str:

@@ -26,7 +26,8 @@ def metrics_text(metrics: Mapping[str, float]) -> str:
     return " ".join(f"{k}={number_text(v)}" for k, v in metrics.items())
 
 
-def _when(ts: float | None) -> str:
+def when_text(ts: float | None) -> str:
+    """An epoch timestamp as UTC date and time to the second, ``-`` for none."""
     if not ts:
         return "-"
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(sep=" ", timespec="seconds")
@@ -37,7 +38,7 @@ def run_report(run: Mapping[str, Any]) -> str:
     lines = [
         f"run {run['id']}  {run.get('name') or ''}".rstrip(),
         f"  status     {run['status']}   project {run['project']}   user {run.get('user') or '-'}",
-        f"  started    {_when(run['start_time'])}   duration {run['duration'] or 0:.2f}s",
+        f"  started    {when_text(run['start_time'])}   duration {run['duration'] or 0:.2f}s",
         f"  notebook   {run.get('notebook_path') or 'unknown'}   cell [{run.get('execution_count') or '-'}]",
     ]
     if run.get("git_commit"):

@@ -155,14 +155,17 @@ def to_float(series: pd.Series, ctype: str) -> np.ndarray:
     return converted.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def unreadable_count(series: pd.Series, ctype: str, n_missing: int) -> int:
+def unreadable_count(series: pd.Series, values: np.ndarray | None) -> int:
     """Values of a text/object column that became missing when read as numbers or
-    datetimes (``column_types`` overrides); 0 for other columns."""
-    if ctype not in (NUMERICAL, DATETIME) or not (
+    datetimes (``column_types`` overrides); 0 for other columns.
+
+    ``values`` is ``to_float(series, ctype)`` for a numerical or datetime
+    reading, None for a categorical one.
+    """
+    if values is None or not (
         pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)
     ):
         return 0
-    values = to_float(series, ctype)
     return int(np.count_nonzero(np.isnan(values) & ~series.isna().to_numpy(dtype=bool)))
 
 

@@ -239,12 +239,11 @@ class CatCounts:
     """Counts of a categorical side; ``other`` counts values pooled away
     (categories beyond a profile's top-K)."""
 
-    def __init__(self, labels: list[str], counts: np.ndarray, other: int = 0, nunique: int | None = None) -> None:
+    def __init__(self, labels: list[str], counts: np.ndarray, other: int = 0) -> None:
         self.labels = list(labels)
         self.counts = np.asarray(counts, dtype=np.int64)
         self.other = int(other)
         self.n = int(self.counts.sum()) + self.other
-        self.nunique_ = int(nunique if nunique is not None else len(self.labels))
 
     def as_dict(self) -> dict[str, int]:
         return dict(zip(self.labels, self.counts.tolist()))

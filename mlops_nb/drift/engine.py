@@ -365,8 +365,9 @@ def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -
     except Incomparable as exc:
         row.update(status="incomparable", drifted=True, note="; ".join(notes + [str(exc)]))
         return row, None
-    cur_side, cur_missing = raw_side(cur, ctype)
-    unreadable = ct.unreadable_count(cur, ctype, cur_missing)
+    values = ct.to_float(cur, ctype) if ctype in (ct.NUMERICAL, ct.DATETIME) else None  # converted once
+    cur_side, cur_missing = raw_side(cur, ctype, values)
+    unreadable = ct.unreadable_count(cur, values)
     if unreadable:
         notes.append(f"{unreadable} current values could not be read as {ctype} and count as missing")
     row["ref_count"] = ref_side.n if ref_side is not None else 0
@@ -391,17 +392,20 @@ def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -
         row["note"] = "; ".join(notes) or None
         return row, None
 
+    # categorical sides: align the counts once for the test choice, the test, unseen fields and histogram
+    al = st.aligned_counts(ref_side, cur_side, name) if isinstance(ref_side, CatCounts) else None
     name_test = opts["methods"].get(name)
     if name_test is None:
-        name_test = st.default_test(ctype, ref_side.n, st.n_distinct(ref_side, cur_side))
-    outcome = st.run_test(name_test, ref_side, cur_side, ctype, name)
+        n_values = len(al.keys) if al is not None else st.n_distinct(ref_side, cur_side)
+        name_test = st.default_test(ctype, ref_side.n, n_values)
+    outcome = st.run_test(name_test, ref_side, cur_side, ctype, name, aligned=al)
     spec = st.SPECS[name_test]
     thr = opts["thresholds"].get(name, spec.default_threshold)
     score = outcome.p_value if spec.kind == "p_value" else outcome.distance
     if score is None or not np.isfinite(score):  # defensive: every test above is defined
         row.update(test=name_test, status="undefined", drifted=row["missing_drift"],
                    note="; ".join(notes + [f"{name_test} gave no finite value"]))  # fmt: skip
-        return row, histogram(ref_side, cur_side, ctype)
+        return row, histogram(ref_side, cur_side, ctype, aligned=al)
     test_drifted = st.decide(name_test, score, thr)
     row.update(
         test=name_test,
@@ -417,8 +421,7 @@ def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -
         row["severity"] = st.psi_severity(outcome.distance)
     if outcome.note:
         notes.append(outcome.note)
-    if isinstance(ref_side, CatCounts):
-        al = st.aligned_counts(ref_side, cur_side, name)
+    if al is not None:
         row["unseen_categories"] = al.unseen[:50]
         row["unseen_share"] = al.unseen_count / cur_side.n
         if len(al.unseen) > 50:
@@ -431,4 +434,4 @@ def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -
     if isinstance(ref_side, SketchDist):
         notes.append(SKETCH_NOTE)
     row["note"] = "; ".join(notes) or None
-    return row, histogram(ref_side, cur_side, ctype)
+    return row, histogram(ref_side, cur_side, ctype, aligned=al)

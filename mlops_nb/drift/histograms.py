@@ -14,7 +14,7 @@ HIST_BINS = 30
 HIST_TOP = 20
 
 
-def histogram(ref, cur, ctype: str) -> dict:
+def histogram(ref, cur, ctype: str, aligned: st.Aligned | None = None) -> dict:
     """Reference and current counts on shared bins.
 
     ``{"kind": "values", "labels", "ref", "cur"}`` for categories and numbers
@@ -22,21 +22,18 @@ def histogram(ref, cur, ctype: str) -> dict:
     ``{"kind": "bins", "edges", "ref", "cur", "clipped", "datetime"}`` with 30
     equal bins otherwise, over the pooled range or, when outliers stretch it
     more than 3 times the pooled 0.5-99.5 % range, over that range with the
-    outliers counted in the edge bins (``clipped``).
+    outliers counted in the edge bins (``clipped``). ``aligned``, when given,
+    is ``aligned_counts(ref, cur)`` already computed by the caller.
     """
     if isinstance(ref, CatCounts):
-        al = st.aligned_counts(ref, cur)
+        al = aligned if aligned is not None else st.aligned_counts(ref, cur)
         return _top_values(al.keys, al.ref, al.cur, ref.n, cur.n)
     few = ref.nunique() <= HIST_TOP and cur.nunique() <= HIST_TOP and ref.unique() is not None
     if few:
-        uref, ucur = ref.unique(), cur.unique()
-        keys = np.union1d(uref[0], ucur[0])
-        if keys.size <= HIST_TOP:
-            rc, cc = np.zeros(keys.size), np.zeros(keys.size)
-            rc[np.searchsorted(keys, uref[0])] = uref[1]
-            cc[np.searchsorted(keys, ucur[0])] = ucur[1]
-            labels = [_num_label(k, ctype) for k in keys]
-            return {"kind": "values", "labels": labels, "ref": rc.tolist(), "cur": cc.tolist()}
+        al = aligned if aligned is not None else st.aligned_counts(ref, cur)
+        if len(al.keys) <= HIST_TOP:
+            labels = [_num_label(k, ctype) for k in al.keys]
+            return {"kind": "values", "labels": labels, "ref": al.ref.tolist(), "cur": al.cur.tolist()}
     lo, hi = min(ref.min, cur.min), max(ref.max, cur.max)
     qlo = float(min(ref.quantile([0.005])[0], cur.quantile([0.005])[0]))
     qhi = float(max(ref.quantile([0.995])[0], cur.quantile([0.995])[0]))

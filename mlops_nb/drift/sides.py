@@ -13,10 +13,14 @@ class Incomparable(Exception):
     """The two sides of a column cannot be compared (reported, not raised)."""
 
 
-def raw_side(series: pd.Series, ctype: str):
-    """``(side or None, n_missing)`` for a raw column; None when no value is left."""
+def raw_side(series: pd.Series, ctype: str, values: np.ndarray | None = None):
+    """``(side or None, n_missing)`` for a raw column; None when no value is left.
+
+    ``values``: ``ct.to_float(series, ctype)`` when the caller has it already
+    (numerical and datetime readings only).
+    """
     if ctype in (ct.NUMERICAL, ct.DATETIME):
-        kept, n_missing = ct.finite_sorted(ct.to_float(series, ctype))
+        kept, n_missing = ct.finite_sorted(ct.to_float(series, ctype) if values is None else values)
         return (ExactDist(kept) if kept.size else None), n_missing
     labels, counts, n_missing = ct.category_counts(series)
     return (CatCounts(labels, counts) if labels else None), n_missing
@@ -36,8 +40,7 @@ def profile_side(col: dict, ctype: str, column=None):
         labels = list(col.get("values", []))
         if not labels and not col.get("other"):
             return None, n_missing
-        return CatCounts(labels, np.array(col.get("counts", []), dtype=np.int64), col.get("other", 0),
-                         col.get("n_unique")), n_missing
+        return CatCounts(labels, np.array(col.get("counts", []), dtype=np.int64), col.get("other", 0)), n_missing
     if numeric_profile:  # numbers read as categories: needs exact values
         if "values" not in col:
             raise Incomparable(

@@ -191,6 +191,11 @@ def _aligned_cat(ref: CatCounts, cur: CatCounts) -> Aligned:
     return Aligned(keys, np.array(rc), np.array(cc), unseen, unseen_count, pooled)
 
 
+def _aligned(ref, cur, column, aligned: Aligned | None) -> Aligned:
+    """``aligned`` when the caller already has it, else :func:`aligned_counts`."""
+    return aligned if aligned is not None else aligned_counts(ref, cur, column)
+
+
 def n_distinct(ref, cur) -> int:
     """Distinct non-missing values over both sides (exact up to > 5 for numbers)."""
     if isinstance(ref, CatCounts):
@@ -220,20 +225,20 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
-def _ks(ref, cur, ctype, column) -> TestOutcome:
+def _ks(ref, cur, ctype, column, aligned=None) -> TestOutcome:
     d, _ = cdf_distances(ref, cur)
     return TestOutcome(statistic=d, p_value=ks_pvalue(d, ref.n, cur.n))
 
 
-def _wasserstein(ref, cur, ctype, column) -> TestOutcome:
+def _wasserstein(ref, cur, ctype, column, aligned=None) -> TestOutcome:
     _, w1 = cdf_distances(ref, cur)
     norm = max(ref.std(), 0.001)
     value = w1 / norm
     return TestOutcome(statistic=value, distance=value, note=None)
 
 
-def _chisquare(ref, cur, ctype, column) -> TestOutcome:
-    al = aligned_counts(ref, cur, column)
+def _chisquare(ref, cur, ctype, column, aligned=None) -> TestOutcome:
+    al = _aligned(ref, cur, column, aligned)
     if len(al.keys) < 2:
         return TestOutcome(statistic=0.0, p_value=1.0, note="single value on both sides")
     if al.unseen:
@@ -249,8 +254,8 @@ def _chisquare(ref, cur, ctype, column) -> TestOutcome:
     return TestOutcome(statistic=float(res.statistic), p_value=float(res.pvalue))
 
 
-def _ztest(ref, cur, ctype, column) -> TestOutcome:
-    al = aligned_counts(ref, cur, column)
+def _ztest(ref, cur, ctype, column, aligned=None) -> TestOutcome:
+    al = _aligned(ref, cur, column, aligned)
     if len(al.keys) < 2:
         return TestOutcome(statistic=0.0, p_value=1.0, note="single value on both sides")
     order = sorted(range(len(al.keys)), key=lambda i: al.keys[i])
@@ -266,12 +271,12 @@ def _ztest(ref, cur, ctype, column) -> TestOutcome:
     return TestOutcome(statistic=float(z), p_value=float(2.0 * stats.norm.sf(abs(z))), note=note)
 
 
-def binned_shares(ref, cur, ctype, column) -> tuple[np.ndarray, np.ndarray, Aligned | None]:
+def binned_shares(ref, cur, ctype, column, aligned=None) -> tuple[np.ndarray, np.ndarray, Aligned | None]:
     """Evidently's ``get_binned_data`` without the zero filling."""
     if not isinstance(ref, CatCounts) and ref.nunique() > 20:
         edges = sturges_edges(min(ref.min, cur.min), max(ref.max, cur.max), ref.n + cur.n)
         return ref.hist(edges) / ref.n, cur.hist(edges) / cur.n, None
-    al = aligned_counts(ref, cur, column)
+    al = _aligned(ref, cur, column, aligned)
     return al.ref / ref.n, al.cur / cur.n, al
 
 
@@ -284,24 +289,24 @@ def _fill_zeros(p: np.ndarray) -> np.ndarray:
     return np.where(p == 0, fill, p)
 
 
-def _jensenshannon(ref, cur, ctype, column) -> TestOutcome:
-    r, c, _ = binned_shares(ref, cur, ctype, column)
+def _jensenshannon(ref, cur, ctype, column, aligned=None) -> TestOutcome:
+    r, c, _ = binned_shares(ref, cur, ctype, column, aligned)
     value = float(_distance.jensenshannon(r, c))
     if not math.isfinite(value):
         value = 0.0
     return TestOutcome(statistic=value, distance=value)
 
 
-def _psi(ref, cur, ctype, column) -> TestOutcome:
-    r, c, _ = binned_shares(ref, cur, ctype, column)
+def _psi(ref, cur, ctype, column, aligned=None) -> TestOutcome:
+    r, c, _ = binned_shares(ref, cur, ctype, column, aligned)
     r, c = _fill_zeros(r), _fill_zeros(c)
     value = float(np.sum((r - c) * np.log(r / c)))
     return TestOutcome(statistic=value, distance=value)
 
 
-def _hellinger(ref, cur, ctype, column) -> TestOutcome:
+def _hellinger(ref, cur, ctype, column, aligned=None) -> TestOutcome:
     if isinstance(ref, CatCounts) or ctype in (ct.CATEGORICAL, ct.BOOLEAN):
-        al = aligned_counts(ref, cur, column)
+        al = _aligned(ref, cur, column, aligned)
         bc = float(np.sum(np.sqrt((al.ref / ref.n) * (al.cur / cur.n))))
     else:
         n_keys = _union_size(ref, cur)
@@ -337,8 +342,9 @@ _FUNCS = {
 }
 
 
-def run_test(name: str, ref, cur, ctype: str, column=None) -> TestOutcome:
-    """Run test ``name`` on two non-empty sides."""
+def run_test(name: str, ref, cur, ctype: str, column=None, aligned: Aligned | None = None) -> TestOutcome:
+    """Run test ``name`` on two non-empty sides; ``aligned``, when given, is
+    ``aligned_counts(ref, cur)`` already computed by the caller."""
     spec = SPECS[name]
     if spec.numeric_only and ctype not in (ct.NUMERICAL, ct.DATETIME):
         raise DriftError(
@@ -347,4 +353,4 @@ def run_test(name: str, ref, cur, ctype: str, column=None) -> TestOutcome:
             column=column,
             method=name,
         )
-    return _FUNCS[name](ref, cur, ctype, column)
+    return _FUNCS[name](ref, cur, ctype, column, aligned)

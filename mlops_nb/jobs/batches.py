@@ -139,8 +139,7 @@ def batch(
     combos = expand_grid(grid)
     if not combos:
         raise JobError("The grid has no combinations.")
-    for combo in combos:
-        check_parameter_names(file, combo)
+    check_parameter_names(file, {name: None for combo in combos for name in combo})  # one parse for all
     store = store or get_store()
     batch_id = uuid.uuid4().hex
     workers = max(1, workers or min(len(combos), os.cpu_count() or 1))
@@ -242,10 +241,18 @@ def batch_table(runs: Sequence[JobRun], store=None) -> pd.DataFrame:
     from ..store import get_store
 
     store = store or get_store()
+    batch_ids = {run.batch_id for run in runs}
+    if len(batch_ids) == 1 and None not in batch_ids:  # one query for the whole batch
+        tracked_runs = store.list_runs(batch_id=batch_ids.pop())
+    else:
+        tracked_runs = [t for run in runs if run.id for t in store.list_runs(job_run_id=run.id)]
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for tracked in sorted(tracked_runs, key=lambda r: r["start_time"]):
+        by_job.setdefault(tracked["job_run_id"], []).append(tracked)
     per_run: list[dict[tuple[str, str], float]] = []
     for run in runs:
         found: dict[tuple[str, str], float] = {}
-        for tracked in sorted(store.list_runs(job_run_id=run.id), key=lambda r: r["start_time"]) if run.id else []:
+        for tracked in by_job.get(run.id, []):
             for key, value in tracked["metrics"].items():
                 found[(tracked["name"] or "", key)] = value
         per_run.append(found)

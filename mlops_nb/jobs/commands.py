@@ -7,7 +7,6 @@ group, whose error handler turns :class:`~mlops_nb.errors.MlopsError` into one
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import click
 
 from ..errors import JobError
+from ..report import metrics_text, when_text
 from .notebook import write_file
 
 _param_option = click.option(
@@ -33,20 +33,13 @@ def _params(pairs) -> dict[str, Any]:
     return parse_parameters(pairs)
 
 
-def _when(ts: float | None) -> str:
-    if not ts:
-        return "-"
-    return dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
-
-
 def _table(rows: list[dict[str, Any]], empty: str) -> None:
     import pandas as pd
 
-    if not rows:
+    if rows:
+        _print_frame(pd.DataFrame(rows))
+    else:
         click.echo(empty)
-        return
-    with pd.option_context("display.max_columns", 50, "display.width", 250, "display.max_colwidth", 80):
-        click.echo(pd.DataFrame(rows).to_string(index=False))
 
 
 # ---- validate / run / batch -------------------------------------------------------------
@@ -135,7 +128,7 @@ def job_summary(job) -> str:
         lines.append(f"  failed: {job.describe_failure()}")
     store = get_store()
     for run in sorted(store.list_runs(job_run_id=job.id), key=lambda r: r["start_time"]) if job.id else []:
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in run["metrics"].items())
+        metrics = metrics_text(run["metrics"])
         lines.append(f"  run {run['id'][:8]} {run['name'] or '-':<18} {run['status']:<9} {metrics}")
     if job.output_digest:
         lines.append(f"  executed notebook: artifact {job.output_digest[:16]}"
@@ -179,7 +172,7 @@ def batch(notebook, grid_file, parameters, workers, dask_address, timeout, cell_
 def _print_frame(frame) -> None:
     import pandas as pd
 
-    with pd.option_context("display.max_columns", 50, "display.width", 250, "display.max_colwidth", 70):
+    with pd.option_context("display.max_columns", 50, "display.width", 250, "display.max_colwidth", 80):
         click.echo(frame.to_string(index=False))
 
 
@@ -211,7 +204,7 @@ def schedule_add(notebook, cron, parameters, timeout, retries, name, kernel, cat
                          kernel=kernel, catchup=catchup, tz=tz, force=force, reason=reason, replace=replace)  # fmt: skip
     upcoming = next_times(saved["cron"], time.time(), 1, saved["timezone"])[0]
     forced = "  (FORCED without a passing validation; recorded in the audit log)" if saved["forced"] else ""
-    click.echo(f"schedule {saved['name']!r}: {saved['cron']} ({saved['timezone']}), next {_when(upcoming)}{forced}")
+    click.echo(f"schedule {saved['name']!r}: {saved['cron']} ({saved['timezone']}), next {when_text(upcoming)}{forced}")
 
 
 @schedule.command("list")
@@ -225,8 +218,8 @@ def schedule_list() -> None:
         rows.append({
             "name": s["name"], "cron": s["cron"], "tz": s["timezone"],
             "state": "paused" if s["paused"] else "active",
-            "next": "-" if s["paused"] else _when(next_times(s["cron"], time.time(), 1, s["timezone"])[0]),
-            "last slot": _when(s["last_slot"]), "last status": s["last_status"] or "-",
+            "next": "-" if s["paused"] else when_text(next_times(s["cron"], time.time(), 1, s["timezone"])[0]),
+            "last slot": when_text(s["last_slot"]), "last status": s["last_status"] or "-",
             "retries": s["retries"], "timeout": s["timeout"] or "-", "notebook": Path(s["notebook_path"]).name,
             "parameters": s["parameters"] or {}, "forced": "yes" if s["forced"] else "",
         })  # fmt: skip
@@ -284,7 +277,7 @@ def schedule_history(name: str, last: int) -> None:
 
     rows = [
         {
-            "firing": f["id"], "slot": _when(f["slot"]), "status": f["status"], "attempts": f["attempts"],
+            "firing": f["id"], "slot": when_text(f["slot"]), "status": f["status"], "attempts": f["attempts"],
             "job runs": " ".join(i[:8] for i in f["job_run_ids"] or []) or "-",
             "duration_s": round(f["ended_at"] - f["started_at"], 1) if f["ended_at"] and f["started_at"] else "-",
             "error": (f["error"] or "")[:100],
@@ -345,7 +338,7 @@ def scheduler(poll: float, once: bool, max_concurrent: int, catchup: str | None,
     runner.close()
     firings = [store.get_firing(i) for i in started]
     for f in firings:
-        click.echo(f"{f['schedule_name']}: slot {_when(f['slot'])} {f['status']} after {f['attempts']} attempt(s)"
+        click.echo(f"{f['schedule_name']}: slot {when_text(f['slot'])} {f['status']} after {f['attempts']} attempt(s)"
                    + (f": {f['error']}" if f["error"] else ""))  # fmt: skip
     if not firings:
         click.echo("nothing due")
@@ -369,7 +362,7 @@ def jobs_list(last: int, batch_id: str | None, schedule_name: str | None) -> Non
 
     rows = [
         {
-            "job run": j["id"][:8], "status": j["status"], "started": _when(j["start_time"]),
+            "job run": j["id"][:8], "status": j["status"], "started": when_text(j["start_time"]),
             "duration_s": round(j["duration"] or 0, 1), "notebook": Path(j["notebook_path"]).name,
             "parameters": j["parameters"] or {}, "runs": len(j["run_ids"] or []),
             "batch": (j["batch_id"] or "")[:8], "schedule": j["schedule_name"] or "",
@@ -392,7 +385,7 @@ def jobs_show(job_run_id: str, notebook_out: str | None) -> None:
     job = job_run_from_record(record)
     click.echo(job_summary(job))
     click.echo(f"  notebook {job.notebook_path}  hash {job.notebook_hash[:12]}  kernel {job.kernel}")
-    click.echo(f"  started {_when(job.start_time)}  by {record.get('user') or '-'} on {record.get('host') or '-'}")
+    click.echo(f"  started {when_text(job.start_time)}  by {record.get('user') or '-'} on {record.get('host') or '-'}")
     if job.error and not job.failed_cell:
         click.echo("  error: " + job.error.strip().replace("\n", "\n    "))
     if notebook_out:

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from scipy.spatial import distance
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from mlops_nb.drift import DriftReport, drift
@@ -54,6 +56,15 @@ def test_unseen_categories_listed(rng):
     assert sorted(row["unseen_categories"]) == ["yy", "zz"]
     assert row["unseen_share"] == pytest.approx(0.1)
     assert row["test"] == "jensenshannon" and row["drifted"] in (True, False)
+    # the verdict itself: JS distance (natural log) of the shares over the union of categories
+    keys = ["a", "b", "zz", "yy"]
+    p = ref["c"].value_counts().reindex(keys, fill_value=0) / len(ref)
+    q = cur["c"].value_counts().reindex(keys, fill_value=0) / len(cur)
+    expected = float(distance.jensenshannon(p, q))
+    assert expected >= 0.1  # 10 % unseen: clearly above the default threshold
+    assert row["distance"] == pytest.approx(expected, rel=1e-12) and row["score"] == row["distance"]
+    assert row["statistic"] == row["distance"] and row["p_value"] is None and row["threshold"] == 0.1
+    assert row["test_drifted"] is True and row["drifted"] is True
 
 
 @pytest.mark.parametrize("n", [50, 5000])
@@ -116,6 +127,15 @@ def test_mixed_type_object_column():
     assert row["type"] == "categorical" and "mixed types" in row["note"]
     assert row["unseen_categories"] == ["3"]  # 1, "1" and 1.0 share the label "1"
     assert isinstance(row["drifted"], bool)
+    # 250 reference / 180 current values; True == 1 for pandas, so it counts under "1" too.
+    # An unseen category ("3"): 2 x k contingency chi-square without continuity correction.
+    #          "1"  "2" "two" "3"
+    table = [[150, 50, 50, 0], [60, 0, 60, 60]]
+    expected = stats.chi2_contingency(table, correction=False)
+    assert row["test"] == "chisquare" and row["ref_count"] == 250 and row["cur_count"] == 180
+    assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-12)
+    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9) and row["score"] == row["p_value"]
+    assert expected.pvalue < 0.05 and row["test_drifted"] is True and row["drifted"] is True
 
 
 def test_unhashable_objects_compared_by_text():

@@ -481,7 +481,12 @@ def test_read_only_arrays_are_cached_and_writeable_ones_are_not() -> None:
     frozen = np.frombuffer(np.arange(100_000, dtype=np.float64).tobytes(), dtype=np.float64)
     assert not frozen.flags.writeable
     d = fingerprint(frozen)
-    assert fp_cache.CACHE[id(frozen)][2] == fp_arrays.array_content(frozen)
+    # the cached digest is the content digest computed afresh from a writeable (never cached) copy
+    fresh = np.array(frozen)
+    assert fresh.flags.writeable and not fp_cache.provably_immutable(fresh)
+    assert fp_cache.CACHE[id(frozen)][2] == fp_arrays.array_content(fresh) == fp_arrays.array_content(frozen)
+    assert id(fresh) not in fp_cache.CACHE
+    del fresh
     assert fingerprint(frozen) == d == fingerprint(np.arange(100_000, dtype=np.float64))
     view = frozen.reshape(1000, 100).T  # views of an immutable buffer are immutable too
     assert fingerprint(view) == fingerprint(np.ascontiguousarray(view)) and id(view) in fp_cache.CACHE

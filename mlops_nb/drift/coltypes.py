@@ -202,11 +202,16 @@ def category_counts(series: pd.Series) -> tuple[list[str], np.ndarray, int]:
         if inf_mask.any():
             n_missing += int(vc[inf_mask].sum())
             vc = vc[~inf_mask]
+    labels, counts = merge_labels(vc.index, vc.to_numpy())
+    return labels, counts, n_missing
+
+
+def merge_labels(keys, counts) -> tuple[list[str], np.ndarray]:
+    """Counts of ``keys`` summed per text :func:`label`, sorted by descending
+    count, then by label; the counts as int64."""
     agg: dict[str, int] = {}
-    for key, count in zip(vc.index, vc.to_numpy()):
+    for key, count in zip(keys, counts):
         lab = label(key)
         agg[lab] = agg.get(lab, 0) + int(count)
     items = sorted(agg.items(), key=lambda kv: (-kv[1], kv[0]))
-    labels = [k for k, _ in items]
-    counts = np.array([v for _, v in items], dtype=np.int64)
-    return labels, counts, n_missing
+    return [k for k, _ in items], np.array([v for _, v in items], dtype=np.int64)

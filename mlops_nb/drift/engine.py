@@ -62,10 +62,23 @@ class PreparedReference:
         source = (self.profile or {}).get("source", {}) if self.profile else {}
         self.label = label or source.get("ref") or ("profile" if self.profile else "dataframe")
         self.digest = source.get("digest")
-        self.warnings: list[str] = list(source.get("warnings", []))
         self.note: str | None = source.get("note")
         self.obj = reference
         self._cache: dict = {}
+
+    @classmethod
+    def from_any(cls, reference: Any, label: str | None = None, store: Any = None) -> "PreparedReference":
+        """``reference`` prepared: returned as is when already prepared; a string
+        (``"run:ID"``, ``"model:DIGEST"``, ...) is resolved first and names the
+        reference unless ``label`` is given."""
+        if isinstance(reference, cls):
+            return reference
+        if isinstance(reference, str):
+            from mlops_nb.drift.reference import resolve_reference
+
+            label = label or reference
+            reference = resolve_reference(reference, store=store)
+        return cls(reference, label)
 
     @property
     def kind(self) -> str:
@@ -149,15 +162,8 @@ def drift(
     reference_label : str, optional
         How the reference is named in the report and the registry.
     """
-    if isinstance(reference, str):
-        from mlops_nb.drift.reference import resolve_reference
-
-        label = reference_label or reference
-        reference = resolve_reference(reference, store=store)
-        reference_label = label
-    prepared = reference if isinstance(reference, PreparedReference) else PreparedReference(reference, reference_label)
     return compare(
-        prepared,
+        PreparedReference.from_any(reference, reference_label, store),
         current,
         columns=columns,
         column_types=column_types,
@@ -233,7 +239,7 @@ def compare(
             results = list(pool.map(work, pairs))
     else:
         results = [work(p) for p in pairs]
-    warnings = list(prepared.warnings)
+    warnings = []
     if len(frame) == 0:
         warnings.append("The current data has no rows: no test was run.")
     return DriftReport(

@@ -19,13 +19,12 @@ Accepted references:
   registry offers aliases; a clear DriftError until then).
 
 A resolved profile carries ``profile["source"] = {"ref", "digest", "name",
-"run_id", "note", "warnings"}`` so the report and the registry say which data
+"run_id", "note"}`` so the report and the registry say which data
 was used (``note``: which input of a run was taken, and why).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pandas as pd
@@ -80,7 +79,7 @@ def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series |
             )
         return _from_run(store, run_id, name or None, ref)
     if kind == "data":
-        return _profile_of(store, rest, ref, name=None, run_id=None, notes=[])
+        return _profile_of(store, rest, ref, name=None, run_id=None)
     raise DriftError(
         f"Unknown reference kind {kind!r} in {ref!r}: use run:, model: or data:.",
         reference=ref,
@@ -142,7 +141,7 @@ def _from_run(store, run_id: str, name: str | None, ref: str) -> dict:
                 f" (largest of {len(candidates)} {what} inputs: {names}; "
                 f"choose with run:{str(full_id)[:8]}:NAME)"
             )
-    return _profile_of(store, pick["digest"], ref, name=pick.get("name"), run_id=full_id, notes=[], note=note)
+    return _profile_of(store, pick["digest"], ref, name=pick.get("name"), run_id=full_id, note=note)
 
 
 def _size(record: dict) -> int:
@@ -153,13 +152,9 @@ def _size(record: dict) -> int:
     return total
 
 
-def _profile_of(store, digest: str, ref: str, *, name, run_id, notes: list[str], note: str | None = None) -> dict:
+def _profile_of(store, digest: str, ref: str, *, name, run_id, note: str | None = None) -> dict:
     version = store.get_data_version(digest)
-    profile = version.get("profile")
-    if isinstance(profile, str):
-        import json
-
-        profile = json.loads(profile)
+    profile = version.get("profile")  # a JSON column: a dict decoded afresh on every read
     if not is_profile(profile):
         raise DriftError(
             f"Data version {version.get('digest', digest)} ({name or 'unnamed'}) has no stored profile "
@@ -167,13 +162,5 @@ def _profile_of(store, digest: str, ref: str, *, name, run_id, notes: list[str],
             reference=ref,
             digest=version.get("digest", digest),
         )
-    out = copy.deepcopy(profile)
-    out["source"] = {
-        "ref": ref,
-        "digest": version.get("digest", digest),
-        "name": name,
-        "run_id": run_id,
-        "note": note,
-        "warnings": notes,
-    }
-    return out
+    source = {"ref": ref, "digest": version.get("digest", digest), "name": name, "run_id": run_id, "note": note}
+    return {**profile, "source": source}

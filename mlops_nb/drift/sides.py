@@ -49,12 +49,7 @@ def profile_side(col: dict, ctype: str, column=None):
             )
         if not col["values"]:
             return None, n_missing
-        labels = [ct.label(v) for v in col["values"]]
-        agg: dict[str, int] = {}
-        for lab, c in zip(labels, col["counts"]):
-            agg[lab] = agg.get(lab, 0) + int(c)
-        items = sorted(agg.items(), key=lambda kv: (-kv[1], kv[0]))
-        return CatCounts([k for k, _ in items], np.array([v for _, v in items])), n_missing
+        return CatCounts(*ct.merge_labels(col["values"], col["counts"])), n_missing
     # categories read as numbers (boolean profile vs numerical current)
     values = []
     for lab in col.get("values", []):

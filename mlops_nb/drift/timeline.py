@@ -120,13 +120,7 @@ def drift_over_time(
     frame = as_frame(current)
     if frame is None:
         raise DriftError(f"current must be a DataFrame, not {type(current).__name__}.")
-    label = options.pop("reference_label", None)
-    if isinstance(reference, str):
-        from mlops_nb.drift.reference import resolve_reference
-
-        label = label or reference
-        reference = resolve_reference(reference, store=store)
-    prepared = PreparedReference(reference, label)
+    prepared = PreparedReference.from_any(reference, options.pop("reference_label", None), store)
     if time_column is not None and time_column not in frame.columns:
         raise DriftError(f"time_column {time_column!r} is not a column of the current data.", column=time_column)
     chunks, dropped = _split(frame, by, chunk_size, time_column)

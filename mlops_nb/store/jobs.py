@@ -200,23 +200,16 @@ class JobStoreMixin:
         """Record a firing of ``name`` at ``slot``; its id, or None when the slot was already claimed."""
 
         def work(conn: Connection) -> int | None:
-            before = conn.execute(
-                select(t.job_firings.c.id).where(t.job_firings.c.schedule_name == name, t.job_firings.c.slot == slot)
-            ).first()
-            if before is not None:
-                return None
             row = {
                 "schedule_name": name, "slot": slot, "status": status, "attempts": 0,
                 "job_run_ids": [], "owner": owner, "created_at": now(),
             }  # fmt: skip
-            # The unique constraint decides between two schedulers racing for a slot.
-            self._insert_ignore(conn, t.job_firings, [row], ["schedule_name", "slot"])
-            mine = conn.execute(
-                select(t.job_firings.c.id, t.job_firings.c.owner, t.job_firings.c.created_at).where(
-                    t.job_firings.c.schedule_name == name, t.job_firings.c.slot == slot
-                )
-            ).first()
-            return mine.id if mine and mine.owner == owner and mine.created_at == row["created_at"] else None
+            # The unique constraint on (schedule, slot) decides between schedulers racing for a slot.
+            if not self._insert_ignore(conn, t.job_firings, [row], ["schedule_name", "slot"]):
+                return None
+            return conn.execute(
+                select(t.job_firings.c.id).where(t.job_firings.c.schedule_name == name, t.job_firings.c.slot == slot)
+            ).scalar_one()
 
         return self._write(work)
 

@@ -66,11 +66,19 @@ class SqlStore(JobStoreMixin):
 
         return retrying(attempt)
 
-    def _insert_ignore(self, conn: Connection, table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> None:
+    def _insert_ignore(self, conn: Connection, table, rows: Sequence[Mapping[str, Any]], keys: list[str]) -> int:
+        """Insert rows whose ``keys`` are new; for one row, return 1 if it was inserted, else 0.
+
+        (With several rows the driver's executemany count is not reliable on PostgreSQL.)
+        """
         if not rows:
-            return
+            return 0
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=keys), list(rows))
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
+        if len(rows) == 1:  # RETURNING, since rowcount is -1 under implicit returning
+            return len(conn.execute(statement.returning(*table.primary_key.columns), dict(rows[0])).all())
+        conn.execute(statement, list(rows))
+        return len(rows)
 
     def project_id(self, name: str, conn: Connection | None = None) -> int:
         """Id of project ``name``, created on first use."""

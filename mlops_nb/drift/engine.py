@@ -331,7 +331,7 @@ def _sides(ref_label: str, ref_keys: list, cur_label: str, cur_keys: list) -> st
 def _column(prepared: PreparedReference, ref_name, cur: pd.Series, name, opts) -> tuple[dict, dict | None]:
     rtype, rnote = prepared.ref_type(ref_name)
     ctype_cur, cnote = ct.detect_type(cur)
-    notes = [n for n in (rnote, cnote) if n]
+    notes = list(dict.fromkeys(n for n in (rnote, cnote) if n))  # both sides may say the same
     if name in opts["types"]:
         ctype = opts["types"][name]
     else:

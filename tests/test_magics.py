@@ -44,7 +44,7 @@ def test_track_cell_captures_data_models_metrics(shell, store, capsys):
     assert [m["name"] for m in run["models"]] == ["clf"]
     assert run["models"][0]["digest"] == mlops_nb.fingerprint(shell.user_ns["clf"])
     assert run["metrics"]["accuracy"] == pytest.approx(shell.user_ns["accuracy"])
-    assert run["params"]["clf.max_iter"] == "500"
+    assert run["params"]["clf.max_iter"] == 500
     assert run["source"] == TRAIN.split("\n", 1)[1]
     assert run["execution_count"] == number == result.execution_count
     out = capsys.readouterr().out
@@ -204,7 +204,7 @@ def test_rerunning_a_cell_records_the_same_run_again(shell, store):
     for run in (first, second):
         assert [d["name"] for d in run["inputs"]] == ["df"]
         assert {d["name"] for d in run["outputs"]} == {"X", "y"}
-        assert [m["name"] for m in run["models"]] == ["clf"] and run["params"]["clf.max_iter"] == "500"
+        assert [m["name"] for m in run["models"]] == ["clf"] and run["params"]["clf.max_iter"] == 500
     assert first["models"][0]["digest"] == second["models"][0]["digest"]  # same content, same version
 
 

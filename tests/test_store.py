@@ -53,7 +53,7 @@ def test_run_roundtrip(store):
     )  # fmt: skip
     run = store.get_run("e1")
     assert run["status"] == "finished" and run["project"] == "p"
-    assert run["params"] == {"C": "0.5", "solver": "lbfgs"}
+    assert run["params"] == {"C": 0.5, "solver": "lbfgs"}  # types kept
     assert run["metrics"] == {"loss": 0.5, "accuracy": 0.95}
     assert [m["step"] for m in run["metric_history"] if m["key"] == "loss"] == [0, 1]
     assert run["tags"] == {"owner": "ana"}

@@ -32,8 +32,8 @@ def test_track_block_records_everything(store, iris):
     assert saved["status"] == "finished" and saved["name"] == "train"
     assert saved["tags"] == {"owner": "ana"}
     explicit = {k: v for k, v in saved["params"].items() if not k.startswith("clf.")}
-    assert explicit == {"solver": "lbfgs", "max_iter": "300", "features": '["a", "b"]'}
-    assert saved["params"]["clf.max_iter"] == "300"  # the logged model's params, as for captured ones
+    assert explicit == {"solver": "lbfgs", "max_iter": 300, "features": ["a", "b"]}  # types kept
+    assert saved["params"]["clf.max_iter"] == 300  # the logged model's params, as for captured ones
     assert [m["value"] for m in saved["metric_history"] if m["key"] == "loss"] == [0.9, 0.5, 0.3]
     assert saved["metrics"]["accuracy"] == pytest.approx(model.score(X, y))
     assert saved["inputs"][0]["digest"] == mlops_nb.fingerprint(iris)

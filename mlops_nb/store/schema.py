@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Python None stored as SQL NULL (not JSON null), so IS NULL works.
 Json = JSON(none_as_null=True)
@@ -66,7 +66,14 @@ runs = Table(
     Column("user", String(255)),
     Column("job_run_id", String(32)),
     Column("batch_id", String(32)),
+    # Stale / out-of-order / hidden-state input warnings: [{kind, name, message, cell}]
+    Column("warnings", Json),
+    # Who is recording a running run, so a store can tell when its process is gone.
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("process_start", Float),
     Index("ix_runs_project_start", "project_id", "start_time"),
+    Index("ix_runs_status", "status"),
     Index("ix_runs_job_run", "job_run_id"),
 )
 
@@ -83,7 +90,10 @@ params = Table(
     metadata,
     Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("value", Text),
+    Column("value", Text),  # JSON text for non-strings, the string itself for str
+    Column("value_type", String(8)),  # str/int/float/bool/null/json: how to read ``value``
+    Column("value_num", Float),  # numeric view (int/float/bool) for search in SQL
+    Index("ix_params_key_num", "key", "value_num"),
 )
 
 metrics = Table(
@@ -96,6 +106,17 @@ metrics = Table(
     Column("step", Integer),
     Column("timestamp", Float, nullable=False),
     Index("ix_metrics_run_key", "run_id", "key"),
+)
+
+# Last value of each metric of each run: what run search filters and sorts on.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Float),
+    Column("step", Integer),
+    Index("ix_latest_metrics_key_value", "key", "value"),
 )
 
 data_versions = Table(
@@ -143,6 +164,62 @@ run_models = Table(
     Index("ix_run_models_digest", "digest"),
 )
 
+# ---- model registry -------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", Text),
+    Column("tags", Json),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("user", String(255)),
+)
+
+# Version N of a registered model: one model version (by digest) under a name.
+registry_versions = Table(
+    "registry_versions",
+    metadata,
+    Column("name", String(255), ForeignKey("registered_models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("model_digest", String(64), ForeignKey("model_versions.digest"), nullable=False),
+    Column("run_id", String(32)),
+    Column("description", Text),
+    Column("tags", Json),
+    Column("created_at", Float, nullable=False),
+    Column("user", String(255)),
+    UniqueConstraint("name", "model_digest", name="uq_registry_versions_digest"),
+)
+
+# One alias names one version of one model.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(255), ForeignKey("registered_models.name"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("user", String(255)),
+)
+
+# A request to move an alias that the policy says needs approval.
+promotion_requests = Table(
+    "promotion_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("requester", String(255), nullable=False),
+    Column("reason", Text),
+    Column("status", String(16), nullable=False),  # pending/approved/rejected/superseded
+    Column("approvals", Json),  # [{user, at, comment}]
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float),
+    Index("ix_promotion_requests_model", "name", "status"),
+)
+
 # Append-only; each event carries the hash of the previous one (tamper evidence).
 audit_events = Table(
     "audit_events",
@@ -156,6 +233,9 @@ audit_events = Table(
     Column("payload", Json),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # HMAC-SHA256 of ``hash`` with MLOPS_NB_AUDIT_KEY when set: without the key
+    # nobody can rewrite the chain forward and keep it valid.
+    Column("mac", String(64)),
 )
 
 drift_checks = Table(

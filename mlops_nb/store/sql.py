@@ -23,12 +23,13 @@ from .engine import (
     write_transaction,
 )
 from .jobs import JobStoreMixin
+from .params import param_columns, param_value
 from .queries import newest_first, rows
 
 _RUN_FIELDS = (
     "name", "status", "start_time", "end_time", "duration", "source", "source_hash",
     "notebook_path", "execution_count", "environment", "git_commit", "git_dirty",
-    "error", "user", "job_run_id", "batch_id",
+    "error", "user", "job_run_id", "batch_id", "warnings", "host", "pid", "process_start",
 )  # fmt: skip
 
 
@@ -146,7 +147,7 @@ class SqlStore(JobStoreMixin):
                 conn.execute(t.params.delete().where(t.params.c.run_id == run_id))
                 conn.execute(
                     t.params.insert(),
-                    [{"run_id": run_id, "key": k, "value": _param_text(v)} for k, v in params.items()],
+                    [{"run_id": run_id, "key": k, **param_columns(v)} for k, v in params.items()],
                 )
             metric_rows = [
                 {"run_id": run_id, "key": k, "value": float(v), "step": s, "timestamp": ts}
@@ -154,6 +155,16 @@ class SqlStore(JobStoreMixin):
             ]
             if metric_rows:
                 conn.execute(t.metrics.insert(), metric_rows)
+                latest = {r["key"]: r for r in metric_rows}  # the last value of each key wins
+                conn.execute(
+                    t.latest_metrics.delete().where(
+                        t.latest_metrics.c.run_id == run_id, t.latest_metrics.c.key.in_(list(latest))
+                    )
+                )
+                conn.execute(
+                    t.latest_metrics.insert(),
+                    [{"run_id": run_id, "key": k, "value": r["value"], "step": r["step"]} for k, r in latest.items()],
+                )
             for direction, items in (("input", inputs), ("output", outputs)):
                 versions = rows(t.data_versions, items, first_run_id=run_id, created_at=stamp)
                 self._insert_ignore(conn, t.data_versions, versions, ["digest"])
@@ -222,7 +233,10 @@ class SqlStore(JobStoreMixin):
             run = dict(row)
             run.pop("project_id")
             run["tags"] = dict(conn.execute(select(t.run_tags.c.key, t.run_tags.c.value).where(t.run_tags.c.run_id == full)).all())
-            run["params"] = dict(conn.execute(select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == full)).all())
+            run["params"] = {
+                r.key: param_value(r.value, r.value_type)
+                for r in conn.execute(select(t.params).where(t.params.c.run_id == full))
+            }
             history = conn.execute(
                 select(t.metrics.c.key, t.metrics.c.value, t.metrics.c.step, t.metrics.c.timestamp)
                 .where(t.metrics.c.run_id == full)
@@ -275,7 +289,7 @@ class SqlStore(JobStoreMixin):
             extras: dict[str, dict[str, dict[str, Any]]] = {i: {"params": {}, "metrics": {}, "tags": {}} for i in ids}
             for chunk in _chunks(ids, 500):
                 for r in conn.execute(select(t.params).where(t.params.c.run_id.in_(chunk))):
-                    extras[r.run_id]["params"][r.key] = r.value
+                    extras[r.run_id]["params"][r.key] = param_value(r.value, r.value_type)
                 for r in conn.execute(select(t.run_tags).where(t.run_tags.c.run_id.in_(chunk))):
                     extras[r.run_id]["tags"][r.key] = r.value
                 for r in conn.execute(
@@ -433,10 +447,6 @@ class SqlStore(JobStoreMixin):
 def _event_hash(event: Mapping[str, Any]) -> str:
     body = {k: event[k] for k in ("timestamp", "actor", "action", "target", "reason", "payload", "prev_hash")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _param_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=repr)
 
 
 def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -29,6 +29,8 @@ __all__ = [
     "MlopsError", "Run", "__version__", "active_run", "configure", "drift", "drift_over_time",
     "fingerprint", "init", "load_model", "log_metric", "log_model", "log_param", "log_params",
     "lineage", "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
+    "register", "promote", "approve", "rollback", "remove_alias", "models", "versions", "get_model_version",
+    "audit", "audit_head", "verify_audit",
 ]  # fmt: skip
 
 # Heavier features are imported on first use, keeping %load_ext fast.
@@ -37,6 +39,11 @@ _LAZY = {
     "validate": "mlops_nb.jobs", "run_notebook": "mlops_nb.jobs", "batch": "mlops_nb.jobs",
     "schedule": "mlops_nb.jobs", "Scheduler": "mlops_nb.jobs", "JobRun": "mlops_nb.jobs",
     "ValidationResult": "mlops_nb.jobs", "BatchResult": "mlops_nb.jobs",
+    "register": "mlops_nb.registry", "promote": "mlops_nb.registry", "approve": "mlops_nb.registry",
+    "rollback": "mlops_nb.registry", "remove_alias": "mlops_nb.registry", "models": "mlops_nb.registry",
+    "versions": "mlops_nb.registry", "get_model_version": "mlops_nb.registry", "audit": "mlops_nb.registry",
+    "audit_head": "mlops_nb.registry", "verify_audit": "mlops_nb.registry", "ModelVersion": "mlops_nb.registry",
+    "Promotion": "mlops_nb.registry", "load_model": "mlops_nb.registry",
 }  # fmt: skip
 
 _loaded: dict[int, Any] = {}
@@ -51,16 +58,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mlops_nb' has no attribute {name!r}")
-
-
-def load_model(digest: str, *, trust: bool | list[str] = False, store=None) -> Any:
-    """Load a model version (digest or unique prefix), verifying its content hash."""
-    from .models import deserialize
-    from .store import get_store
-
-    store = store or get_store()
-    version = store.get_model_version(digest)
-    return deserialize(store.artifacts.get_bytes(version["artifact_digest"]), version["flavor"], trust=trust)
 
 
 def load_ipython_extension(ipython) -> None:

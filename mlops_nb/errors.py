@@ -89,3 +89,23 @@ class NotebookChanged(JobError):
 
 class NotebookExecutionError(JobError):
     """A notebook raised during execution."""
+
+
+class RegistryError(MlopsError):
+    """A registry operation (register, alias, promotion) cannot be carried out."""
+
+
+class PromotionRefused(RegistryError):
+    """A promotion failed one or more policy gates (see ``gates``)."""
+
+
+class ApprovalError(RegistryError):
+    """An approval is not allowed (wrong approver, own request, request not pending)."""
+
+
+class PolicyError(ConfigError):
+    """The promotion policy file is invalid."""
+
+
+class AuditError(MlopsError):
+    """The audit trail failed verification."""

@@ -21,7 +21,7 @@ from . import config
 from .capture import CellCapture, data_record, metric_value
 from .environment import environment, git_state, notebook_path
 from .errors import MlopsError, RecordingError, TrackingError
-from .models import model_record
+from .model_io import model_record
 from .report import metrics_text, shape_text
 from .store import get_store
 

@@ -109,7 +109,7 @@ def test_pickle_flavor_needs_trust_true():
 
     import joblib
 
-    from mlops_nb.models import deserialize
+    from mlops_nb.model_io import deserialize
 
     buffer = io.BytesIO()
     joblib.dump(Scaler(), buffer)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +25,7 @@ from .engine import (
     write_transaction,
 )
 from .jobs import JobStoreMixin
+from .registry import RegistryStoreMixin
 from .params import param_columns, param_value
 from .queries import newest_first, rows
 
@@ -33,7 +36,7 @@ _RUN_FIELDS = (
 )  # fmt: skip
 
 
-class SqlStore(JobStoreMixin):
+class SqlStore(RegistryStoreMixin, JobStoreMixin):
     """Runs, data versions, model versions, drift checks and the audit log.
 
     Parameters
@@ -409,6 +412,7 @@ class SqlStore(JobStoreMixin):
                 "prev_hash": prev or "0" * 64,
             }
             event["hash"] = _event_hash(event)
+            event["mac"] = audit_mac(event["hash"])
             return c.execute(t.audit_events.insert().values(**event)).inserted_primary_key[0]
 
         return work(conn) if conn is not None else self._write(work)
@@ -442,6 +446,14 @@ class SqlStore(JobStoreMixin):
                 "metrics": count(t.metrics),
                 "drift_checks": count(t.drift_checks),
             }
+
+
+def audit_mac(event_hash: str, key: str | None = None) -> str | None:
+    """HMAC of an event hash with the audit key (``MLOPS_NB_AUDIT_KEY``); None without a key."""
+    key = key if key is not None else os.environ.get("MLOPS_NB_AUDIT_KEY")
+    if not key:
+        return None
+    return hmac.new(key.encode(), event_hash.encode(), hashlib.sha256).hexdigest()
 
 
 def _event_hash(event: Mapping[str, Any]) -> str:

@@ -1,0 +1,251 @@
+"""Moving aliases: promote (through the policy's gates and approvals), approve, roll back, remove.
+
+Every outcome, refusals included, is written to the audit trail in the same
+transaction as the change it describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ApprovalError, PromotionRefused, RegistryError
+from ..store.engine import now
+from .policy import Gate, evaluate, load_policy
+from .versions import ModelVersion, actor_or_user, check_alias, check_name, get_model_version
+
+if TYPE_CHECKING:
+    from ..store import SqlStore
+
+# Audit actions that moved an alias, in the order they can be replayed.
+ALIAS_ACTIONS = ("promote", "rollback", "alias_removed")
+
+
+@dataclass
+class Promotion:
+    """What a promotion, approval or rollback did."""
+
+    name: str
+    alias: str
+    version: int
+    previous_version: int | None
+    status: str  # promoted / pending_approval / rolled_back / removed
+    request_id: int | None = None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __repr__(self) -> str:
+        was = f" (was v{self.previous_version})" if self.previous_version is not None else ""
+        if self.status == "pending_approval":
+            return f"<Promotion {self.name}@{self.alias} → v{self.version} waiting for approval: request {self.request_id}>"
+        return f"<Promotion {self.name}@{self.alias} → v{self.version}{was}: {self.status}>"
+
+
+def promote(
+    name: str,
+    version: int | str,
+    alias: str,
+    *,
+    reason: str | None = None,
+    policy=None,
+    actor: str | None = None,
+    store: SqlStore | None = None,
+) -> Promotion:
+    """Point ``name@alias`` at ``version`` if the policy's gates pass.
+
+    Raises
+    ------
+    PromotionRefused
+        A gate failed; ``gates`` lists every gate with its outcome.  The refusal is audited.
+
+    When the alias needs approvers, a promotion request is stored instead and
+    the result has ``status="pending_approval"`` and a ``request_id``.
+    """
+    store = store or _store()
+    check_name(name)
+    check_alias(alias)
+    actor = actor_or_user(actor)
+    rules = load_policy(policy, store).for_alias(alias)
+    candidate = get_model_version(f"{name}:{_version_number(version)}", store=store)
+    holder_number = store.get_alias(name, alias)
+    gates = _check(rules, candidate, holder_number, store)
+    if holder_number == candidate.version:
+        return Promotion(name, alias, candidate.version, holder_number, "promoted", gates=_dicts(gates))
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        store.add_audit_event(
+            "promotion_refused", f"model:{name}", reason=reason, actor=actor,
+            payload={"alias": alias, "version": candidate.version, "current": holder_number, "gates": _dicts(gates)},
+        )  # fmt: skip
+        raise PromotionRefused(
+            f"Promotion of {name}:{candidate.version} to {alias!r} refused: "
+            + "; ".join(f"{g.gate}: {g.detail}" for g in failed)
+            + ". Fix the model or its lineage, or change the policy"
+            + (f" ({load_policy(policy, store).path})" if load_policy(policy, store).path else "")
+            + ".",
+            name=name, alias=alias, version=candidate.version, gates=_dicts(gates),
+        )  # fmt: skip
+    if rules.approvers:
+        request_id = store.add_promotion_request(
+            name, candidate.version, alias, requester=actor, reason=reason,
+            payload={"gates": _dicts(gates), "approvers": rules.approvers, "current": holder_number},
+        )  # fmt: skip
+        return Promotion(name, alias, candidate.version, holder_number, "pending_approval", request_id, _dicts(gates))
+    previous = store.set_alias(
+        name, alias, candidate.version, action="promote", expected=holder_number, reason=reason, actor=actor,
+        payload={"gates": _dicts(gates)},
+    )  # fmt: skip
+    return Promotion(name, alias, candidate.version, previous, "promoted", gates=_dicts(gates))
+
+
+def approve(
+    request_id: int,
+    *,
+    actor: str | None = None,
+    comment: str | None = None,
+    policy=None,
+    store: SqlStore | None = None,
+) -> Promotion:
+    """Approve a pending promotion request; the alias moves once enough approvers agreed.
+
+    The approver must be listed in the policy and must not be the requester.
+    The gates are checked again, since the current holder may have changed.
+    """
+    store = store or _store()
+    actor = actor_or_user(actor)
+    request = store.get_promotion_request(request_id)
+    name, alias, number = request["name"], request["alias"], request["version"]
+    if request["status"] != "pending":
+        raise ApprovalError(f"Promotion request {request_id} is {request['status']}, not pending.", request_id=request_id)
+    rules = load_policy(policy, store).for_alias(alias)
+    problem = None
+    if actor == request["requester"]:
+        problem = f"{actor} requested this promotion and cannot also approve it; ask one of: {', '.join(rules.approvers)}"
+    elif rules.approvers and actor not in rules.approvers:
+        problem = f"{actor} is not an approver for {alias!r} (approvers: {', '.join(rules.approvers)})"
+    elif any(a["user"] == actor for a in request["approvals"] or []):
+        problem = f"{actor} already approved request {request_id}"
+    if problem:
+        store.add_audit_event(
+            "approval_refused", f"model:{name}", actor=actor, reason=problem,
+            payload={"request_id": request_id, "alias": alias, "version": number},
+        )  # fmt: skip
+        raise ApprovalError(f"Approval refused: {problem}.", request_id=request_id, actor=actor)
+    approvals = [*(request["approvals"] or []), {"user": actor, "at": now(), "comment": comment}]
+    candidate = get_model_version(f"{name}:{number}", store=store)
+    holder_number = store.get_alias(name, alias)
+    gates = _check(rules, candidate, holder_number, store)
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        store.add_audit_event(
+            "promotion_refused", f"model:{name}", actor=actor,
+            payload={"request_id": request_id, "alias": alias, "version": number, "gates": _dicts(gates)},
+        )  # fmt: skip
+        raise PromotionRefused(
+            f"Request {request_id} approved by {actor}, but {name}:{number} no longer passes: "
+            + "; ".join(f"{g.gate}: {g.detail}" for g in failed) + ".",
+            name=name, alias=alias, version=number, gates=_dicts(gates),
+        )  # fmt: skip
+    if len(approvals) < max(1, rules.min_approvals):
+
+        def record(conn):
+            store.update_promotion_request(conn, request_id, approvals=approvals)
+            store.add_audit_event(
+                "approve", f"model:{name}", actor=actor, reason=comment, conn=conn,
+                payload={"request_id": request_id, "alias": alias, "version": number, "approvals": len(approvals)},
+            )  # fmt: skip
+
+        store._write(record)
+        return Promotion(name, alias, number, holder_number, "pending_approval", request_id, _dicts(gates))
+    previous = store.set_alias(
+        name, alias, number, action="promote", expected=holder_number, reason=request["reason"], actor=actor,
+        payload={"request_id": request_id, "requester": request["requester"], "approvers": [a["user"] for a in approvals], "gates": _dicts(gates)},
+        extra=lambda conn: store.update_promotion_request(conn, request_id, approvals=approvals, status="approved", decided_at=now()),
+    )  # fmt: skip
+    return Promotion(name, alias, number, previous, "promoted", request_id, _dicts(gates))
+
+
+def alias_history(name: str, alias: str, *, store: SqlStore | None = None) -> list[int]:
+    """Holders of ``name@alias`` as a stack replayed from the audit trail (current holder last)."""
+    store = store or _store()
+    stack: list[int] = []
+    for event in store.audit_log(f"model:{name}"):
+        payload = event.get("payload") or {}
+        if event["action"] not in ALIAS_ACTIONS or payload.get("alias") != alias:
+            continue
+        if event["action"] == "promote":
+            stack.append(payload["version"])
+        elif event["action"] == "rollback":
+            if stack:
+                stack.pop()
+        else:
+            stack.clear()
+    return stack
+
+
+def rollback(
+    name: str,
+    alias: str,
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+    store: SqlStore | None = None,
+) -> Promotion:
+    """Point ``name@alias`` back at the version that held it before the current one.
+
+    The previous holder passed its gates when it was promoted, so a rollback
+    needs no approval; it is audited like any other move.
+    """
+    store = store or _store()
+    check_name(name)
+    check_alias(alias)
+    current = store.get_alias(name, alias)
+    if current is None:
+        store.resolve_alias(name, alias)  # raises: no such alias
+    stack = alias_history(name, alias, store=store)
+    while len(stack) >= 2 and stack[-1] != current:
+        stack.pop()
+    if len(stack) < 2:
+        raise RegistryError(
+            f"{name}@{alias} (v{current}) has no earlier holder to roll back to. "
+            f"Promote a version explicitly: promote({name!r}, VERSION, {alias!r}).",
+            name=name, alias=alias,
+        )  # fmt: skip
+    target = stack[-2]
+    previous = store.set_alias(name, alias, target, action="rollback", expected=current, reason=reason, actor=actor_or_user(actor))
+    return Promotion(name, alias, target, previous, "rolled_back")
+
+
+def remove_alias(name: str, alias: str, *, reason: str | None = None, actor: str | None = None, store: SqlStore | None = None) -> Promotion:
+    """Remove ``name@alias`` (audited)."""
+    store = store or _store()
+    current = store.get_alias(name, alias)
+    if current is None:
+        store.resolve_alias(name, alias)
+    store.set_alias(name, alias, None, action="alias_removed", expected=current, reason=reason, actor=actor_or_user(actor))
+    return Promotion(name, alias, current, current, "removed")
+
+
+def _check(rules, candidate: ModelVersion, holder_number: int | None, store: SqlStore) -> list[Gate]:
+    holder = get_model_version(f"{candidate.name}:{holder_number}", store=store) if holder_number is not None else None
+    return evaluate(rules, candidate, holder, store)
+
+
+def _version_number(version: int | str) -> int:
+    try:
+        number = int(str(version).lstrip("v"))
+    except ValueError:
+        raise RegistryError(f"{version!r} is not a version number (1, 2, 3…).", version=version) from None
+    return number
+
+
+def _dicts(gates: list[Gate]) -> list[dict[str, Any]]:
+    return [g.to_dict() for g in gates]
+
+
+def _store():
+    from ..store import get_store
+
+    return get_store()

@@ -58,7 +58,7 @@ def lineage(ref: str, *, store: SqlStore | None = None) -> Lineage:
     ----------
     ref : str
         ``run:ID``, ``data:DIGEST``, ``model:DIGEST`` (unique prefixes are
-        enough), or a bare run id.
+        enough), ``model:NAME@ALIAS``, ``model:NAME:VERSION``, or a bare run id.
     """
     from .store import get_store
 
@@ -72,7 +72,10 @@ def lineage(ref: str, *, store: SqlStore | None = None) -> Lineage:
         version = store.get_data_version(key)
         return Lineage(walker.data(version["digest"], version, "", 0), store.data_lineage(version["digest"])["read_by"])
     if kind == "model":
-        return Lineage(walker.model(store.get_model_version(key), 0), [])
+        from .registry import get_model_version
+
+        digest = get_model_version(key, store=store).digest  # NAME@ALIAS, NAME:3 or a digest
+        return Lineage(walker.model(store.get_model_version(digest), 0), [])
     raise NotFoundError(
         f"Cannot trace {ref!r}: use run:ID, data:DIGEST or model:DIGEST (a unique prefix is enough).", ref=ref
     )

@@ -83,8 +83,13 @@ def test_model_reference_uses_training_data(store):
         model_digest = run.log_model(model)
     rep = drift(f"model:{model_digest}", new)
     assert rep.reference_digest == fingerprint(train) and rep["x"]["drifted"] is True
-    with pytest.raises(DriftError, match="model:DIGEST"):
+    with pytest.raises(DriftError, match="No registered model 'fit'"):
         drift("model:fit@production", new)
+    mlops_nb.register(model_digest, name="fit", alias="production")
+    for ref in ("model:fit@production", "model:fit:1", "model:fit@production:train"):
+        assert drift(ref, new).reference_digest == fingerprint(train)
+    with pytest.raises(DriftError, match="no alias 'staging'"):
+        drift("model:fit@staging", new)
 
 
 def test_save_records_check(store):

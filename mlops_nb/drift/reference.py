@@ -15,8 +15,8 @@ Accepted references:
 * ``"model:DIGEST"``: the training data of that model version (the inputs of
   the run that produced it; ``"model:DIGEST:NAME"`` picks one);
 * ``"data:DIGEST"``: a data version's stored profile;
-* ``"model:NAME@ALIAS"``: a registered model's alias (hook: resolved once the
-  registry offers aliases; a clear DriftError until then).
+* ``"model:NAME@ALIAS"`` / ``"model:NAME:VERSION"`` (``[:INPUT]``): the training
+  data of a registered model version.
 
 A resolved profile carries ``profile["source"] = {"ref", "digest", "name",
 "run_id", "note"}`` so the report and the registry say which data
@@ -25,14 +25,16 @@ was used (``note``: which input of a run was taken, and why).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 
-from mlops_nb.errors import DriftError
+from mlops_nb.errors import DriftError, MlopsError
 from mlops_nb.profile import is_profile
 
 _FRAME_KINDS = {"dataframe", "series"}
+_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 
 
 def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series | dict:
@@ -65,19 +67,20 @@ def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series |
         run_id, _, name = rest.partition(":")
         return _from_run(store, run_id, name or None, ref)
     if kind == "model":
-        target, _, name = rest.partition(":")
-        if "@" in target:
-            model_name, _, alias = target.partition("@")
-            return _from_registered_model(store, model_name, alias, name or None, ref)
-        version = store.get_model_version(target)
-        run_id = version.get("run_id")
-        if not run_id:
+        model_ref, name = _split_model_reference(rest)
+        from mlops_nb.registry import get_model_version
+
+        try:
+            version = get_model_version(model_ref, store=store)
+        except MlopsError as exc:
+            raise DriftError(f"Cannot use {ref!r} as drift reference: {exc}", reference=ref) from None
+        if not version.run_id:
             raise DriftError(
-                f"Model version {target!r} has no recorded training run, so its training data is unknown. "
+                f"Model version {version.ref} has no recorded training run, so its training data is unknown. "
                 "Pass the training DataFrame or a 'run:RUN_ID' reference instead.",
                 reference=ref,
             )
-        return _from_run(store, run_id, name or None, ref)
+        return _from_run(store, version.run_id, name, ref)
     if kind == "data":
         return _profile_of(store, rest, ref, name=None, run_id=None)
     raise DriftError(
@@ -92,18 +95,14 @@ def _default_store():
     return get_store()
 
 
-def _from_registered_model(store, model_name: str, alias: str, input_name, ref: str):
-    """Hook for ``model:NAME@ALIAS``: uses ``store.resolve_alias(name, alias)`` when the registry has it."""
-    resolver = getattr(store, "resolve_alias", None)
-    if resolver is None:
-        raise DriftError(
-            f"Registered model references like {ref!r} are not supported by this registry yet. "
-            "Use 'model:DIGEST' (the model version's digest) or 'run:RUN_ID' instead.",
-            reference=ref,
-        )
-    version = resolver(model_name, alias)
-    digest = version["digest"] if isinstance(version, dict) else str(version)
-    return resolve_reference(f"model:{digest}" + (f":{input_name}" if input_name else ""), store)
+def _split_model_reference(rest: str) -> tuple[str, str | None]:
+    """``NAME@ALIAS[:INPUT]``, ``NAME:VERSION[:INPUT]`` or ``DIGEST[:INPUT]`` → (model reference, input name)."""
+    parts = rest.split(":")
+    if "@" in parts[0] or _HEX.match(parts[0]):
+        return parts[0], ":".join(parts[1:]) or None
+    if len(parts) >= 2 and parts[1].isdigit():
+        return f"{parts[0]}:{parts[1]}", ":".join(parts[2:]) or None
+    return parts[0], ":".join(parts[1:]) or None
 
 
 def _from_run(store, run_id: str, name: str | None, ref: str) -> dict:

@@ -51,7 +51,9 @@ def deserialize(data: bytes, flavor: str, *, trust: bool | Iterable[str] = False
         import skops.io
 
         untrusted = skops.io.get_untrusted_types(data=data)
-        allowed = untrusted if trust is True else list(trust or [])
+        # scikit-learn's own compiled internals (tree structures, losses) are
+        # trusted like its estimators; anything else must be named by the user.
+        allowed = untrusted if trust is True else [*(trust or []), *(u for u in untrusted if u.startswith("sklearn."))]
         missing = sorted(set(untrusted) - set(allowed))
         if missing:
             raise ModelFormatError(

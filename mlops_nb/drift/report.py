@@ -194,12 +194,6 @@ class DriftReport:
             )
         return plot_histogram(hist, row, ax=ax)
 
-    def panel(self):
-        """Interactive :class:`~mlops_nb.widgets.drift_panel.DriftPanel`."""
-        from mlops_nb.widgets.drift_panel import DriftPanel
-
-        return DriftPanel(self)
-
     # ------------------------------------------------------------------ registry
     def save(self, store: Any = None) -> int:
         """Record this check in the registry; returns the check id.

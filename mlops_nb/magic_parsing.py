@@ -1,0 +1,21 @@
+"""Argument parsing shared by every ``%mlops`` sub-command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import parse_argstring
+
+
+def parse(spec, line: str, command: str) -> Any:
+    """Parse ``line`` with a ``magic_arguments`` spec; None after ``--help``.
+
+    Quoting mistakes (an unterminated quote) become a one-line UsageError.
+    """
+    try:
+        return parse_argstring(spec, line)
+    except SystemExit:  # argparse exits after printing --help
+        return None
+    except ValueError as exc:  # shlex: "No closing quotation"
+        raise UsageError(f"%mlops {command}: cannot read the line ({exc}); check the quotes.") from None

@@ -25,6 +25,10 @@ EXTERNAL_COMMANDS = {
     "drift": "mlops_nb.drift.magic:drift_command",
     "validate": "mlops_nb.jobs.magic:validate_command",
     "run": "mlops_nb.jobs.magic:run_command",
+    **{
+        name: f"mlops_nb.registry.magic:{name}_command"
+        for name in ("register", "models", "versions", "promote", "approve", "rollback", "audit", "registry")
+    },
 }
 
 HELP = """\
@@ -38,6 +42,12 @@ HELP = """\
   %mlops drift REF CUR [--columns a,b] [--method M] [--threshold X] [--save]
   %mlops validate NOTEBOOK [-p NAME VALUE]… [--rtol X] [--timeout S]  can this notebook become a job?
   %mlops run NOTEBOOK [-p NAME VALUE]… [--timeout S] [--kernel K]     run a notebook as a recorded job (in a subprocess)
+  %mlops register VAR|DIGEST --name N [--alias A]                    add a model as the next version of N
+  %mlops models | %mlops versions NAME                                registered models, versions and aliases
+  %mlops promote NAME VERSION ALIAS [--reason R]                      move an alias through the policy's gates
+  %mlops approve REQUEST_ID | %mlops rollback NAME ALIAS              approve a promotion, undo the last move
+  %mlops audit [NAME] [--verify [--head ID:HASH]]                     the audit trail
+  %mlops registry [NAME]                                              the RegistryPanel
   %mlops help                                                         this text
 Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, load_model, drift,
 validate, run_notebook, batch, schedule.  Command line: mlops-nb --help."""

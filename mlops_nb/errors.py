@@ -95,6 +95,10 @@ class RegistryError(MlopsError):
     """A registry operation (register, alias, promotion) cannot be carried out."""
 
 
+class ConcurrentChange(RegistryError):
+    """An alias moved while a change to it was being checked."""
+
+
 class PromotionRefused(RegistryError):
     """A promotion failed one or more policy gates (see ``gates``)."""
 

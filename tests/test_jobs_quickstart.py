@@ -41,14 +41,14 @@ def test_quickstart_validates_runs_batches_and_fires(registry):
     cli, store = registry
 
     checks = cli("validate", str(QUICKSTART), "--timeout", "120")
-    assert "PASSED: 7/7" in checks and "3 tracked runs" in checks
+    assert "PASSED: 7/7" in checks and "4 tracked runs" in checks
     assert store.list_runs() == []  # validation runs stay out of the registry
 
     out = cli("run", str(QUICKSTART), "-p", "C", "0.5", "-p", "max_depth", "3", "--no-progress")
     job = store.list_job_runs()[0]
     assert job["status"] == "finished" and job["parameters"] == {"C": 0.5, "max_depth": 3}
     runs = {r["name"]: r for r in store.list_runs(job_run_id=job["id"])}
-    assert set(runs) == {"prepare-data", "train-logreg", "train-forest"} and set(job["run_ids"]) == {r["id"] for r in runs.values()}
+    assert set(runs) == {"prepare-data", "train-logreg", "train-forest", "retrain-logreg"} and set(job["run_ids"]) == {r["id"] for r in runs.values()}
     assert {"accuracy", "f1"} <= set(runs["train-logreg"]["metrics"]) and "roc_auc" in runs["train-forest"]["metrics"]
     assert runs["train-forest"]["project"] == "quickstart" and f"job run {job['id']}" in out
 
@@ -60,7 +60,7 @@ def test_quickstart_validates_runs_batches_and_fires(registry):
     members = store.list_job_runs(batch_id=batch["id"])
     assert sorted((j["parameters"]["C"], j["parameters"]["max_depth"]) for j in members) == [
         (0.1, 2), (0.1, 4), (1.0, 2), (1.0, 4)]  # fmt: skip
-    assert len(store.list_runs(batch_id=batch["id"])) == 12
+    assert len(store.list_runs(batch_id=batch["id"])) == 16
 
     assert "nightly" in cli("schedule", "add", str(QUICKSTART), "--cron", "*/10 * * * *", "--name", "nightly",
                             "--retries", "1", "--timeout", "300")  # fmt: skip
@@ -75,5 +75,5 @@ def test_quickstart_validates_runs_batches_and_fires(registry):
     assert "finished" in history
     firing = store.list_firings("nightly")[0]
     scheduled = store.get_job_run(firing["job_run_ids"][0])
-    assert scheduled["schedule_name"] == "nightly" and len(scheduled["run_ids"]) == 3
+    assert scheduled["schedule_name"] == "nightly" and len(scheduled["run_ids"]) == 4
     assert "nightly" in cli("jobs", "list", "--schedule", "nightly")

@@ -23,7 +23,7 @@ def test_quickstart_records_lineage(store, tmp_path):
         parameters={"C": 0.5}, kernel_name="python3", progress_bar=False,
     )  # fmt: skip
     runs = {r["name"]: store.get_run(r["id"]) for r in store.list_runs()}
-    assert set(runs) == {"prepare-data", "train-logreg", "train-forest"}
+    assert set(runs) == {"prepare-data", "train-logreg", "train-forest", "retrain-logreg"}
     assert all(r["status"] == "finished" and r["project"] == "quickstart" for r in runs.values())
     prep, logreg, forest = runs["prepare-data"], runs["train-logreg"], runs["train-forest"]
     produced = {d["name"]: d["digest"] for d in prep["outputs"]}
@@ -33,7 +33,7 @@ def test_quickstart_records_lineage(store, tmp_path):
         assert len(train["models"]) == 1 and 0.85 < train["metrics"]["accuracy"] <= 1
     assert logreg["params"]["clf.steps"]  # pipeline params captured
     assert {"f1", "accuracy"} <= set(logreg["metrics"]) and "roc_auc" in forest["metrics"]
-    assert store.summary()["model_versions"] == 2
+    assert store.summary()["model_versions"] == 3
     # the kernel's fingerprint of the bundled dataset equals this process's
     from sklearn.datasets import load_breast_cancer
 
@@ -51,6 +51,21 @@ def test_quickstart_records_lineage(store, tmp_path):
     # the model stored in the kernel loads here and predicts like the kernel's
     model = mlops_nb.load_model(logreg["models"][0]["digest"])
     assert model.get_params()["logisticregression__C"] == 0.5
+    # the registry story: the forest refused by the gate, the logreg promoted, a retrain promoted, rolled back
+    versions = {v.version: v for v in mlops_nb.versions("cancer")}
+    assert versions[1].run_id == forest["id"] and versions[2].run_id == logreg["id"]
+    assert versions[3].run_id == runs["retrain-logreg"]["id"] and versions[2].aliases == ["production"]
+    assert store.get_alias("cancer", "production") == 2
+    actions = [e["action"] for e in mlops_nb.audit("cancer")]
+    assert actions == ["register", "register", "promotion_refused", "promote", "register", "promote", "rollback"]
+    refusal = next(c for c in nb.cells if "except mlops_nb.errors.PromotionRefused" in c.source)
+    assert "is below the minimum 0.95" in refusal.outputs[0]["text"]
+    panel_cell = next(c for c in nb.cells if c.source == "%mlops registry cancer")
+    bundle = panel_cell.outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # a live widget view…
+    assert "cancer" in bundle["text/html"] and "@production" in bundle["text/html"]  # …with its static fallback
+    verify_cell = next(c for c in nb.cells if c.source == "%mlops audit --verify")
+    assert "audit trail intact" in verify_cell.outputs[0]["text"]
 
 
 def test_failing_tracked_cell_stops_papermill_and_is_recorded(store, tmp_path):

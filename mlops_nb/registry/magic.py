@@ -71,16 +71,19 @@ def _registry_args(line):
     """%mlops registry: the RegistryPanel."""
 
 
-def register_command(shell, line: str) -> Any:
+def register_command(shell, line: str) -> None:
     from . import register
+    from .tables import metric_text
 
     args = parse(_register_args, line, "register")
     if args is None:
-        return None
+        return
     model: Any = args.model
     if model in shell.user_ns:
         model = shell.user_ns[model]
-    return register(model, name=args.name, alias=args.alias, description=args.description, reason=args.reason)
+    v = register(model, name=args.name, alias=args.alias, description=args.description, reason=args.reason)
+    aliases = f" @{', @'.join(v.aliases)}" if v.aliases else ""
+    print(f"{v.ref}{aliases} {v.class_name.rsplit('.', 1)[-1]} ({v.digest[:8]}) {metric_text(v.metrics)}".rstrip())
 
 
 def models_command(shell, line: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApprovalError, PromotionRefused, RegistryError
+from ..errors import ApprovalError, ConcurrentChange, PromotionRefused, RegistryError
 from ..store.engine import now
 from .policy import Gate, evaluate, load_policy
 from .versions import ModelVersion, actor_or_user, check_alias, check_name, get_model_version
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # Audit actions that moved an alias, in the order they can be replayed.
 ALIAS_ACTIONS = ("promote", "rollback", "alias_removed")
+_ATTEMPTS = 5
 
 
 @dataclass
@@ -67,8 +68,20 @@ def promote(
     check_name(name)
     check_alias(alias)
     actor = actor_or_user(actor)
-    rules = load_policy(policy, store).for_alias(alias)
-    candidate = get_model_version(f"{name}:{_version_number(version)}", store=store)
+    rules = load_policy(policy, store)
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _promote_once(name, _version_number(version), alias, rules, reason, actor, store)
+        except ConcurrentChange:
+            # Another writer moved the alias after our gates ran: check again against the new holder.
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _promote_once(name: str, number: int, alias: str, policy, reason, actor: str, store: SqlStore) -> Promotion:
+    rules = policy.for_alias(alias)
+    candidate = get_model_version(f"{name}:{number}", store=store)
     holder_number = store.get_alias(name, alias)
     gates = _check(rules, candidate, holder_number, store)
     if holder_number == candidate.version:
@@ -83,7 +96,7 @@ def promote(
             f"Promotion of {name}:{candidate.version} to {alias!r} refused: "
             + "; ".join(f"{g.gate}: {g.detail}" for g in failed)
             + ". Fix the model or its lineage, or change the policy"
-            + (f" ({load_policy(policy, store).path})" if load_policy(policy, store).path else "")
+            + (f" ({policy.path})" if policy.path else "")
             + ".",
             name=name, alias=alias, version=candidate.version, gates=_dicts(gates),
         )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ..environment import current_user
-from ..errors import NotFoundError, RegistryError
+from ..errors import ConcurrentChange, NotFoundError
 from . import schema as t
 from .engine import now, read_transaction
 from .queries import rows
@@ -40,6 +40,7 @@ class RegistryStoreMixin:
         actor = actor or current_user()
 
         def work(conn: Connection) -> tuple[dict[str, Any], bool]:
+            self._lock_audit(conn)  # numbering is serialised (SQLite: by BEGIN IMMEDIATE already)
             stamp = now()
             self._insert_ignore(
                 conn,
@@ -225,12 +226,13 @@ class RegistryStoreMixin:
         actor = actor or current_user()
 
         def work(conn: Connection) -> int | None:
+            self._lock_audit(conn)
             self._model_row(conn, name)
             previous = conn.execute(
                 select(t.model_aliases.c.version).where(t.model_aliases.c.name == name, t.model_aliases.c.alias == alias)
             ).scalar()
             if expected != "any" and previous != expected:
-                raise RegistryError(
+                raise ConcurrentChange(
                     f"{name}@{alias} moved to version {previous} while this change was being checked "
                     f"(it was {expected}). Look at %mlops versions {name} and try again.",
                     name=name, alias=alias, found=previous, expected=expected,

@@ -399,8 +399,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin):
         """Append an event; each event's hash covers the previous event's hash."""
 
         def work(c: Connection) -> int:
-            if self.engine.dialect.name == "postgresql":
-                c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x61756469})
+            self._lock_audit(c)
             prev = c.execute(select(t.audit_events.c.hash).order_by(t.audit_events.c.id.desc()).limit(1)).scalar()
             event = {
                 "timestamp": now(),
@@ -416,6 +415,11 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin):
             return c.execute(t.audit_events.insert().values(**event)).inserted_primary_key[0]
 
         return work(conn) if conn is not None else self._write(work)
+
+    def _lock_audit(self, conn: Connection) -> None:
+        """Serialise appends to the audit chain (and the registry changes they record) on PostgreSQL."""
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x61756469})
 
     def audit_log(self, target: str | None = None) -> list[dict[str, Any]]:
         query = select(t.audit_events).order_by(t.audit_events.c.id)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import parse_argstring
 
 
 def parse(spec, line: str, command: str) -> Any:
@@ -14,7 +14,8 @@ def parse(spec, line: str, command: str) -> Any:
     Quoting mistakes (an unterminated quote) become a one-line UsageError.
     """
     try:
-        return parse_argstring(spec, line)
+        # shlex (POSIX rules) so that "a b" reaches the command as a b, as in a shell.
+        return spec.parser.parse_args(shlex.split(line))
     except SystemExit:  # argparse exits after printing --help
         return None
     except ValueError as exc:  # shlex: "No closing quotation"

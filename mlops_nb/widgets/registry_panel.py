@@ -107,6 +107,7 @@ class RegistryPanel:
         store = self.store or _store()
         pending = store.list_promotion_requests(name)
         self.request.options = [(f"#{r['id']} v{r['version']}→@{r['alias']} by {r['requester']}", r["id"]) for r in pending]
+        self.request.value = pending[0]["id"] if pending else None
         self._show_detail()
 
     def _show_detail(self, _change: Any = None) -> None:

@@ -208,6 +208,8 @@ def _lineage_gates(rules: AliasPolicy, candidate: ModelVersion, store: SqlStore)
     if not rules.allow_dirty:
         if run.get("git_dirty"):
             gates.append(Gate("git clean", False, f"run {run['id'][:8]} ran on a dirty git tree ({(run.get('git_commit') or '')[:8]}); commit first or set allow_dirty = true"))
+        elif not run.get("git_commit"):
+            gates.append(Gate("git clean", False, f"run {run['id'][:8]} did not run in a git work tree, so its code cannot be traced; commit the notebook or set allow_dirty = true"))
         else:
             gates.append(Gate("git clean", True, f"commit {(run.get('git_commit') or 'none')[:8]}"))
     if rules.require_validated:

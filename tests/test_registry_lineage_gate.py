@@ -67,3 +67,25 @@ def test_validated_committed_notebook_passes_and_an_edit_is_refused(mlops_home, 
     assert failed == {"git clean", "notebook validated"}
     assert "dirty git tree" in str(refused.value) and "no passing validation" in str(refused.value)
     assert store.get_alias("iris", "production") == 1
+
+
+def test_job_parameters_pin_aliases_to_a_version(mlops_home, tmp_path):
+    from registry_support import train
+
+    store = get_store()
+    mlops_nb.register(train(store, 1.0)[0], name="iris", alias="production")
+    nb = new_notebook(
+        cells=[
+            new_code_cell('model = "none"\ncontact = "ops@example"', metadata={"tags": ["parameters"]}),
+            new_code_cell("import mlops_nb\nclf = mlops_nb.load_model(model)\nprint('using', model, type(clf).__name__)"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    path = tmp_path / "score.ipynb"
+    nbformat.write(nb, path)
+    job = mlops_nb.run_notebook(str(path), {"model": "iris@production", "contact": "ops@example"}, store=store)
+    assert job.ok and job.parameters == {"model": "iris:1", "contact": "ops@example"}
+    record = store.get_job_run(job.id)
+    assert record["environment"]["models"] == {"model": "iris@production → iris:1"}
+    executed = nbformat.reads(store.artifacts.get_bytes(record["output_digest"]).decode(), as_version=4)
+    assert any("using iris:1 LogisticRegression" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))

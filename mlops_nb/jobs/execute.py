@@ -182,6 +182,7 @@ def run_notebook(
         Never raises for a failing notebook: check ``.ok`` or call
         ``.raise_for_status()``.
     """
+    from ..registry.versions import pin_references
     from ..store import get_store
 
     file = notebook_file(notebook)
@@ -197,11 +198,13 @@ def run_notebook(
             f"{expected_hash[:12]}): validate it again and re-add the schedule.",
             path=str(file), expected=expected_hash, actual=nb_hash,
         )  # fmt: skip
+    params, pinned = pin_references(params, store)
     params_yaml = _parameters_yaml(params)  # bad values are refused before anything is recorded
     start = time.time()
     store.start_job_run(
         job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
-        environment=dict(environment(), cwd=str(cwd or file.parent)), start_time=start,
+        environment=dict(environment(), cwd=str(cwd or file.parent), **({"models": pinned} if pinned else {})),
+        start_time=start,
         batch_id=batch_id, schedule_name=schedule_name, firing_id=firing_id, attempt=attempt,
         user=current_user(), host=socket.gethostname(),
     )  # fmt: skip

@@ -263,3 +263,28 @@ def _store():
     from ..store import get_store
 
     return get_store()
+
+
+def pin_references(parameters: dict[str, Any], store: SqlStore) -> tuple[dict[str, Any], dict[str, str]]:
+    """Job parameters with every ``NAME@ALIAS`` that the registry knows pinned to ``NAME:VERSION``.
+
+    A job then uses one fixed model version from start to end, even if the
+    alias moves while it runs; ``pinned`` maps each parameter to what its
+    alias meant (recorded with the job run).
+    """
+    pinned: dict[str, str] = {}
+    out = dict(parameters)
+    for key, value in parameters.items():
+        if not isinstance(value, str) or "@" not in value:
+            continue
+        try:
+            kind, name, alias = parse_reference(value)
+        except RegistryError:
+            continue  # an ordinary string such as an e-mail address
+        version = store.get_alias(name, alias) if kind == "alias" else None
+        if version is None:
+            continue
+        prefix = "model:" if value.strip().startswith("model:") else ""
+        out[key] = f"{prefix}{name}:{version}"
+        pinned[key] = f"{value} → {name}:{version}"
+    return out, pinned

@@ -6,22 +6,35 @@ available to scripts and papermill jobs through this module's functions.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from .config import configure, init
 from .errors import MlopsError
-from .fingerprint import fingerprint
 from .lineage import lineage  # bound eagerly: the function must shadow its module
-from .tracking import (
-    Run,
-    active_run,
-    log_metric,
-    log_model,
-    log_param,
-    log_params,
-    runs,
-    track,
-)
+
+
+def fingerprint(obj: Any) -> str:
+    """Content fingerprint of ``obj``: see :func:`mlops_nb.fingerprint.fingerprint`.
+
+    A thin wrapper so that ``import mlops_nb`` does not import pandas and numpy.
+    """
+    from .fingerprint import fingerprint as _fingerprint
+
+    return _fingerprint(obj)
+
+
+class _Package(types.ModuleType):
+    # Importing the subpackage mlops_nb.fingerprint sets the package attribute of
+    # that name; the public function must keep it (as the eager import used to).
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "fingerprint" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 
@@ -35,6 +48,9 @@ __all__ = [
 
 # Heavier features are imported on first use, keeping %load_ext fast.
 _LAZY = {
+    **dict.fromkeys(
+        ("Run", "active_run", "log_metric", "log_model", "log_param", "log_params", "runs", "track"), "mlops_nb.tracking"
+    ),  # the tracking API pulls in SQLAlchemy and pandas
     "drift_over_time": "mlops_nb.drift", "DriftReport": "mlops_nb.drift",
     "validate": "mlops_nb.jobs", "run_notebook": "mlops_nb.jobs", "batch": "mlops_nb.jobs",
     "schedule": "mlops_nb.jobs", "Scheduler": "mlops_nb.jobs", "JobRun": "mlops_nb.jobs",
@@ -76,5 +92,6 @@ def unload_ipython_extension(ipython) -> None:
     if magics is None:
         return
     magics.autotracker.disable()
+    magics.hooks.uninstall()
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("mlops", None)

@@ -10,19 +10,18 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .capture import CellCapture
-from .cells import cell_number
 from .errors import MlopsError
-from .tracking import Run, active_run
+from .staleness import cell_number_before
 
 
 class AutoTracker:
     """Registers and unregisters the cell event callbacks of one shell."""
 
-    def __init__(self, shell) -> None:
+    def __init__(self, shell, ledger=None) -> None:
         self.shell = shell
+        self.ledger = ledger  # the session's definitions, for stale-input warnings
         self.enabled = False
-        self._pending: tuple[Run, CellCapture] | None = None
+        self._pending = None  # (Run, CellCapture) of the running cell
 
     def enable(self) -> None:
         if not self.enabled:
@@ -40,14 +39,21 @@ class AutoTracker:
     def pre_run_cell(self, info=None) -> None:
         self._abandon()
         raw = getattr(info, "raw_cell", None) or ""
-        if not raw.strip() or raw.lstrip().startswith(("%mlops", "%%mlops")) or active_run() is not None:
+        if not raw.strip() or raw.lstrip().startswith(("%mlops", "%%mlops")):
+            return
+        from .capture import CellCapture
+        from .tracking import Run, active_run
+
+        if active_run() is not None:
             return
         try:
-            source = self.shell.transform_cell(raw)
-            run = Run(source=raw, execution_count=cell_number(self.shell), namespace=self.shell.user_ns)
+            source = getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw)
+            run = Run(source=raw, execution_count=cell_number_before(self.shell, info), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
             capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile, defer_profiles=True)
             run.watch(capture)
+            if self.ledger is not None:
+                run.lineage_warnings = self.ledger.check(capture.names.reads, info)
             run.__enter__()
         except SyntaxError:
             return
@@ -68,7 +74,10 @@ class AutoTracker:
             run.execution_count = getattr(result, "execution_count", None) or run.execution_count
         try:
             if error is None:
+                from .shown_metrics import add_shown_metrics
+
                 run.collect(capture)
+                add_shown_metrics(run, capture, getattr(result, "result", None))
             if not run.has_results:
                 run.discard()
                 return

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .cells import parsed
 from .errors import FingerprintError
 from .fingerprint import data_kind, describe, fingerprint, is_fitted_estimator
 
@@ -54,7 +55,7 @@ def analyze_source(source: str) -> CellNames:
     statement reads come first (``x = x + 1`` reads the old ``x``), and a name
     read inside a function body counts as read where the function is defined.
     """
-    tree = ast.parse(source)
+    tree = parsed(source)
     names = CellNames()
     for statement in tree.body:
         loads, stores = _statement_names(statement, names)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from IPython.core.error import UsageError
+
+
+@functools.lru_cache(maxsize=64)
+def parsed(source: str) -> ast.Module:
+    """``ast.parse(source)``, shared by the capture and the staleness ledger (treat as read-only)."""
+    return ast.parse(source)
 
 
 def cell_number(shell) -> int | None:
@@ -32,7 +39,10 @@ def execute_cell(shell, source: str) -> None:
         body, last = body[:-1], body[-1]
     exec(shell.compile(ast.Module(body=body, type_ignores=[]), filename, "exec"), shell.user_global_ns, shell.user_ns)
     if last is not None:
-        code = shell.compile(ast.Interactive(body=[last]), filename, "single")
+        # A trailing ';' hides the value, as IPython's displayhook would decide for the cell itself.
+        mode = "exec" if shell.displayhook.semicolon_at_end_of_expression(transformed) else "single"
+        node = ast.Module(body=[last], type_ignores=[]) if mode == "exec" else ast.Interactive(body=[last])
+        code = shell.compile(node, filename, mode)
         exec(code, shell.user_global_ns, shell.user_ns)
 
 

@@ -13,11 +13,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from . import config
 from .autotrack import AutoTracker
-from .capture import CellCapture
-from .cells import cell_number, check_trackable, execute_cell
 from .errors import MlopsError, RecordingError
-from .report import run_report
-from .tracking import Run, runs
+from .tracked_cells import CellHooks
+
+# capture/tracking/store (pandas, SQLAlchemy) are imported on first use: %load_ext stays fast.
 
 # Sub-commands implemented next to the feature they drive: "module:function",
 # each called as function(shell, line) and parsing its own arguments.
@@ -104,6 +103,17 @@ def _parse(spec, line: str):
         return None
 
 
+def parse_track_options(line: str) -> tuple[str | None, dict[str, str], bool, bool] | None:
+    """(name, tags, record data, record models) of ``%%mlops track`` arguments; None after ``--help``.
+
+    Raises UsageError for bad arguments.
+    """
+    args = _parse(_track_args, line)
+    if args is None:
+        return None
+    return args.name, _tags(args.tag), not args.no_data, not args.no_models
+
+
 def _tags(pairs: list[str]) -> dict[str, str]:
     tags = {}
     for pair in pairs:
@@ -120,7 +130,9 @@ class MlopsMagics(Magics):
 
     def __init__(self, shell) -> None:
         super().__init__(shell)
-        self.autotracker = AutoTracker(shell)
+        self.hooks = CellHooks(shell)
+        self.autotracker = AutoTracker(shell, self.hooks.ledger)
+        self.hooks.install()
 
     @line_cell_magic
     def mlops(self, line: str, cell: str | None = None) -> Any:
@@ -146,24 +158,25 @@ class MlopsMagics(Magics):
 
     # ---- %%mlops track ------------------------------------------------------------
     def _track(self, line: str, cell: str) -> None:
+        """Cells run through ``run_cell`` are tracked by :class:`CellHooks`; this is the
+        fallback for direct ``run_cell_magic`` calls and silent cells."""
         __tracebackhide__ = True
-        args = _parse(_track_args, line)
-        if args is None:
+        options = parse_track_options(line)
+        if options is None:
             return
         if not cell.strip():
             raise UsageError("%%mlops track needs code in the cell below the magic line.")
+        from .capture import CellCapture
+        from .cells import cell_number, check_trackable, execute_cell
+        from .tracking import Run
+
+        name, tags, data, models = options
         shell = self.shell
         transformed = shell.transform_cell(cell)
         check_trackable(transformed)
         try:
-            run = Run(
-                args.name, tags=_tags(args.tag), source=cell,
-                execution_count=cell_number(shell), namespace=shell.user_ns,
-            )  # fmt: skip
-            capture = CellCapture(
-                transformed, shell.user_ns,
-                data=not args.no_data, models=not args.no_models, known=run.store.has_profile,
-            )  # fmt: skip
+            run = Run(name, tags=tags, source=cell, execution_count=cell_number(shell), namespace=shell.user_ns)
+            capture = CellCapture(transformed, shell.user_ns, data=data, models=models, known=run.store.has_profile)
             run.watch(capture)
         except MlopsError as exc:
             raise UsageError(f"mlops cannot track this cell: {exc}") from None
@@ -203,12 +216,15 @@ class MlopsMagics(Magics):
             return None
         if args.last is not None and args.last < 1:
             raise UsageError("--last must be a positive number of runs.")
+        from .tracking import runs
+
         return runs(name=args.name, last=args.last, status=args.status, project=args.project)
 
     def _cmd_show(self, line: str) -> None:
         args = _parse(_show_args, line)
         if args is None:
             return
+        from .report import run_report
         from .store import get_store
 
         print(run_report(get_store().get_run(args.run_id)))

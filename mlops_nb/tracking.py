@@ -75,6 +75,8 @@ class Run:
         self.outputs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.warnings: list[str] = []
+        # Stale / hidden / out-of-order inputs: [{kind, name, message, cell}] (mlops_nb.staleness)
+        self.lineage_warnings: list[dict[str, Any]] = []
         self.status = "created"
         self.error: str | None = None
         self.start_time: float | None = None
@@ -220,6 +222,8 @@ class Run:
             inputs=list(self.inputs.values()),
             outputs=list(self.outputs.values()),
             models=list(self.models.values()),
+            warnings=self.lineage_warnings or None,
+            execution_count=self.execution_count,
         )
 
     def __enter__(self) -> Run:
@@ -271,6 +275,8 @@ class Run:
         if self.duration is not None:
             parts.append(f"{self.duration:.2f}s")
         line = " · ".join(parts)
+        for warning in self.lineage_warnings:
+            line += "\n  ⚠ " + warning["message"]
         if self.warnings:
             line += "\n  not recorded: " + "; ".join(self.warnings)
         return line

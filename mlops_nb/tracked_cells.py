@@ -1,0 +1,158 @@
+"""``%%mlops track`` cells executed by IPython itself, so they behave as untracked cells.
+
+A cell magic runs the cell's code from inside a function call: the traceback
+gains that frame, the ``Cell In[N]`` label and line numbers shift, and
+IPython's display rules (a trailing ``;`` hides the value) look at the magic
+call rather than the user's code.  Instead, an input transformer turns the
+``%%mlops track …`` line into a comment — the cell's code then runs through
+``InteractiveShell.run_cell`` unchanged — and the documented
+``pre_run_cell``/``post_run_cell`` events record the run around it.
+
+Cells that do not go through ``run_cell`` with events (``silent=True``, a
+direct ``run_cell_magic`` call) still reach the ``%%mlops`` magic, which runs
+them as before.  The same events keep the session :class:`~.staleness.Ledger`
+of which cell defined which name, for stale-input warnings.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from .staleness import Ledger, cell_number_before
+
+_TRACK_LINE = re.compile(r"^%%mlops[ \t]+track(?:[ \t]+(?P<args>.*))?$")
+
+
+def track_arguments(first_line: str) -> str | None:
+    """The argument text of a ``%%mlops track`` line, or None for any other line."""
+    match = _TRACK_LINE.match(first_line.rstrip("\r\n").rstrip())
+    return None if match is None else (match.group("args") or "")
+
+
+class CellHooks:
+    """Input transformer and cell events of one shell (installed by ``%load_ext``)."""
+
+    def __init__(self, shell, autotracker=None) -> None:
+        self.shell = shell
+        self.ledger = Ledger(shell)
+        self.autotracker = autotracker
+        self._pending: Any = None  # (run, capture, warnings) of the running tracked cell
+        self.installed = False
+
+    # ---- installation ------------------------------------------------------------
+    def install(self) -> None:
+        if self.installed:
+            return
+        self.shell.input_transformer_manager.line_transforms.insert(0, self.transform)
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        self.installed = True
+
+    def uninstall(self) -> None:
+        if not self.installed:
+            return
+        transforms = self.shell.input_transformer_manager.line_transforms
+        if self.transform in transforms:
+            transforms.remove(self.transform)
+        self.shell.events.unregister("pre_run_cell", self.pre_run_cell)
+        self.shell.events.unregister("post_run_cell", self.post_run_cell)
+        self._abandon()
+        self.installed = False
+
+    # ---- the input transformer ------------------------------------------------------
+    def transform(self, lines: list[str]) -> list[str]:
+        """Comment out a valid ``%%mlops track`` line; leave anything else to IPython.
+
+        Invalid arguments or an empty body are left to the magic, which
+        reports them as a UsageError.  The comment keeps line numbers equal
+        to the ones the user sees.
+        """
+        if not lines or not lines[0].startswith("%%mlops"):
+            return lines
+        args = track_arguments(lines[0])
+        if args is None or not "".join(lines[1:]).strip() or _options(args) is None:
+            return lines
+        return ["# " + lines[0], *lines[1:]]
+
+    # ---- events ---------------------------------------------------------------------
+    def pre_run_cell(self, info=None) -> None:
+        self._abandon()
+        raw = getattr(info, "raw_cell", None) or ""
+        self.ledger.observe_meta(getattr(info, "cell_meta", None))
+        first, _, body = raw.lstrip("\r\n").partition("\n")
+        args = track_arguments(first) if first.startswith("%%mlops") else None
+        if args is None:
+            return
+        transformed = getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw)
+        if not transformed.startswith("# %%mlops"):
+            return  # the magic will run it (and report bad arguments)
+        options = _options(args)
+        if options is None:
+            return
+        from .capture import CellCapture
+        from .errors import MlopsError
+        from .tracking import Run
+
+        name, tags, data, models = options
+        try:
+            run = Run(
+                name, tags=tags, source=body, namespace=self.shell.user_ns,
+                execution_count=cell_number_before(self.shell, info),
+            )  # fmt: skip
+            capture = CellCapture(transformed, self.shell.user_ns, data=data, models=models, known=run.store.has_profile)
+            run.watch(capture)
+            run.lineage_warnings = self.ledger.check(capture.names.reads, info)
+            run.__enter__()
+        except SyntaxError:
+            return  # IPython reports it when it compiles the cell
+        except MlopsError as exc:
+            print(f"mlops: this cell runs untracked: {exc}", file=sys.stderr)
+            return
+        self._pending = (run, capture)
+
+    def post_run_cell(self, result=None) -> None:
+        info = getattr(result, "info", None)
+        pending, self._pending = self._pending, None
+        try:
+            if pending is not None:
+                self._finish(*pending, result)
+        finally:
+            self.ledger.record(info, result)
+
+    def _finish(self, run, capture, result) -> None:
+        from .errors import MlopsError
+        from .shown_metrics import add_shown_metrics
+
+        error = None
+        if result is not None:
+            error = result.error_before_exec or result.error_in_exec
+            run.execution_count = getattr(result, "execution_count", None) or run.execution_count
+        try:
+            if error is None:
+                run.collect(capture)
+                add_shown_metrics(run, capture, getattr(result, "result", None))
+            run.__exit__(type(error) if error else None, error, None)
+        except MlopsError as exc:
+            print(f"mlops: {exc}", file=sys.stderr)
+            return
+        print(run.summary_line(), file=sys.stderr if error else sys.stdout)
+
+    def _abandon(self) -> None:
+        """Drop a run whose cell never reported back (an interrupted or silent cell)."""
+        if self._pending is not None:
+            self._pending[0].discard()
+            self._pending = None
+
+
+def _options(args: str) -> tuple[str | None, dict[str, str], bool, bool] | None:
+    """(name, tags, data, models) of valid ``track`` arguments, else None."""
+    from IPython.core.error import UsageError
+
+    from .magics import parse_track_options
+
+    try:
+        return parse_track_options(args)
+    except (UsageError, ValueError):
+        return None

@@ -77,9 +77,14 @@ def metric_call_label(node: ast.AST, scored: set[str] | frozenset[str] = frozens
     owner = _dotted(func.value)
     if func.attr == "score":
         return f"{owner}.score" if owner else "score"
-    if func.attr in _SUMMARIES and owner and "." not in owner and (owner in scored or is_metric_name(owner)):
+    if func.attr in _SUMMARIES and owner and "." not in owner and (owner in scored or _scores_name(owner)):
         return f"{owner}.{func.attr}"
     return None
+
+
+def _scores_name(name: str) -> bool:
+    """``accuracy``, ``val_loss``, and their plurals (``scores``, ``cv_scores``)."""
+    return is_metric_name(name) or (name.endswith("s") and is_metric_name(name[:-1]))
 
 
 def _bound_by_metric_calls(tree: ast.Module) -> set[str]:

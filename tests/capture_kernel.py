@@ -1,0 +1,77 @@
+"""Run notebook cells in a real kernel the way JupyterLab sends them: with cell ids.
+
+nbclient's own requests carry no metadata; JupyterLab puts ``cellId`` (and
+``deletedCells``) in each execute request's metadata, which ipykernel hands to
+IPython as ``info.cell_id`` / ``info.cell_meta``.  :class:`CellIdClient` does
+the same, and can run cells in any order (as a user clicking around would).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class CellIdClient(NotebookClient):
+    """A NotebookClient whose execute requests carry the cell id, as JupyterLab's do."""
+
+    def __init__(self, nb, **kwargs: Any) -> None:
+        super().__init__(nb, **kwargs)
+        self.current_cell_id: str | None = None
+        self.deleted_cells: list[str] = []
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+
+        def execute(code, silent=False, store_history=True, user_expressions=None, allow_stdin=None, stop_on_error=True):
+            content = {
+                "code": code, "silent": silent, "store_history": store_history,
+                "user_expressions": user_expressions or {}, "allow_stdin": False, "stop_on_error": stop_on_error,
+            }  # fmt: skip
+            metadata = {"cellId": self.current_cell_id, "deletedCells": list(self.deleted_cells)}
+            msg = kc.session.msg("execute_request", content, metadata=metadata)
+            kc.shell_channel.send(msg)
+            return msg["header"]["msg_id"]
+
+        kc.execute = execute
+        return kc
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self.current_cell_id = cell.get("id")
+        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+
+
+def run_notebook(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path, order: Iterable[int] | None = None):
+    """Execute ``nb``'s code cells (all, top to bottom, or the indexes in ``order``) in one kernel.
+
+    Returns the list of executed cells in execution order (the same objects as in ``nb``).
+    """
+    client = CellIdClient(nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(cwd)}})
+    done = []
+    with client.setup_kernel(env=env, cwd=str(cwd)):
+        indexes = list(order) if order is not None else [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        for index in indexes:
+            client.execute_cell(nb.cells[index], index)
+            done.append(nb.cells[index])
+    return done
+
+
+def output_text(cell) -> str:
+    """Everything a cell showed, as one plain string (ANSI colours removed)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append(out["text"])
+        elif out["output_type"] == "error":
+            parts.append("\n".join(out["traceback"]))
+        else:
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+    return ANSI.sub("", "".join(parts))

@@ -43,7 +43,7 @@ __all__ = [
     "fingerprint", "init", "load_model", "log_metric", "log_model", "log_param", "log_params",
     "lineage", "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
     "register", "promote", "approve", "rollback", "remove_alias", "models", "versions", "get_model_version",
-    "audit", "audit_head", "verify_audit",
+    "audit", "audit_head", "verify_audit", "predict", "serve", "monitor", "monitors", "alerts", "check_monitor",
 ]  # fmt: skip
 
 # Heavier features are imported on first use, keeping %load_ext fast.
@@ -60,6 +60,9 @@ _LAZY = {
     "versions": "mlops_nb.registry", "get_model_version": "mlops_nb.registry", "audit": "mlops_nb.registry",
     "audit_head": "mlops_nb.registry", "verify_audit": "mlops_nb.registry", "ModelVersion": "mlops_nb.registry",
     "Promotion": "mlops_nb.registry", "load_model": "mlops_nb.registry",
+    "predict": "mlops_nb.scoring", "serve": "mlops_nb.scoring", "ScoringResult": "mlops_nb.scoring",
+    "monitor": "mlops_nb.monitoring", "monitors": "mlops_nb.monitoring", "alerts": "mlops_nb.monitoring",
+    "check_monitor": "mlops_nb.monitoring",
 }  # fmt: skip
 
 _loaded: dict[int, Any] = {}

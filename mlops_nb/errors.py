@@ -113,3 +113,15 @@ class PolicyError(ConfigError):
 
 class AuditError(MlopsError):
     """The audit trail failed verification."""
+
+
+class SchemaMismatch(MlopsError):
+    """Data to score lacks columns of the model's training data, or has them with other types."""
+
+
+class ServeError(MlopsError):
+    """The model server cannot start or answer a request."""
+
+
+class MonitorError(MlopsError):
+    """A monitor cannot be defined, checked or acted on."""

@@ -1,0 +1,38 @@
+"""``mlops-nb predict`` and ``mlops-nb serve``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("predict")
+@click.argument("model")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="Rows to score (.parquet or .csv).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Where to write predictions (.parquet or .csv).")
+@click.option("--keep", multiple=True, help="Input column to copy beside the predictions (repeatable), e.g. an id.")
+@click.option("--no-drift", is_flag=True, help="Skip the drift check of the input against the training data.")
+def predict_command(model: str, input_path: str, output: str, keep: tuple[str, ...], no_drift: bool) -> None:
+    """Score a file with MODEL (NAME@ALIAS, NAME:VERSION or a digest), recorded as a scoring run."""
+    from .predict import predict
+
+    result = predict(model, input_path, output=output, keep=list(keep) or None, drift_check=not no_drift)
+    click.echo(result.summary())
+    if result.drift is not None:
+        click.echo(f"  input drift: {result.drift.summary()}")
+    for note in result.notes:
+        click.echo(f"  {note}")
+
+
+@click.command("serve")
+@click.argument("model")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between alias checks.")
+def serve_command(model: str, host: str, port: int, poll: float) -> None:
+    """Serve MODEL over HTTP (/invocations, /health, /version); follows NAME@ALIAS when it moves."""
+    from .serve import serve
+
+    serve(model, host=host, port=port, poll=poll)
+
+
+COMMANDS = [predict_command, serve_command]

@@ -1,0 +1,198 @@
+"""``mlops-nb serve churn@production``: an ASGI model server that follows its alias.
+
+MLflow's scoring server loads one model at start and never reloads
+(mlflow#4039).  Here a background task asks the registry every ``poll``
+seconds which version the alias names; when it moved, the new version is
+loaded completely in a worker thread and only then swapped in by
+rebinding one attribute.  A request reads that attribute once, so it is
+served entirely by the old or entirely by the new version, and none waits
+for a load or is dropped.
+
+Needs the ``serve`` extra (``pip install 'mlops-nb[serve]'``: starlette + uvicorn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import MlopsError, SchemaMismatch, ServeError
+from .model import ScoringModel, load_scoring_model
+
+if TYPE_CHECKING:
+    from ..store import SqlStore
+
+log = logging.getLogger("mlops_nb.serve")
+VERSION_HEADER = "X-Mlops-Model-Version"
+
+
+class ModelHolder:
+    """The version being served, and the alias it follows (if any)."""
+
+    def __init__(self, ref: str, *, store: SqlStore | None = None, poll: float = 1.0, trust: Any = False) -> None:
+        from ..registry import parse_reference
+        from ..store import get_store
+
+        self.ref = ref
+        self.store = store or get_store()
+        self.poll = poll
+        self.trust = trust
+        kind, name, alias = parse_reference(ref)
+        self.alias: tuple[str, str] | None = (name, alias) if kind == "alias" else None
+        self.current: ScoringModel = load_scoring_model(ref, trust=trust, store=self.store)
+        self.loaded_at = time.time()
+        self.swaps = 0
+        self.last_error: str | None = None
+
+    def check_alias(self) -> bool:
+        """Load and swap in the version the alias names now, if it moved; True when swapped."""
+        if self.alias is None:
+            return False
+        name, alias = self.alias
+        number = self.store.get_alias(name, alias)
+        if number is None or number == self.current.version.version:
+            return False  # an alias removed keeps the last version serving rather than failing requests
+        fresh = load_scoring_model(f"{name}:{number}", trust=self.trust, store=self.store)
+        old = self.current
+        self.current, self.loaded_at = fresh, time.time()  # one rebinding: atomic for readers
+        self.swaps += 1
+        log.warning("%s@%s moved: now serving %s (was %s)", name, alias, fresh.version.ref, old.version.ref)
+        return True
+
+    async def follow(self) -> None:
+        """Poll the alias until cancelled; a failed check is logged and retried, never fatal."""
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                await asyncio.to_thread(self.check_alias)
+                self.last_error = None
+            except Exception as exc:  # the registry briefly unreachable, a bad artifact: keep serving
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("checking %s failed: %s", self.ref, self.last_error)
+
+    def describe(self, scorer: ScoringModel | None = None) -> dict[str, Any]:
+        v = (scorer or self.current).version
+        return {
+            "model": v.name, "version": v.version, "digest": v.digest, "ref": v.ref,
+            "follows": f"{self.alias[0]}@{self.alias[1]}" if self.alias else None,
+        }  # fmt: skip
+
+
+def parse_payload(payload: Any, columns: list[str]) -> pd.DataFrame:
+    """A DataFrame from MLflow's request shapes: ``dataframe_split``, ``dataframe_records``, ``inputs``/``instances``."""
+    if not isinstance(payload, dict):
+        raise ServeError("The request body must be a JSON object with dataframe_split, dataframe_records or inputs.")
+    keys = [k for k in ("dataframe_split", "dataframe_records", "inputs", "instances") if k in payload]
+    if len(keys) != 1:
+        raise ServeError(
+            "The request body needs exactly one of dataframe_split, dataframe_records, inputs or instances "
+            f"(got {sorted(payload) or 'none'})."
+        )
+    body = payload[keys[0]]
+    try:
+        if keys[0] == "dataframe_split":
+            if not isinstance(body, dict) or "data" not in body:
+                raise ServeError('dataframe_split needs {"columns": [...], "data": [[...], ...]}.')
+            return pd.DataFrame(body["data"], columns=body.get("columns") or columns, index=body.get("index"))
+        if isinstance(body, dict):  # column -> values
+            return pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in body.items()})
+        if isinstance(body, list) and body and all(isinstance(r, dict) for r in body):
+            return pd.DataFrame.from_records(body)
+        if isinstance(body, list) and body and all(isinstance(r, list) for r in body):
+            return pd.DataFrame(body, columns=columns)
+    except (ValueError, TypeError) as exc:
+        raise ServeError(f"The {keys[0]} payload is not a table: {exc}.") from None
+    raise ServeError(f"{keys[0]} must be a list of records, a column -> values object or a list of rows (and not empty).")
+
+
+def _jsonable(values: np.ndarray) -> list[Any]:
+    out = values.tolist()
+    return [None if isinstance(x, float) and not math.isfinite(x) else x for x in out]
+
+
+def create_app(holder: ModelHolder):
+    """The Starlette application serving ``holder``."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def error(status: int, code: str, message: str) -> JSONResponse:
+        return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+    async def invocations(request: Request) -> JSONResponse:
+        scorer = holder.current  # read once: this request is served by this version only
+        info = holder.describe(scorer)
+        try:
+            payload = await request.json()
+        except ValueError as exc:
+            return error(400, "MALFORMED_REQUEST", f"The body is not JSON: {exc}")
+        try:
+            frame = parse_payload(payload, list(scorer.schema))
+            predictions = await asyncio.to_thread(scorer.predict, frame)
+        except (SchemaMismatch, ServeError) as exc:
+            return error(400, "BAD_REQUEST", str(exc))
+        except MlopsError as exc:
+            return error(500, "INTERNAL_ERROR", str(exc))
+        body: dict[str, Any] = {"predictions": _jsonable(predictions["prediction"].to_numpy()), "model": info["model"], "version": info["version"]}
+        if "probability" in predictions:
+            body["probabilities"] = _jsonable(predictions["probability"].to_numpy())
+        return JSONResponse(body, headers={VERSION_HEADER: str(info["version"] if info["version"] is not None else info["digest"])})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", **holder.describe()})
+
+    async def version(request: Request) -> JSONResponse:
+        from .. import __version__
+
+        return JSONResponse({
+            **holder.describe(), "schema": holder.current.schema, "loaded_at": holder.loaded_at,
+            "swaps": holder.swaps, "last_error": holder.last_error, "mlops_nb": __version__,
+        })  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        task = asyncio.create_task(holder.follow()) if holder.alias else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    routes = [
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ping", health, methods=["GET"]),  # MLflow's name for it
+        Route("/version", version, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def serve(
+    model: str = "churn@production",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    poll: float = 1.0,
+    trust: Any = False,
+    store: SqlStore | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve ``model`` over HTTP until interrupted, following its alias (see the module docs)."""
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise ServeError("Serving needs the serve extra: pip install 'mlops-nb[serve]' (starlette and uvicorn).") from None
+    holder = ModelHolder(model, store=store, poll=poll, trust=trust)
+    d = holder.describe()
+    print(f"serving {d['ref']}" + (f" (following {d['follows']})" if d["follows"] else "") + f" on http://{host}:{port}", flush=True)
+    uvicorn.run(create_app(holder), host=host, port=port, log_level=log_level)

@@ -60,6 +60,9 @@ def run_report(run: Mapping[str, Any]) -> str:
     if run.get("models"):
         lines.append("  models")
         lines.extend(f"    {m['name']:<20} {m['class_name']}  version {m['digest']}  ({m['flavor']})" for m in run["models"])
+    if run.get("warnings"):
+        lines.append("  warnings")
+        lines.extend(f"    ⚠ {w.get('message') or w}" for w in run["warnings"])
     if run.get("error"):
         lines.append("  error")
         lines.extend("    " + line for line in run["error"].rstrip().splitlines()[-6:])

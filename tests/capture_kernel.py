@@ -9,11 +9,13 @@ the same, and can run cells in any order (as a user clicking around would).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -43,9 +45,13 @@ class CellIdClient(NotebookClient):
         kc.execute = execute
         return kc
 
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # the base binds its own
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         self.current_cell_id = cell.get("id")
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    execute_cell = run_sync(async_execute_cell)
 
 
 
@@ -62,6 +68,14 @@ def run_notebook(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path, o
             client.execute_cell(nb.cells[index], index)
             done.append(nb.cells[index])
     return done
+
+
+@contextmanager
+def kernel_session(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path) -> Iterator[CellIdClient]:
+    """One kernel for ``nb``; ``client.execute_cell(cell, index)`` runs any cell, in any order."""
+    client = CellIdClient(nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(cwd)}})
+    with client.setup_kernel(env=env, cwd=str(cwd)):
+        yield client
 
 
 def output_text(cell) -> str:

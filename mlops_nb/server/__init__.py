@@ -1,0 +1,32 @@
+"""jupyter_server extension: the JSON API behind the JupyterLab "MLOps" sidebar.
+
+Enabled by ``etc/jupyter/jupyter_server_config.d/mlops_nb.json`` (installed with
+the package), or by hand with ``jupyter server extension enable mlops_nb``.
+Everything it serves comes from the same Python API the notebook uses
+(``mlops_nb.registry``, the store's ``list_*`` methods, ``mlops_nb.jobs``), so
+promotion policy and audit apply to what the sidebar does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MlopsNb"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "mlops_nb.server"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from .app import setup
+
+    setup(serverapp)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MlopsNb":
+        from .app import MlopsNb
+
+        return MlopsNb
+    raise AttributeError(name)

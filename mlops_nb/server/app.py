@@ -1,0 +1,126 @@
+"""Configuration of the sidebar API and its registration on a running jupyter_server.
+
+The registry is found as a kernel started by this server would find it:
+``MlopsNb.store_url`` / ``MlopsNb.artifacts_url`` (traitlets config) first,
+then ``MLOPS_NB_STORE_URL`` / ``MLOPS_NB_ARTIFACTS_URL`` / ``MLOPS_NB_HOME``,
+else ``<server root_dir>/.mlops/`` — the folder a notebook at the root writes
+to by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from traitlets import Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..errors import NotFoundError
+
+T = TypeVar("T")
+
+#: URL prefix of every endpoint, below the server's base_url.
+API_PREFIX = "mlops-nb/api"
+
+
+class MlopsNb(LoggingConfigurable):
+    """Settings of the mlops_nb server extension (``c.MlopsNb.store_url = ...``)."""
+
+    store_url = Unicode(
+        "", config=True,
+        help="SQLAlchemy URL of the registry; default: as the kernel finds it (env, else <root_dir>/.mlops/).",
+    )  # fmt: skip
+    artifacts_url = Unicode("", config=True, help="fsspec URL of the artifact folder (default: beside the store).")
+    max_results = Int(500, config=True, help="Largest page of runs one request may ask for.")
+
+    def __init__(self, root_dir: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root_dir = Path(root_dir).expanduser().resolve()
+        # One worker: store calls are short, and SQLite prefers one writer; the
+        # event loop of the server never waits on the database.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-nb-api")
+
+    # ---- where the registry is ---------------------------------------------------------
+    def locations(self) -> tuple[str, str | None]:
+        """(store URL, artifacts URL or None for "beside the store")."""
+        from .. import config
+
+        if self.store_url:
+            return self.store_url, self.artifacts_url or None
+        if os.environ.get("MLOPS_NB_STORE_URL") or os.environ.get("MLOPS_NB_HOME"):
+            return config.store_url(), self.artifacts_url or None
+        home = self.root_dir / ".mlops"
+        return f"sqlite:///{home / 'registry.db'}", self.artifacts_url or str(home / "artifacts")
+
+    def registry_info(self) -> dict[str, Any]:
+        url, _ = self.locations()
+        return {"store_url": _hide_password(url), "exists": self._exists(url)}
+
+    def store(self):
+        """The registry store; NotFoundError when its SQLite file does not exist yet.
+
+        The server never creates a registry: an empty folder stays empty until
+        a notebook records something.
+        """
+        from ..store import get_store
+
+        url, artifacts = self.locations()
+        if not self._exists(url):
+            raise NotFoundError(
+                f"No registry yet at {_hide_password(url)}: run a %%mlops track cell in a notebook under "
+                "this server's root, or set MLOPS_NB_HOME / c.MlopsNb.store_url.",
+                store_url=url,
+            )
+        return get_store(url, artifacts)
+
+    @staticmethod
+    def _exists(url: str) -> bool:
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url[len("sqlite:///"):]).exists()
+        return True  # a server database: opening it tells
+
+    # ---- running store calls off the event loop ---------------------------------------
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+
+    # ---- notebook paths -------------------------------------------------------------------
+    def notebook_candidates(self, api_path: str) -> list[str]:
+        """The forms a kernel may have recorded for the notebook at ``api_path``.
+
+        jupyter_server hands kernels the absolute OS path (``JPY_SESSION_NAME``);
+        older set-ups recorded the path relative to the root.
+        """
+        rel = api_path.strip("/")
+        absolute = self.root_dir / rel
+        forms = {rel, str(absolute), os.path.realpath(absolute)}
+        return sorted(forms)
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: shown as given (it has no password)
+        return url
+
+
+def setup(serverapp: Any) -> None:
+    """Register the API handlers on ``serverapp`` (called by jupyter_server)."""
+    from jupyter_server.utils import url_path_join
+
+    from .handlers import handlers
+
+    settings = MlopsNb(root_dir=serverapp.root_dir, config=serverapp.config, parent=serverapp)
+    web_app = serverapp.web_app
+    base = url_path_join(web_app.settings["base_url"], API_PREFIX)
+    web_app.settings["mlops_nb"] = settings
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in handlers])
+    serverapp.log.info("mlops_nb: sidebar API at %s (registry %s)", base, settings.registry_info()["store_url"])

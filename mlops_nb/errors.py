@@ -43,6 +43,14 @@ class SchemaVersionError(StoreError):
     """The registry database was written by a newer mlops_nb."""
 
 
+class StoreDamaged(StoreError):
+    """The registry database or an artifact failed an integrity check (see ``mlops-nb doctor``)."""
+
+
+class NoRegistry(StoreError):
+    """A read-only command found no registry where it looked (``looked_in``)."""
+
+
 class NotFoundError(MlopsError):
     """A run, data version, model version or other record does not exist."""
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select, text
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -23,7 +23,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from ..errors import ConfigError, SchemaVersionError, StoreError
+from ..errors import ConfigError, SchemaVersionError, StoreDamaged, StoreError
 from . import schema
 from .migrations import MIGRATIONS
 
@@ -47,8 +47,49 @@ def make_engine(url: str) -> Engine:
         hint = ""
         if url.startswith("postgres"):
             hint = " For PostgreSQL install the driver: pip install 'mlops_nb[postgres]'."
-        raise ConfigError(f"Cannot use store URL {url!r}: {exc}.{hint}", url=url) from None
+        raise ConfigError(f"Cannot use store URL {_safe(url)!r}: {exc}.{hint}", url=url) from None
+    except ImportError as exc:  # the dialect exists but its DBAPI driver is not installed
+        raise ConfigError(
+            f"The store URL {_safe(url)!r} needs the database driver {exc.name or exc}, which is not "
+            f"installed: {_driver_hint(url)}",
+            url=url,
+            module=exc.name,
+        ) from None
     return engine
+
+
+# Drivers of the dialects people try first; SQLite and PostgreSQL are the tested ones.
+_DRIVERS = {
+    "postgresql": "pip install 'mlops_nb[postgres]' (psycopg)",
+    "postgresql+psycopg": "pip install 'mlops_nb[postgres]' (psycopg)",
+    "postgresql+psycopg2": "pip install psycopg2-binary",
+    "postgresql+asyncpg": "pip install asyncpg",
+    "mysql": "pip install mysqlclient (or use mysql+pymysql:// after pip install pymysql)",
+    "mysql+mysqldb": "pip install mysqlclient",
+    "mysql+pymysql": "pip install pymysql",
+    "mysql+mysqlconnector": "pip install mysql-connector-python",
+    "mariadb": "pip install mysqlclient",
+    "mssql+pyodbc": "pip install pyodbc",
+    "mssql+pymssql": "pip install pymssql",
+    "oracle": "pip install oracledb",
+    "oracle+oracledb": "pip install oracledb",
+}
+
+
+def _driver_hint(url: str) -> str:
+    scheme = url.split("://", 1)[0].lower()
+    found = _DRIVERS.get(scheme)
+    if found is None:
+        return "install the DBAPI package SQLAlchemy names for this dialect, or use sqlite:/// or postgresql+psycopg://."
+    return found + ". mlops_nb is tested on SQLite and PostgreSQL."
+
+
+def _safe(url: str) -> str:
+    """``url`` with its password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -84,19 +125,66 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One atomic write; on SQLite the write lock is taken up front."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            yield conn
+    """One atomic write; on SQLite the write lock is taken up front.
+
+    Database errors leave as :class:`StoreError` (``transient`` tells
+    :func:`retrying` whether another attempt may succeed).
+    """
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+    except DBAPIError as exc:
+        raise store_error(exc, engine, "written") from exc
 
 
 @contextlib.contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A consistent snapshot for several SELECTs."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    """A consistent snapshot for several SELECTs; database errors leave as :class:`StoreError`."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            yield conn
+    except DBAPIError as exc:
+        raise store_error(exc, engine, "read") from exc
+
+
+# What SQLite (and PostgreSQL) say when pages of the database are damaged.
+_DAMAGE = ("malformed", "not a database", "disk i/o error", "corrupt", "invalid page", "checksum")
+_TRANSIENT = ("locked", "busy", "could not serialize", "deadlock")
+
+
+def store_error(exc: DBAPIError, engine: Engine, action: str) -> StoreError:
+    """A :class:`StoreError` saying what failed and what to do, for a database error.
+
+    ``action`` is "read" or "written".  The error carries ``cause`` (the
+    driver's message), ``transient`` (a lock or serialisation conflict worth
+    retrying) and ``damaged`` (the database file itself is corrupt).
+    """
+    cause = " ".join(str(exc.orig if exc.orig is not None else exc).split()) or type(exc).__name__
+    lowered = cause.lower()
+    where = engine.url.render_as_string(hide_password=True)
+    transient = isinstance(exc, OperationalError) and any(w in lowered for w in _TRANSIENT)
+    damaged = any(w in lowered for w in _DAMAGE)
+    if damaged:
+        hint = (
+            " The database is damaged: run `mlops-nb doctor` to check it, then restore it from a backup "
+            "(or move the file aside to start a new registry)."
+        )
+    elif transient:
+        hint = " Another process held it too long: retry later."
+    elif isinstance(exc, OperationalError):
+        hint = " Check that the database is reachable, and writable for writes."
+    else:
+        hint = ""
+    return (StoreDamaged if damaged else StoreError)(
+        f"The registry database {where} could not be {action}: {cause}.{hint}",
+        cause=cause,
+        transient=transient,
+        damaged=damaged,
+        url=where,
+    )
 
 
 def retrying(fn, *args, **kwargs):
@@ -109,19 +197,19 @@ def retrying(fn, *args, **kwargs):
     for attempt in range(_RETRIES):
         try:
             return fn(*args, **kwargs)
-        except DBAPIError as exc:
+        except StoreError as exc:
+            if not exc.fields.get("transient") or attempt == _RETRIES - 1:
+                raise
+        except DBAPIError as exc:  # fn used a connection of its own, outside write_transaction
             message = str(exc).lower()
-            transient = isinstance(exc, OperationalError) and (
-                "locked" in message or "busy" in message or "could not serialize" in message
-            )
+            transient = isinstance(exc, OperationalError) and any(w in message for w in _TRANSIENT)
             if not transient or attempt == _RETRIES - 1:
-                hint = " Another process held it too long: retry later." if transient else ""
                 raise StoreError(
-                    f"The registry database could not be written: {exc.orig}.{hint}",
-                    cause=str(exc.orig),
+                    f"The registry database could not be written: {exc.orig}.",
+                    cause=str(exc.orig), transient=transient, damaged=False,
                 ) from exc
-            time.sleep(delay + random.random() * delay)
-            delay = min(delay * 2, 2.0)
+        time.sleep(delay + random.random() * delay)
+        delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
 
 
@@ -166,13 +254,20 @@ def ensure_schema(engine: Engine) -> int:
         raise
     except StoreError as exc:
         # e.g. not a database, unreadable file, server unreachable
-        raise StoreError(
+        damaged = bool(exc.fields.get("damaged")) and "not a database" not in exc.cause
+        hint = (
+            " Its pages are damaged: run `mlops-nb doctor`, then restore the file from a backup."
+            if damaged
+            else ""
+        )
+        raise (StoreDamaged if damaged else StoreError)(
             f"Cannot open the registry database {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.cause}. Check the URL and that the database is reachable and is an mlops_nb "
+            f"{exc.cause}.{hint} Check the URL and that the database is reachable and is an mlops_nb "
             "registry, or choose another location with MLOPS_NB_HOME, MLOPS_NB_STORE_URL or "
             "%mlops init --store.",
-            url=str(engine.url),
+            url=engine.url.render_as_string(hide_password=True),
             cause=exc.cause,
+            damaged=damaged,
         ) from None
 
 

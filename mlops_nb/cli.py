@@ -27,9 +27,17 @@ class _Group(click.Group):
 @click.option("--artifacts", envvar="MLOPS_NB_ARTIFACTS_URL", help="fsspec URL of the artifact folder.")
 @click.option("--project", envvar="MLOPS_NB_PROJECT", help="Project name.")
 @click.version_option(package_name="mlops_nb")
-def main(store: str | None, artifacts: str | None, project: str | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, store: str | None, artifacts: str | None, project: str | None) -> None:
     """MLOps for Jupyter notebooks: runs, data and model versions, drift, notebook jobs."""
     config.init(project=project, store=store, artifacts=artifacts)
+    # Only commands that record something may create a registry; the others say none is here.
+    config.settings.create_store = ctx.invoked_subcommand in CREATES_REGISTRY
+    ctx.call_on_close(lambda: setattr(config.settings, "create_store", True))
+
+
+#: Commands that may create a registry where none exists (``schedule add`` says so itself).
+CREATES_REGISTRY = {"run", "batch", "validate", "scheduler"}
 
 
 @main.command()

@@ -34,6 +34,9 @@ class Settings:
     store_url: str | None = None
     artifacts_url: str | None = None
     project: str | None = None
+    #: Whether opening a store may create a registry that does not exist yet.  Read-only
+    #: commands (``mlops-nb summary``...) turn it off so that they never leave an empty one behind.
+    create_store: bool = True
     metric_pattern: str = field(
         default_factory=lambda: os.environ.get("MLOPS_NB_METRIC_PATTERN", DEFAULT_METRIC_PATTERN)
     )
@@ -54,6 +57,17 @@ def store_url(explicit: str | None = None) -> str:
     if url:
         return _check_url(url, "store")
     return f"sqlite:///{home_dir() / 'registry.db'}"
+
+
+def store_source(explicit: str | None = None) -> str:
+    """Where :func:`store_url` took the location from, for messages."""
+    if explicit or settings.store_url:
+        return "given with --store or init(store=...)"
+    if os.environ.get("MLOPS_NB_STORE_URL"):
+        return "from MLOPS_NB_STORE_URL"
+    if os.environ.get("MLOPS_NB_HOME"):
+        return "in MLOPS_NB_HOME"
+    return f"in .mlops/ of the current folder {Path.cwd()}, since neither --store, MLOPS_NB_STORE_URL nor MLOPS_NB_HOME is set"
 
 
 def artifacts_url(explicit: str | None = None, store: str | None = None) -> str:
@@ -85,6 +99,8 @@ def init(project: str | None = None, store: str | None = None, artifacts: str | 
         SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``).
     artifacts : str, optional
         fsspec URL of the artifact folder (local path, ``s3://bucket/prefix``...).
+        When a different store is given without it, artifacts go to that store's
+        default folder (beside a SQLite file).
     """
     if project is not None:
         if not re.fullmatch(r"[\w.\- ]{1,200}", project):
@@ -94,9 +110,12 @@ def init(project: str | None = None, store: str | None = None, artifacts: str | 
             )
         settings.project = project
     if store is not None:
-        settings.store_url = _check_url(store, "store")
-        if artifacts is None and settings.artifacts_url is None:
-            settings.artifacts_url = artifacts_url(store=settings.store_url)
+        checked = _check_url(store, "store")
+        if artifacts is None and checked != store_url():
+            # A new store brings its own artifact folder (beside a SQLite file, else the
+            # environment's or the home folder's): never keep writing beside the old store.
+            settings.artifacts_url = None
+        settings.store_url = checked
     if artifacts is not None:
         settings.artifacts_url = artifacts
 

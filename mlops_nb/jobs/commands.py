@@ -178,8 +178,13 @@ def _print_frame(frame) -> None:
 
 # ---- schedules ----------------------------------------------------------------------------
 @click.group()
-def schedule() -> None:
+@click.pass_context
+def schedule(ctx: click.Context) -> None:
     """Cron schedules kept in the registry, fired by `mlops-nb scheduler`."""
+    from .. import config
+
+    if ctx.invoked_subcommand == "add":  # the one schedule command that may start a registry
+        config.settings.create_store = True
 
 
 @schedule.command("add")
@@ -275,6 +280,10 @@ def schedule_history(name: str, last: int) -> None:
     """Firings of schedule NAME: slot, status, attempts, job runs."""
     from ..store import get_store
 
+    store = get_store()
+    firings = store.list_firings(name, last=last)
+    if not firings:
+        store.get_schedule(name)  # no such schedule (and no history of a removed one): say so
     rows = [
         {
             "firing": f["id"], "slot": when_text(f["slot"]), "status": f["status"], "attempts": f["attempts"],
@@ -282,7 +291,7 @@ def schedule_history(name: str, last: int) -> None:
             "duration_s": round(f["ended_at"] - f["started_at"], 1) if f["ended_at"] and f["started_at"] else "-",
             "error": (f["error"] or "")[:100],
         }
-        for f in get_store().list_firings(name, last=last)
+        for f in firings
     ]  # fmt: skip
     _table(rows, f"schedule {name!r} has not fired yet")
 

@@ -9,28 +9,80 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from pathlib import Path
 
 from .. import config
+from ..errors import NoRegistry
 from .artifacts import ArtifactStore
+from .engine import make_engine, read_transaction
+from .processes import reap_dead_runs
 from .sql import SqlStore
 
-__all__ = ["ArtifactStore", "SqlStore", "Store", "get_store", "clear_cache"]
+__all__ = ["ArtifactStore", "SqlStore", "Store", "get_store", "clear_cache", "registry_exists"]
 
 Store = SqlStore
 _cache: dict[tuple[str, str], SqlStore] = {}
+_reaped: dict[tuple[str, str], float] = {}
 _lock = threading.Lock()
+# How often a long-lived process (scheduler, Jupyter server) looks again for runs of dead processes.
+_REAP_EVERY_S = 30.0
 
 
-def get_store(url: str | None = None, artifacts: str | None = None) -> SqlStore:
-    """The store at ``url``/``artifacts``, or the configured one when omitted."""
+def get_store(url: str | None = None, artifacts: str | None = None, *, create: bool | None = None) -> SqlStore:
+    """The store at ``url``/``artifacts``, or the configured one when omitted.
+
+    Opening a store marks runs of this host whose process has ended as
+    ``interrupted``.  With ``create=False`` (default: ``config.settings.create_store``)
+    a registry that does not exist yet raises :class:`~mlops_nb.errors.NoRegistry`
+    instead of being created.
+    """
     store_url = config.store_url(url)
     artifacts_url = config.artifacts_url(artifacts, store=store_url)
     key = (store_url, artifacts_url)
     with _lock:
         store = _cache.get(key)
         if store is None:
+            if not (config.settings.create_store if create is None else create) and not registry_exists(store_url):
+                raise NoRegistry(
+                    f"No mlops_nb registry here: looked for {_describe(store_url)} ({config.store_source(url)}). "
+                    "Point at one with --store sqlite:///PATH/registry.db or postgresql+psycopg://..., "
+                    "MLOPS_NB_STORE_URL, or MLOPS_NB_HOME=FOLDER (the folder holding registry.db), "
+                    "or run the command in the folder whose .mlops/ holds it.",
+                    looked_in=store_url,
+                )
             store = _cache[key] = SqlStore(store_url, artifacts_url)
+        if time.monotonic() - _reaped.get(key, -_REAP_EVERY_S) >= _REAP_EVERY_S:
+            _reaped[key] = time.monotonic()
+            reap_dead_runs(store)
         return store
+
+
+def registry_exists(url: str) -> bool:
+    """Whether ``url`` already holds an mlops_nb registry (nothing is created to find out)."""
+    path = _sqlite_path(url)
+    if path is not None:
+        return path == ":memory:" or Path(path).is_file()
+    engine = make_engine(url)
+    try:
+        with read_transaction(engine) as conn:
+            return conn.dialect.has_table(conn, "schema_info")
+    finally:
+        engine.dispose()
+
+
+def _sqlite_path(url: str) -> str | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1] if "///" in url else ":memory:"
+    return path or ":memory:"
+
+
+def _describe(url: str) -> str:
+    path = _sqlite_path(url)
+    if path is not None:
+        return path
+    return f"the schema_info table in {make_engine(url).url.render_as_string(hide_password=True)}"
 
 
 def clear_cache() -> None:
@@ -39,6 +91,7 @@ def clear_cache() -> None:
         for store in _cache.values():
             store.close()
         _cache.clear()
+        _reaped.clear()
 
 
 def _after_fork_in_child() -> None:

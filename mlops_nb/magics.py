@@ -9,11 +9,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import config
 from .autotrack import AutoTracker
 from .errors import MlopsError, RecordingError
+from .magic_parsing import parse
 from .tracked_cells import CellHooks
 
 # capture/tracking/store (pandas, SQLAlchemy) are imported on first use: %load_ext stays fast.
@@ -96,11 +97,14 @@ def _autotrack_args(line):
     """%mlops autotrack: record every cell that produces a model or a metric."""
 
 
+#: What shlex says about an unterminated quote or a trailing backslash.
+_SHLEX_ERRORS = {"No closing quotation", "No escaped character"}
+
+
 def _parse(spec, line: str):
-    try:
-        return parse_argstring(spec, line)
-    except SystemExit:  # argparse exits after printing --help
-        return None
+    # The one parse point of the built-in sub-commands: shell-like splitting, and a quoting
+    # mistake (an unterminated quote) is a one-line UsageError rather than a ValueError.
+    return parse(spec, line, spec.__name__.strip("_").removesuffix("_args"))
 
 
 def parse_track_options(line: str) -> tuple[str | None, dict[str, str], bool, bool] | None:
@@ -152,6 +156,11 @@ class MlopsMagics(Magics):
                 return getattr(importlib.import_module(module), function)(self.shell, rest)
         except MlopsError as exc:
             raise UsageError(str(exc)) from None
+        except ValueError as exc:
+            if str(exc) not in _SHLEX_ERRORS:
+                raise
+            # a sub-command that splits its line itself met a quoting mistake
+            raise UsageError(f"%mlops {command}: cannot read the line ({exc}); check the quotes.") from None
         if command == "track":
             raise UsageError("track is a cell magic: start the cell with %%mlops track.")
         raise UsageError(f"Unknown %mlops command {command!r}. See %mlops help.")

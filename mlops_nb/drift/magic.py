@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlops_nb.errors import MlopsError
+from mlops_nb.magic_parsing import parse
 
 _REF_PREFIXES = ("run:", "model:", "data:")
 
@@ -64,11 +65,13 @@ def _methods(text: str | None) -> Any:
 def drift_command(shell, line: str):
     """Parse ``line``, run :func:`mlops_nb.drift`, and return a DriftPanel."""
     try:
-        args = parse_argstring(_drift_args, line)
-    except SystemExit:  # --help printed the usage
-        return None
+        # Shell-like splitting; an unterminated quote is a one-line UsageError too.
+        args = parse(_drift_args, line, "drift")
     except UsageError as exc:
-        raise UsageError(_one_line(f"%mlops drift: {exc}")) from None
+        message = str(exc)
+        raise UsageError(_one_line(message if message.startswith("%mlops drift") else f"%mlops drift: {message}")) from None
+    if args is None:  # --help printed the usage
+        return None
     reference = _lookup(shell, args.reference, "reference", allow_refs=True)
     current = _lookup(shell, args.current, "current data", allow_refs=False)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import MlopsError
+from ..magic_parsing import parse
 from .notebook import parse_parameters, write_file
 
 
@@ -43,11 +44,12 @@ def _run_args(line):
 
 def _parse(spec, line: str):
     try:
-        args = parse_argstring(spec, line)
-    except SystemExit:  # argparse exits after printing --help
-        return None
+        # Shell-like splitting; an unterminated quote is a one-line UsageError too.
+        args = parse(spec, line, spec.__name__.strip("_").removesuffix("_args"))
     except UsageError as exc:
         raise UsageError(f"{exc} (see %mlops help)") from None
+    if args is None:  # --help printed the usage
+        return None
     rtol = getattr(args, "rtol", 0.0)
     if rtol < 0:
         raise UsageError("--rtol must be zero or positive.")

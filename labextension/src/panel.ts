@@ -1,0 +1,468 @@
+/**
+ * The "MLOps" sidebar: This notebook, Runs, Models, Drift and Jobs.
+ *
+ * Polls the server extension every few seconds, but only while the panel is
+ * visible and the browser tab is shown.
+ */
+import { showErrorMessage } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+import { Message } from '@lumino/messaging';
+
+import { post, requestAPI } from './api';
+import { askPromote, askReason } from './dialogs';
+import { badge, h, metricsText, num, shortId, when } from './dom';
+
+export const POLL_MS = 5000;
+
+export interface IPanelOptions {
+  /** Path of the notebook in focus (relative to the server root), or null. */
+  currentNotebook: () => string | null;
+  openRun: (id: string) => void;
+}
+
+interface ISection {
+  root: HTMLDetailsElement;
+  body: HTMLElement;
+  count: HTMLElement;
+}
+
+export class MlopsPanel extends Widget {
+  constructor(private _options: IPanelOptions) {
+    super();
+    this.id = 'mlops-nb-sidebar';
+    this.addClass('mlops-panel');
+    this.title.caption = 'MLOps';
+
+    this._status = h('div', { class: 'mlops-registry mlops-muted' });
+    const refresh = h('button', { class: 'jp-Button mlops-button mlops-refresh', title: 'Refresh now', onclick: () => void this.refresh() }, '↻');
+    this._filter = h('input', {
+      class: 'jp-mod-styled mlops-filter',
+      type: 'search',
+      placeholder: "metrics.accuracy > 0.9 and status = 'finished'",
+      'aria-label': 'filter runs',
+      onkeydown: (e: KeyboardEvent) => {
+        if (e.key === 'Enter') {
+          this._runsPage = [];
+          void this.refresh();
+        }
+      }
+    });
+    this.node.append(
+      h('div', { class: 'mlops-header' }, h('span', { class: 'mlops-title' }, 'MLOps'), refresh),
+      this._status
+    );
+    this._sections = {
+      notebook: this.section('notebook', 'This notebook'),
+      runs: this.section('runs', 'Runs', this._filter),
+      models: this.section('models', 'Models'),
+      drift: this.section('drift', 'Drift'),
+      jobs: this.section('jobs', 'Jobs')
+    };
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && this.isVisible) {
+        void this.refresh();
+      }
+    });
+  }
+
+  /** Re-read everything shown (each section reports its own errors). */
+  async refresh(): Promise<void> {
+    if (this._busy) {
+      return;
+    }
+    this._busy = true;
+    try {
+      const info = await requestAPI('registry').catch(e => ({ error: e.message }));
+      if (info.error) {
+        this._status.textContent = info.error;
+        return;
+      }
+      this._status.textContent = info.exists
+        ? `registry ${info.store_url}`
+        : `no registry yet at ${info.store_url}: run a %%mlops track cell`;
+      this._status.title = `acting as ${info.user}`;
+      if (!info.exists) {
+        for (const s of Object.values(this._sections)) {
+          s.body.replaceChildren(h('p', { class: 'mlops-muted' }, 'nothing recorded yet'));
+          s.count.textContent = '';
+        }
+        return;
+      }
+      await Promise.all([
+        this.guard('notebook', () => this.renderNotebook()),
+        this.guard('runs', () => this.renderRuns()),
+        this.guard('models', () => this.renderModels()),
+        this.guard('drift', () => this.renderDrift()),
+        this.guard('jobs', () => this.renderJobs())
+      ]);
+    } finally {
+      this._busy = false;
+    }
+  }
+
+  /** The notebook in focus changed. */
+  notebookChanged(): void {
+    if (this.isVisible) {
+      void this.guard('notebook', () => this.renderNotebook());
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.refresh();
+    this._timer = window.setInterval(() => {
+      if (!document.hidden) {
+        void this.refresh();
+      }
+    }, POLL_MS);
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    window.clearInterval(this._timer);
+    this._timer = 0;
+  }
+
+  dispose(): void {
+    window.clearInterval(this._timer);
+    super.dispose();
+  }
+
+  // ---- sections ---------------------------------------------------------------------
+  private section(key: string, label: string, ...extra: HTMLElement[]): ISection {
+    const count = h('span', { class: 'mlops-count' });
+    const body = h('div', { class: 'mlops-section-body' });
+    const root = h(
+      'details',
+      { class: `mlops-section mlops-section-${key}`, open: true, dataset: { section: key } },
+      h('summary', {}, label, ' ', count),
+      ...extra,
+      body
+    );
+    this.node.append(root);
+    return { root, body, count };
+  }
+
+  private async guard(key: keyof MlopsPanel['_sections'], render: () => Promise<void>): Promise<void> {
+    const section = this._sections[key];
+    if (!section.root.open && key !== 'notebook') {
+      return; // a closed section is not fetched
+    }
+    try {
+      await render();
+    } catch (error: any) {
+      section.body.replaceChildren(h('p', { class: 'mlops-error' }, String(error.message || error)));
+    }
+  }
+
+  private async renderNotebook(): Promise<void> {
+    const s = this._sections.notebook;
+    const path = this._options.currentNotebook();
+    if (!path) {
+      s.count.textContent = '';
+      s.body.replaceChildren(h('p', { class: 'mlops-muted' }, 'open a notebook to see the runs it recorded'));
+      return;
+    }
+    const data = await requestAPI('notebook-runs', {}, { path, max_results: '30' });
+    s.count.textContent = `(${data.runs.length})`;
+    s.body.replaceChildren(
+      h('div', { class: 'mlops-muted mlops-path' }, path),
+      data.runs.length ? this.runList(data.runs, true) : h('p', { class: 'mlops-muted' }, 'no runs recorded from this notebook yet')
+    );
+  }
+
+  private async renderRuns(): Promise<void> {
+    const s = this._sections.runs;
+    const filter = this._filter.value.trim();
+    const data = await requestAPI('runs', {}, { filter, max_results: '25' });
+    this._runsPage = data.runs;
+    this._runsToken = data.next_page_token;
+    s.count.textContent = `(${data.runs.length}${data.next_page_token ? '+' : ''})`;
+    s.body.replaceChildren(
+      data.runs.length ? this.runList(data.runs, false) : h('p', { class: 'mlops-muted' }, filter ? 'no run matches' : 'no runs yet'),
+      ...(this._runsToken ? [h('button', { class: 'jp-Button mlops-button mlops-more', onclick: () => void this.moreRuns() }, 'more…')] : [])
+    );
+  }
+
+  private async moreRuns(): Promise<void> {
+    const data = await requestAPI('runs', {}, { filter: this._filter.value.trim(), max_results: '25', page_token: this._runsToken || undefined });
+    this._runsToken = data.next_page_token;
+    this._runsPage = this._runsPage.concat(data.runs);
+    const s = this._sections.runs;
+    s.body.replaceChildren(
+      this.runList(this._runsPage, false),
+      ...(this._runsToken ? [h('button', { class: 'jp-Button mlops-button mlops-more', onclick: () => void this.moreRuns() }, 'more…')] : [])
+    );
+  }
+
+  private runList(runs: any[], withWarnings: boolean): HTMLElement {
+    return h(
+      'ul',
+      { class: 'mlops-list mlops-runs' },
+      runs.map(run =>
+        h(
+          'li',
+          {
+            class: 'mlops-run',
+            dataset: { runId: run.id },
+            title: `${run.id}\n${run.notebook_path || ''}`,
+            onclick: () => this._options.openRun(run.id)
+          },
+          h(
+            'div',
+            { class: 'mlops-row' },
+            badge(run.status),
+            h('span', { class: 'mlops-name' }, run.name || shortId(run.id)),
+            h('span', { class: 'mlops-mono mlops-muted' }, shortId(run.id)),
+            h('span', { class: 'mlops-when mlops-muted' }, when(run.start_time))
+          ),
+          h('div', { class: 'mlops-metrics' }, metricsText(run.metrics)),
+          (withWarnings || run.warnings?.length) && run.warnings?.length
+            ? h('ul', { class: 'mlops-warnings' }, run.warnings.map((w: any) => h('li', {}, '⚠ ', w.message)))
+            : null
+        )
+      )
+    );
+  }
+
+  private async renderModels(): Promise<void> {
+    const s = this._sections.models;
+    const data = await requestAPI('models');
+    s.count.textContent = `(${data.models.length})`;
+    const requests = data.requests.length
+      ? h(
+          'div',
+          { class: 'mlops-requests' },
+          h('div', { class: 'mlops-subtitle' }, 'Waiting for approval'),
+          data.requests.map((r: any) =>
+            h(
+              'div',
+              { class: 'mlops-row mlops-request' },
+              h('span', {}, `#${r.id} ${r.name} v${r.version} → @${r.alias} by ${r.requester}`),
+              h('button', { class: 'jp-Button mlops-button mlops-approve', onclick: () => void this.approve(r) }, 'Approve…')
+            )
+          )
+        )
+      : null;
+    s.body.replaceChildren(
+      ...(data.models.length ? data.models.map((m: any) => this.model(m)) : [h('p', { class: 'mlops-muted' }, 'no registered models (mlops_nb.register(...))')]),
+      ...(requests ? [requests] : [])
+    );
+  }
+
+  private model(model: any): HTMLElement {
+    const aliases = Object.entries(model.aliases || {}) as [string, number][];
+    return h(
+      'div',
+      { class: 'mlops-model', dataset: { model: model.name } },
+      h('div', { class: 'mlops-row' }, h('span', { class: 'mlops-name' }, model.name), h('span', { class: 'mlops-muted' }, model.description || '')),
+      h(
+        'div',
+        { class: 'mlops-aliases' },
+        aliases.length
+          ? aliases.map(([alias, version]) =>
+              h(
+                'span',
+                { class: 'mlops-alias', dataset: { alias } },
+                `@${alias} → v${version} `,
+                h('button', { class: 'mlops-link-button mlops-rollback', title: `Roll ${alias} back to its previous holder`, onclick: () => void this.rollback(model.name, alias, version) }, 'roll back')
+              )
+            )
+          : h('span', { class: 'mlops-muted' }, 'no aliases')
+      ),
+      h(
+        'table',
+        { class: 'mlops-table mlops-versions' },
+        model.versions.map((v: any) =>
+          h(
+            'tr',
+            { dataset: { version: String(v.version) } },
+            h('td', {}, `v${v.version}`),
+            h('td', {}, (v.class_name || '').split('.').pop()),
+            h('td', { class: 'mlops-metrics' }, metricsText(v.metrics, 2)),
+            h('td', {}, (v.aliases || []).map((a: string) => h('span', { class: 'mlops-chip' }, `@${a}`))),
+            h(
+              'td',
+              {},
+              h('button', { class: 'jp-Button mlops-button mlops-promote', onclick: () => void this.promote(model, v) }, 'Promote…'),
+              v.run_id ? h('button', { class: 'mlops-link-button', title: 'training run', onclick: () => this._options.openRun(v.run_id) }, 'run') : null
+            )
+          )
+        )
+      )
+    );
+  }
+
+  private async promote(model: any, version: any): Promise<void> {
+    const aliases = Object.keys(model.aliases || {});
+    const choice = await askPromote(model.name, version.version, aliases, aliases[0] || 'staging');
+    if (!choice) {
+      return;
+    }
+    try {
+      const result = await post(`models/${encodeURIComponent(model.name)}/promote`, {
+        version: version.version,
+        alias: choice.alias,
+        reason: choice.reason || undefined
+      });
+      if (result.status === 'pending_approval') {
+        await showErrorMessage('Waiting for approval', `Request #${result.request_id}: ${model.name} v${result.version} → @${result.alias} needs an approver.`);
+      }
+    } catch (error: any) {
+      await showErrorMessage('Promotion refused', gateText(error));
+    }
+    await this.refresh();
+  }
+
+  private async rollback(name: string, alias: string, version: number): Promise<void> {
+    const reason = await askReason(`Roll back ${name}@${alias}?`, `@${alias} points at v${version}; it goes back to the version that held it before.`, 'Roll back');
+    if (reason === null) {
+      return;
+    }
+    try {
+      await post(`models/${encodeURIComponent(name)}/rollback`, { alias, reason: reason || undefined });
+    } catch (error: any) {
+      await showErrorMessage('Rollback failed', error.message || String(error));
+    }
+    await this.refresh();
+  }
+
+  private async approve(request: any): Promise<void> {
+    const comment = await askReason(
+      `Approve request #${request.id}?`,
+      `${request.name} v${request.version} → @${request.alias}, requested by ${request.requester}${request.reason ? `: ${request.reason}` : ''}.`,
+      'Approve',
+      'comment (kept with the approval)'
+    );
+    if (comment === null) {
+      return;
+    }
+    try {
+      await post(`requests/${request.id}/approve`, { comment: comment || undefined });
+    } catch (error: any) {
+      await showErrorMessage('Approval refused', gateText(error));
+    }
+    await this.refresh();
+  }
+
+  private async renderDrift(): Promise<void> {
+    const s = this._sections.drift;
+    const data = await requestAPI('drift', {}, { limit: '10' });
+    s.count.textContent = `(${data.checks.length})`;
+    s.body.replaceChildren(
+      data.checks.length
+        ? h(
+            'ul',
+            { class: 'mlops-list' },
+            data.checks.map((c: any) =>
+              h(
+                'li',
+                { class: `mlops-check${c.dataset_drift ? ' mlops-drifted' : ''}`, dataset: { check: String(c.id) } },
+                h(
+                  'div',
+                  { class: 'mlops-row' },
+                  h('span', { class: `mlops-badge ${c.dataset_drift ? 'mlops-status-failed' : 'mlops-status-finished'}` }, c.dataset_drift ? 'drift' : 'ok'),
+                  h('span', { class: 'mlops-name' }, `#${c.id} vs ${c.reference}`),
+                  h('span', { class: 'mlops-when mlops-muted' }, when(c.created_at))
+                ),
+                h('div', { class: 'mlops-muted' }, `${c.n_drifted} of ${c.n_columns} columns drifted`),
+                h(
+                  'div',
+                  { class: 'mlops-columns' },
+                  c.columns.map((col: any) =>
+                    h(
+                      'span',
+                      { class: `mlops-chip${col.drifted ? ' mlops-chip-drifted' : ''}`, title: `${col.test || col.status} score ${num(col.score)} (threshold ${num(col.threshold)})${col.note ? '\n' + col.note : ''}` },
+                      col.column
+                    )
+                  )
+                )
+              )
+            )
+          )
+        : h('p', { class: 'mlops-muted' }, 'no saved drift checks (report.save())')
+    );
+  }
+
+  private async renderJobs(): Promise<void> {
+    const s = this._sections.jobs;
+    const data = await requestAPI('schedules');
+    s.count.textContent = `(${data.schedules.length})`;
+    const items = await Promise.all(
+      data.schedules.map(async (job: any) => {
+        const history = this._history.has(job.name) ? await requestAPI(`schedules/${encodeURIComponent(job.name)}/history`, {}, { last: '10' }) : null;
+        return h(
+          'li',
+          { class: 'mlops-job', dataset: { schedule: job.name } },
+          h(
+            'div',
+            { class: 'mlops-row' },
+            badge(job.paused ? 'paused' : job.last_status || 'never'),
+            h('span', { class: 'mlops-name' }, job.name),
+            h('span', { class: 'mlops-mono mlops-muted' }, job.cron)
+          ),
+          h('div', { class: 'mlops-muted' }, `last ${when(job.last_slot)} · next ${job.paused ? 'paused' : when(job.next_time)}`),
+          h(
+            'div',
+            { class: 'mlops-row' },
+            h('button', { class: 'jp-Button mlops-button mlops-trigger', onclick: () => void this.trigger(job.name) }, 'Run now'),
+            h('button', { class: 'mlops-link-button mlops-history-toggle', onclick: () => this.toggleHistory(job.name) }, this._history.has(job.name) ? 'hide history' : 'history')
+          ),
+          history
+            ? h(
+                'table',
+                { class: 'mlops-table mlops-history' },
+                history.firings.length
+                  ? history.firings.map((f: any) =>
+                      h('tr', {}, h('td', {}, when(f.slot)), h('td', {}, badge(f.status)), h('td', {}, `${f.attempts} attempt${f.attempts === 1 ? '' : 's'}`), h('td', { class: 'mlops-muted' }, (f.error || '').slice(0, 80)))
+                    )
+                  : h('tr', {}, h('td', { class: 'mlops-muted' }, 'not fired yet'))
+              )
+            : null
+        );
+      })
+    );
+    s.body.replaceChildren(items.length ? h('ul', { class: 'mlops-list' }, items) : h('p', { class: 'mlops-muted' }, 'no schedules (mlops-nb schedule add NB --cron ...)'));
+  }
+
+  private toggleHistory(name: string): void {
+    if (this._history.has(name)) {
+      this._history.delete(name);
+    } else {
+      this._history.add(name);
+    }
+    void this.guard('jobs', () => this.renderJobs());
+  }
+
+  private async trigger(name: string): Promise<void> {
+    const reason = await askReason(`Run ${name} now?`, 'The running `mlops-nb scheduler` fires it at its next tick, with the schedule\'s timeout and retries.', 'Run now');
+    if (reason === null) {
+      return;
+    }
+    try {
+      await post(`schedules/${encodeURIComponent(name)}/trigger`, { reason: reason || undefined });
+      this._history.add(name);
+    } catch (error: any) {
+      await showErrorMessage('Cannot run now', error.message || String(error));
+    }
+    await this.refresh();
+  }
+
+  private _sections: Record<'notebook' | 'runs' | 'models' | 'drift' | 'jobs', ISection>;
+  private _status: HTMLElement;
+  private _filter: HTMLInputElement;
+  private _timer = 0;
+  private _busy = false;
+  private _runsPage: any[] = [];
+  private _runsToken: string | null = null;
+  private _history = new Set<string>();
+}
+
+function gateText(error: any): string {
+  const gates = error?.body?.gates as any[] | undefined;
+  if (!gates?.length) {
+    return error.message || String(error);
+  }
+  const failed = gates.filter(g => !g.passed).map(g => `✗ ${g.gate}: ${g.detail}`);
+  return [error.message, ...failed].join('\n');
+}

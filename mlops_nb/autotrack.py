@@ -73,16 +73,24 @@ class AutoTracker:
             # The cell's own number; at pre_run_cell IPython 9 has already moved the counter on.
             run.execution_count = getattr(result, "execution_count", None) or run.execution_count
         try:
+            from .writer import background_writes
+
+            background = background_writes(self.shell)
             if error is None:
                 from .shown_metrics import add_shown_metrics
 
-                run.collect(capture)
+                run.collect(capture, defer_models=background)
                 add_shown_metrics(run, capture, getattr(result, "result", None))
             if not run.has_results:
                 run.discard()
                 return
-            capture.complete_profiles()
-            run.__exit__(type(error) if error else None, error, None)
+            if background:
+                from .tracked_cells import finish_in_background
+
+                finish_in_background(run, error, before=capture.complete_profiles)
+            else:
+                capture.complete_profiles()
+                run.__exit__(type(error) if error else None, error, None)
         except MlopsError as exc:
             warnings.warn(f"mlops autotrack: run not recorded: {exc}", stacklevel=1)
             return

@@ -38,7 +38,7 @@ class CellHooks:
         self.shell = shell
         self.ledger = Ledger(shell)
         self.autotracker = autotracker
-        self._pending: Any = None  # (run, capture, warnings) of the running tracked cell
+        self._pending: Any = None  # (run, capture) of the running tracked cell
         self.installed = False
 
     # ---- installation ------------------------------------------------------------
@@ -79,6 +79,9 @@ class CellHooks:
     # ---- events ---------------------------------------------------------------------
     def pre_run_cell(self, info=None) -> None:
         self._abandon()
+        from .writer import flush
+
+        flush()  # the previous cell's run is complete before this cell can look at the store
         raw = getattr(info, "raw_cell", None) or ""
         self.ledger.observe_meta(getattr(info, "cell_meta", None))
         first, _, body = raw.lstrip("\r\n").partition("\n")
@@ -104,7 +107,13 @@ class CellHooks:
             capture = CellCapture(transformed, self.shell.user_ns, data=data, models=models, known=run.store.has_profile)
             run.watch(capture)
             run.lineage_warnings = self.ledger.check(capture.names.reads, info)
+            background = _background(self.shell)
+            run.persist_start = not background
             run.__enter__()
+            if background:
+                from .writer import submit
+
+                submit(run._insert, f"the start of run {run.id[:8]}")  # git state and a commit, off the cell
         except SyntaxError:
             return  # IPython reports it when it compiles the cell
         except MlopsError as exc:
@@ -129,11 +138,15 @@ class CellHooks:
         if result is not None:
             error = result.error_before_exec or result.error_in_exec
             run.execution_count = getattr(result, "execution_count", None) or run.execution_count
+        background = not run.persist_start
         try:
             if error is None:
-                run.collect(capture)
+                run.collect(capture, defer_models=background)
                 add_shown_metrics(run, capture, getattr(result, "result", None))
-            run.__exit__(type(error) if error else None, error, None)
+            if background:
+                finish_in_background(run, error)
+            else:
+                run.__exit__(type(error) if error else None, error, None)
         except MlopsError as exc:
             print(f"mlops: {exc}", file=sys.stderr)
             return
@@ -144,6 +157,33 @@ class CellHooks:
         if self._pending is not None:
             self._pending[0].discard()
             self._pending = None
+
+
+def _background(shell) -> bool:
+    from .writer import background_writes
+
+    return background_writes(shell)
+
+
+def finish_in_background(run, error: BaseException | None, before=None) -> None:
+    """End ``run`` now (status, duration: the summary line is right) and write it on the writer thread.
+
+    ``before``: more work for the writer first (e.g. data profiles).
+    """
+    from .writer import note, submit
+
+    run.deactivate()
+    run.conclude(error)
+    shown = len(run.warnings)
+
+    def write() -> None:
+        if before is not None:
+            before()
+        run.finish(error)
+        if len(run.warnings) > shown:  # e.g. a model that could not be saved
+            note(f"mlops run {run.id[:8]}: not recorded: " + "; ".join(run.warnings[shown:]))
+
+    submit(write, f"run {run.id[:8]}")
 
 
 def _options(args: str) -> tuple[str | None, dict[str, str], bool, bool] | None:

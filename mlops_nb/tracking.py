@@ -84,6 +84,7 @@ class Run:
         self.duration: float | None = None
         self.persist_start = True
         self._inserted = False
+        self._deferred: dict[str, tuple[Any, str]] = {}  # models whose artifacts are not written yet
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name or ''} {self.status}>"
@@ -152,8 +153,12 @@ class Run:
         capture.before()
         self.inputs.update(capture.inputs)
 
-    def collect(self, capture: CellCapture) -> None:
-        """After the cell ran: add the data, models and metrics it produced."""
+    def collect(self, capture: CellCapture, *, defer_models: bool = False) -> None:
+        """After the cell ran: add the data, models and metrics it produced.
+
+        ``defer_models``: only fingerprint the models now (enough for the
+        summary line); :meth:`save_models` stores their artifacts later.
+        """
         capture.after()
         self.outputs.update(capture.outputs)
         for name, value in capture.metrics.items():
@@ -162,10 +167,30 @@ class Run:
         for name, model in capture.models.items():
             if name not in self.models:
                 try:
-                    self._add_model(name, model, capture.model_digests.get(name))
+                    if defer_models:
+                        self._defer_model(name, model, capture.model_digests.get(name))
+                    else:
+                        self._add_model(name, model, capture.model_digests.get(name))
                 except MlopsError as exc:  # keep the run; say what was not kept
                     self.warnings.append(f"model {name}: {exc}")
         self.warnings.extend(capture.warnings)
+
+    def _defer_model(self, name: str, model: Any, digest: str | None) -> None:
+        from .fingerprint import fingerprint
+
+        cls = type(model)
+        self._deferred[name] = (model, digest or fingerprint(model))
+        self.models[name] = {"name": name, "digest": self._deferred[name][1], "class_name": f"{cls.__module__}.{cls.__qualname__}"}
+
+    def save_models(self) -> None:
+        """Store the artifacts of models collected with ``defer_models``."""
+        deferred, self._deferred = getattr(self, "_deferred", {}), {}
+        for name, (model, digest) in deferred.items():
+            del self.models[name]
+            try:
+                self._add_model(name, model, digest)
+            except MlopsError as exc:
+                self.warnings.append(f"model {name}: {exc}")
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, persist: bool = True) -> None:
@@ -205,12 +230,8 @@ class Run:
         """
         if self.start_time is None:
             raise TrackingError("finish() called on a run that was never started.", run_id=self.id)
-        self.duration = time.perf_counter() - self._t0
-        if error is None:
-            self.status = "finished"
-        else:
-            self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-            self.error = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-20:])
+        self.conclude(error)
+        self.save_models()
         if not self._inserted:
             self._insert()
         self.store.finish_run(
@@ -228,13 +249,24 @@ class Run:
             execution_count=self.execution_count,
         )
 
+    def conclude(self, error: BaseException | None = None) -> None:
+        """Set the final status, duration and error text, without writing (done once)."""
+        if self.status in {"finished", "failed", "interrupted"}:
+            return
+        self.duration = time.perf_counter() - self._t0
+        if error is None:
+            self.status = "finished"
+        else:
+            self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self.error = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-20:])
+
     def __enter__(self) -> Run:
         self.start(persist=self.persist_start)
         _stack.append(self)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        _stack.remove(self)
+        self.deactivate()
         if exc is None:
             try:
                 self.finish()
@@ -250,10 +282,14 @@ class Run:
             warnings.warn(f"mlops_nb: run {self.id[:8]} could not be recorded: {store_exc}", stacklevel=2)
         return False
 
-    def discard(self) -> None:
-        """Stop being the active run without recording anything."""
+    def deactivate(self) -> None:
+        """Stop being the active run (``log_*`` calls no longer reach it)."""
         if self in _stack:
             _stack.remove(self)
+
+    def discard(self) -> None:
+        """Stop being the active run without recording anything."""
+        self.deactivate()
         self.status = "discarded"
 
     @property

@@ -67,6 +67,7 @@ def run_notebook(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path, o
         for index in indexes:
             client.execute_cell(nb.cells[index], index)
             done.append(nb.cells[index])
+        flush(client)
     return done
 
 
@@ -76,6 +77,15 @@ def kernel_session(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path)
     client = CellIdClient(nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(cwd)}})
     with client.setup_kernel(env=env, cwd=str(cwd)):
         yield client
+
+
+def flush(client) -> None:
+    """Let the kernel finish writing the last run (its next cell waits for that), uncounted."""
+    client.nb.cells.append(nbformat.v4.new_code_cell("pass"))
+    try:
+        client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1, store_history=False)
+    finally:
+        client.nb.cells.pop()
 
 
 def output_text(cell) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from capture_kernel import kernel_session, output_text
+from capture_kernel import flush, kernel_session, output_text
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 
@@ -43,6 +43,7 @@ class Session:
             cell = self.cell(cell_id)
             client.execute_cell(cell, self.nb.cells.index(cell))
             text = output_text(cell)
+        flush(client)  # the run is written in the background; wait before reading the store here
         return text
 
     def edit(self, cell_id: str, source: str) -> None:

@@ -25,6 +25,7 @@ EXTERNAL_COMMANDS = {
     "drift": "mlops_nb.drift.magic:drift_command",
     "validate": "mlops_nb.jobs.magic:validate_command",
     "run": "mlops_nb.jobs.magic:run_command",
+    "monitor": "mlops_nb.monitoring.magic:monitor_command", "alerts": "mlops_nb.monitoring.magic:alerts_command_magic",
     **{
         name: f"mlops_nb.registry.magic:{name}_command"
         for name in ("register", "models", "versions", "promote", "approve", "rollback", "audit", "registry")

@@ -32,6 +32,9 @@ log = logging.getLogger("mlops_nb.scheduler")
 
 #: At most this many missed slots are run by the "all" catch-up policy.
 MAX_CATCHUP = 100
+#: Other things fired on cron slots besides notebook schedules: ``module:function(store)``
+#: returning schedule-like dicts named uniquely (``monitor:NAME``) with a ``fire`` callable.
+HOOKS = ("mlops_nb.monitoring.firing:monitor_schedules",)
 
 
 def latest_slot(cron: str, now: float, tz: str = "UTC") -> float | None:
@@ -153,7 +156,7 @@ class Scheduler:
         """Claim and start every due slot; return the ids of the firings started."""
         now = self.clock()
         started = []
-        for schedule in self.store.list_schedules():
+        for schedule in [*self.store.list_schedules(), *hooked_schedules(self.store)]:
             name = schedule["name"]
             if schedule["paused"]:
                 continue
@@ -194,7 +197,8 @@ class Scheduler:
     def _fire_all(self, schedule: dict[str, Any], firing_ids: list[int]) -> None:
         for firing_id in firing_ids:  # catch-up "all": one after the other, never overlapping
             try:
-                self.fire(schedule, firing_id)
+                # A hooked schedule (a monitor) brings its own firing; notebook schedules run the notebook.
+                (schedule.get("fire") or Scheduler.fire)(self, schedule, firing_id)
             except Exception as exc:  # keep the scheduler alive whatever one firing does
                 log.exception("firing %s of %s crashed", firing_id, schedule["name"])
                 self.store.update_firing(firing_id, status="failed", error=str(exc), ended_at=time.time())
@@ -277,6 +281,20 @@ class Scheduler:
     def close(self) -> None:
         self.wait()
         self._pool.shutdown()
+
+
+def hooked_schedules(store: SqlStore) -> list[dict[str, Any]]:
+    """Schedule-like entries of :data:`HOOKS` (each with its own ``fire(scheduler, schedule, firing_id)``)."""
+    import importlib
+
+    out: list[dict[str, Any]] = []
+    for hook in HOOKS:
+        module, _, function = hook.partition(":")
+        try:
+            out.extend(getattr(importlib.import_module(module), function)(store))
+        except MlopsError as exc:  # one broken source must not stop notebook schedules
+            log.error("scheduler hook %s: %s", hook, exc)
+    return out
 
 
 def _alive(pid: int) -> bool:

@@ -359,3 +359,77 @@ job_firings = Table(
     UniqueConstraint("schedule_name", "slot", name="uq_job_firings_slot"),
     Index("ix_job_firings_status", "status"),
 )
+
+# ---- monitoring (model monitors, their checks, alerts) ----------------------
+
+# A monitor: on a cron schedule, compare the newest data with a model's training
+# data (and its metric when labels come with the data); retrain when a threshold is crossed.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("model", String(255), nullable=False),  # NAME@ALIAS the monitor watches and may move
+    Column("data", Text, nullable=False),  # a glob (newest match) or a notebook writing output_path
+    Column("cron", String(255), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("drift_share", Float),  # trigger when this share of columns drifted
+    Column("metric", String(255)),
+    Column("metric_min", Float),  # trigger when the metric falls below (or rises above) these
+    Column("metric_max", Float),
+    Column("label_column", String(255)),
+    Column("retrain", Text, nullable=False),  # the retrain notebook
+    Column("retrain_hash", String(64)),
+    Column("parameters", Json),  # extra parameters of the retrain notebook
+    Column("eval_fraction", Float, nullable=False),
+    Column("timeout", Float),
+    Column("paused", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("user", String(255)),
+)
+
+# One check of a monitor: the numbers, whether it triggered, and what was decided.
+monitor_checks = Table(
+    "monitor_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(255), nullable=False),
+    Column("firing_id", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("model", String(255)),
+    Column("version", Integer),  # the champion, pinned at the start of the check
+    Column("data_path", Text),
+    Column("data_digest", String(64)),
+    Column("rows", Integer),
+    Column("drift_share", Float),
+    Column("n_drifted", Integer),
+    Column("metric", String(255)),
+    Column("metric_value", Float),
+    Column("triggered", Boolean),
+    Column("decision", String(32)),  # ok/no_new_data/promoted/kept_champion/kept_challenger/pending_approval/retrain_failed/error
+    Column("reason", Text),
+    Column("challenger_version", Integer),
+    Column("job_run_id", String(32)),
+    Column("payload", Json),
+    Index("ix_monitor_checks_monitor", "monitor", "created_at"),
+)
+
+# What needs a human's eye: a triggered monitor, its decision and reason, or a failed check.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("monitor", String(255), nullable=False),
+    Column("check_id", Integer),
+    Column("severity", String(16), nullable=False),  # info/warning/error
+    Column("kind", String(32), nullable=False),  # drift/metric/error
+    Column("model", String(255)),
+    Column("version", Integer),
+    Column("decision", String(32)),
+    Column("message", Text, nullable=False),
+    Column("payload", Json),
+    Column("acknowledged", Boolean, nullable=False),
+    Index("ix_alerts_created", "created_at"),
+)

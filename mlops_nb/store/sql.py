@@ -25,6 +25,7 @@ from .engine import (
     write_transaction,
 )
 from .jobs import JobStoreMixin
+from .monitoring import MonitoringStoreMixin
 from .registry import RegistryStoreMixin
 from .params import param_columns, param_value
 from .queries import newest_first, rows
@@ -36,7 +37,7 @@ _RUN_FIELDS = (
 )  # fmt: skip
 
 
-class SqlStore(RegistryStoreMixin, JobStoreMixin):
+class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
     """Runs, data versions, model versions, drift checks and the audit log.
 
     Parameters

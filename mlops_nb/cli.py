@@ -116,7 +116,7 @@ def lineage_command(ref: str) -> None:
 
 
 # Commands that live with the feature they drive (notebook jobs, ...).
-for _module in ("mlops_nb.jobs.commands", "mlops_nb.registry.commands", "mlops_nb.scoring.commands", "mlops_nb.monitoring.commands"):
+for _module in ("mlops_nb.jobs.commands", "mlops_nb.registry.commands", "mlops_nb.doctor", "mlops_nb.scoring.commands", "mlops_nb.monitoring.commands"):
     try:
         for _command in importlib.import_module(_module).COMMANDS:
             main.add_command(_command)

@@ -139,8 +139,9 @@ def batch(
     combos = expand_grid(grid)
     if not combos:
         raise JobError("The grid has no combinations.")
-    check_parameter_names(file, {name: None for combo in combos for name in combo})  # one parse for all
+    check_parameter_names(file, combos)  # names and types of every combination, one parse for all
     store = store or get_store()
+    client = _dask_client(dask) if dask is not None else None  # an unreachable cluster fails before anything is recorded
     batch_id = uuid.uuid4().hex
     workers = max(1, workers or min(len(combos), os.cpu_count() or 1))
     backend = f"dask:{_address(dask)}" if dask is not None else f"local:{workers}"
@@ -154,8 +155,8 @@ def batch(
     results: dict[int, JobRun] = {}
     bar = _progress_bar(len(combos), file.name, progress)
     try:
-        runner = _run_dask if dask is not None else _run_local
-        for index, run in runner(file, combos, batch_id, store, options, workers, dask):
+        runner = _run_dask if client is not None else _run_local
+        for index, run in runner(file, combos, batch_id, store, options, workers, client):
             results[index] = run
             if bar is not None:
                 bar.update(1)
@@ -163,6 +164,8 @@ def batch(
     finally:
         if bar is not None:
             bar.close()
+        if client is not None and client is not dask:
+            client.close()
         failed = sum(not r.ok for r in results.values()) + (len(combos) - len(results))
         store.finish_batch(batch_id, status="finished" if failed == 0 else "failed", n_failed=failed)
     return BatchResult(batch_id, str(file), backend, [results[i] for i in range(len(combos))], time.time() - started)
@@ -177,29 +180,47 @@ def _run_local(file: Path, combos, batch_id, store, options, workers, _dask):
             yield futures[future], future.result()
 
 
-def _run_dask(file: Path, combos, batch_id, store, options, _workers, dask):
-    from distributed import Client
+def _dask_client(dask: Any):
+    """A client of the Dask cluster ``dask`` (address or client), or a JobError within a few seconds."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise JobError("Running a batch on Dask needs distributed: pip install 'mlops_nb[dask]'.") from None
+    if isinstance(dask, Client):
+        return dask
+    timeout = float(os.environ.get("MLOPS_NB_DASK_CONNECT_TIMEOUT", _DASK_CONNECT_TIMEOUT_S))
+    try:
+        # Dask's own default waits 30 s before saying the scheduler is not there.
+        return Client(dask, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise JobError(
+            f"Cannot reach the Dask scheduler at {dask} within {timeout:g} s ({' '.join(str(exc).split())}). "
+            "Check the address (tcp://HOST:8786) and that the scheduler runs there, or leave out --dask "
+            "to use the local pool.",
+            address=str(dask),
+        ) from None
+
+
+_DASK_CONNECT_TIMEOUT_S = 5.0
+
+
+def _run_dask(file: Path, combos, batch_id, store, options, _workers, client):
     from distributed import as_completed as dask_completed
 
-    client = dask if isinstance(dask, Client) else Client(dask)
-    try:
-        env = {"MLOPS_NB_PROJECT": config.settings.project} if config.settings.project else {}
-        futures = {
-            client.submit(
-                run_on_worker, str(file), combo, batch_id, store.url, store.artifacts.url, options, env,
-                pure=False, key=f"mlops-nb-{batch_id[:8]}-{i}",
-            ): i
-            for i, combo in enumerate(combos)
-        }  # fmt: skip
-        for future in dask_completed(futures):
-            index = futures[future]
-            try:
-                yield index, JobRun(**future.result())
-            except Exception as exc:  # the worker died or could not reach the store
-                yield index, _not_run(file, combos[index], batch_id, f"the Dask task failed: {exc}")
-    finally:
-        if client is not dask:
-            client.close()
+    env = {"MLOPS_NB_PROJECT": config.settings.project} if config.settings.project else {}
+    futures = {
+        client.submit(
+            run_on_worker, str(file), combo, batch_id, store.url, store.artifacts.url, options, env,
+            pure=False, key=f"mlops-nb-{batch_id[:8]}-{i}",
+        ): i
+        for i, combo in enumerate(combos)
+    }  # fmt: skip
+    for future in dask_completed(futures):
+        index = futures[future]
+        try:
+            yield index, JobRun(**future.result())
+        except Exception as exc:  # the worker died or could not reach the store
+            yield index, _not_run(file, combos[index], batch_id, f"the Dask task failed: {exc}")
 
 
 def run_on_worker(

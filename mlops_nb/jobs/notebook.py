@@ -6,7 +6,8 @@ import ast
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,15 +157,25 @@ def _text(source: str | list[str]) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def check_parameter_names(path: str | os.PathLike[str], parameters: Mapping[str, Any]) -> None:
-    """Refuse parameter names the notebook does not declare (papermill would only warn)."""
-    if not parameters:
+def check_parameter_names(
+    path: str | os.PathLike[str], parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> None:
+    """Refuse parameters the notebook does not declare, or whose value has the wrong type.
+
+    ``parameters`` is one mapping or several (a batch's combinations, checked
+    with one parse of the notebook).  Papermill would only warn about an unknown
+    name, and a wrong type fails much later inside the notebook, so both are
+    refused before anything starts.
+    """
+    combos = [parameters] if isinstance(parameters, Mapping) else list(parameters)
+    names = sorted({name for combo in combos for name in combo})
+    if not names:
         return
     declared = declared_parameters(path)
-    unknown = sorted(set(parameters) - set(declared))
+    unknown = [n for n in names if n not in declared]
     if not declared:
         raise JobError(
-            f"{path} has no cell tagged 'parameters', so -p {', '.join(sorted(parameters))} cannot be applied: "
+            f"{path} has no cell tagged 'parameters', so -p {', '.join(names)} cannot be applied: "
             "tag the cell that holds the defaults.",
             path=str(path),
         )
@@ -175,3 +186,40 @@ def check_parameter_names(path: str | os.PathLike[str], parameters: Mapping[str,
             path=str(path),
             unknown=unknown,
         )
+    for combo in combos:
+        for name, value in combo.items():
+            expected = declared[name]["type"]
+            if not value_fits(value, expected):
+                default = declared[name]["default"]
+                raise JobError(
+                    f"Parameter {name} expects {expected} (the parameters cell has {name} = {default}), "
+                    f"got {value!r} ({type(value).__name__}).",
+                    path=str(path),
+                    name=name,
+                    expected=expected,
+                    value=value,
+                )
+
+
+# Types a command-line or grid value can be checked against; anything else is let through.
+_CHECKABLE = {"int": (int,), "float": (int, float), "bool": (bool,), "complex": (int, float, complex)}
+
+
+def value_fits(value: Any, type_name: str | None) -> bool:
+    """Whether ``value`` suits a parameter declared (annotated or by its default) as ``type_name``.
+
+    Only certain mismatches are refused: a number parameter given text, an
+    ``int`` given ``2.5``, a ``bool`` given a number.  ``None`` is accepted
+    everywhere (papermill passes it through, and many parameters take it);
+    ``str``, containers and types this cannot judge accept anything, since
+    ``-p name 3`` reaches a ``str`` parameter as the number 3 by papermill's rules.
+    """
+    if value is None or not type_name:
+        return True
+    words = set(re.findall(r"[A-Za-z_][\w.]*", type_name)) - {"Optional", "Union", "typing", "None", "NoneType"}
+    if not words or not words <= set(_CHECKABLE):
+        return True
+    allowed = tuple(t for w in words for t in _CHECKABLE[w])
+    if isinstance(value, bool):
+        return bool in allowed
+    return isinstance(value, allowed)

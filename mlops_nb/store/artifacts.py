@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import fsspec
 
@@ -105,6 +107,63 @@ class ArtifactStore:
         os.replace(tmp, destination)
         return destination
 
+    # ---- checks (mlops-nb doctor) -------------------------------------------------------
+    def digests(self) -> Iterator[str]:
+        """Digests of every artifact stored (temporary files of unfinished writes left out)."""
+        prefix = f"{self.root}/"
+        for path in self.fs.find(self.root) if self.fs.exists(self.root) else []:
+            relative = _strip(path, prefix)
+            head, _, tail = relative.partition("/")
+            digest = head + tail
+            if len(head) == 2 and "/" not in tail and _is_digest(digest):
+                yield digest
+
+    def verify(self, digest: str) -> str | None:
+        """SHA-256 of the stored content of ``digest`` (equal to it when intact); None when missing.
+
+        Streams the content, so artifacts larger than memory can be checked.
+        """
+        h = hashlib.sha256()
+        try:
+            with self.fs.open(self.path(digest), "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+        except FileNotFoundError:
+            return None
+        return h.hexdigest()
+
+    def temp_files(self) -> list[dict[str, Any]]:
+        """Leftovers of writes that never finished (the writer was killed): path, size, age_s."""
+        folder = f"{self.root}/tmp"
+        try:
+            found = self.fs.find(folder, detail=True) if self.fs.exists(folder) else {}
+        except FileNotFoundError:
+            return []
+        now = time.time()
+        out = []
+        for path, info in found.items():
+            try:
+                modified = self.fs.modified(path).timestamp()
+            except (FileNotFoundError, NotImplementedError, AttributeError, ValueError):
+                modified = now  # unknown age: treated as fresh, so never removed
+            out.append({"path": path, "size": int(info.get("size") or 0), "age_s": max(0.0, now - modified)})
+        return out
+
+    def remove_temp_files(self, older_than_s: float) -> list[dict[str, Any]]:
+        """Delete temporary files older than ``older_than_s`` seconds; return those removed.
+
+        A younger file may belong to a write still in progress, so it stays.
+        """
+        removed = []
+        for entry in self.temp_files():
+            if entry["age_s"] >= older_than_s:
+                try:
+                    self.fs.rm(entry["path"])
+                except FileNotFoundError:
+                    continue  # its writer finished or another doctor got there first
+                removed.append(entry)
+        return removed
+
     def _atomic_write(self, digest: str, write) -> None:
         final = self.path(digest)
         parent = final.rsplit("/", 1)[0]
@@ -138,8 +197,22 @@ def _protocols(fs) -> tuple[str, ...]:
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
+def _is_digest(digest: str) -> bool:
+    return len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+
+
+def _strip(path: str, prefix: str) -> str:
+    # fsspec may return paths with or without the protocol or a leading slash.
+    path = path.split("://", 1)[-1]
+    bare = prefix.split("://", 1)[-1]
+    for candidate in (bare, bare.lstrip("/")):
+        if path.startswith(candidate):
+            return path[len(candidate):]
+    return path.lstrip("/")
+
+
 def _check_digest(digest: str) -> None:
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not _is_digest(digest):
         raise ArtifactError(f"{digest!r} is not an artifact digest (64 hex characters).", digest=digest)
 
 

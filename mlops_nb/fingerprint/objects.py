@@ -113,7 +113,7 @@ def _feed_repr(obj: Any, h: Any) -> None:
 
 # Value types whose repr is exact and deterministic (tz, nanoseconds, freq included).
 for _t in (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, fractions.Fraction,
-           uuid.UUID, range, type(Ellipsis), pd.Period, pd.Interval, type(pd.NA), type(pd.NaT)):
+           uuid.UUID, range, slice, type(Ellipsis), pd.Period, pd.Interval, type(pd.NA), type(pd.NaT)):
     feed.register(_t, _feed_repr)
 
 

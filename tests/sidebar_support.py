@@ -24,6 +24,9 @@ from mlops_nb.jobs import schedule
 from mlops_nb.store import SqlStore, schema
 
 
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+
+
 def registry_store(root: Path) -> SqlStore:
     home = Path(root) / ".mlops"
     return SqlStore(f"sqlite:///{home / 'registry.db'}", str(home / "artifacts"))
@@ -48,7 +51,7 @@ def build_registry(root: Path) -> dict[str, Any]:
     store = registry_store(root)
     frame = load_iris(as_frame=True).frame
     notebook = root / "analysis.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), notebook)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")], metadata=KERNEL), notebook)
     out: dict[str, Any] = {"store": store, "notebook": notebook, "runs": {}}
     with recorded_from(notebook):
         with mlops_nb.track(name="prepare", inputs={"raw": frame}, store=store) as run:
@@ -80,7 +83,8 @@ def build_registry(root: Path) -> dict[str, Any]:
 
     job = root / "retrain.ipynb"
     nbformat.write(
-        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("C = 1.0", metadata={"tags": ["parameters"]})]), job
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("C = 1.0", metadata={"tags": ["parameters"]})], metadata=KERNEL),
+        job,
     )
     out["schedule"] = schedule(job, "0 3 * * *", name="nightly", force=True, reason="sidebar test", store=store)["name"]
     return out

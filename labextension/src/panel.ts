@@ -24,6 +24,8 @@ interface ISection {
   root: HTMLDetailsElement;
   body: HTMLElement;
   count: HTMLElement;
+  /** What the body shows now: a poll that brings the same data leaves the DOM alone. */
+  sig: string;
 }
 
 export class MlopsPanel extends Widget {
@@ -77,10 +79,9 @@ export class MlopsPanel extends Widget {
         this._status.textContent = info.error;
         return;
       }
-      this._status.textContent = info.exists
-        ? `registry ${info.store_url}`
-        : `no registry yet at ${info.store_url}: run a %%mlops track cell`;
-      this._status.title = `acting as ${info.user}`;
+      const where = info.store_url.length > 52 ? '…' + info.store_url.slice(-50) : info.store_url;
+      this._status.textContent = info.exists ? where : `no registry yet at ${where}: run a %%mlops track cell`;
+      this._status.title = `${info.store_url}\nacting as ${info.user}`;
       if (!info.exists) {
         for (const s of Object.values(this._sections)) {
           s.body.replaceChildren(h('p', { class: 'mlops-muted' }, 'nothing recorded yet'));
@@ -140,7 +141,7 @@ export class MlopsPanel extends Widget {
       body
     );
     this.node.append(root);
-    return { root, body, count };
+    return { root, body, count, sig: '' };
   }
 
   private async guard(key: keyof MlopsPanel['_sections'], render: () => Promise<void>): Promise<void> {
@@ -151,6 +152,7 @@ export class MlopsPanel extends Widget {
     try {
       await render();
     } catch (error: any) {
+      section.sig = '';
       section.body.replaceChildren(h('p', { class: 'mlops-error' }, String(error.message || error)));
     }
   }
@@ -164,6 +166,9 @@ export class MlopsPanel extends Widget {
       return;
     }
     const data = await requestAPI('notebook-runs', {}, { path, max_results: '30' });
+    if (this.unchanged(s, path, data)) {
+      return;
+    }
     s.count.textContent = `(${data.runs.length})`;
     s.body.replaceChildren(
       h('div', { class: 'mlops-muted mlops-path' }, path),
@@ -175,6 +180,9 @@ export class MlopsPanel extends Widget {
     const s = this._sections.runs;
     const filter = this._filter.value.trim();
     const data = await requestAPI('runs', {}, { filter, max_results: '25' });
+    if (this.unchanged(s, filter, data)) {
+      return;
+    }
     this._runsPage = data.runs;
     this._runsToken = data.next_page_token;
     s.count.textContent = `(${data.runs.length}${data.next_page_token ? '+' : ''})`;
@@ -189,6 +197,7 @@ export class MlopsPanel extends Widget {
     this._runsToken = data.next_page_token;
     this._runsPage = this._runsPage.concat(data.runs);
     const s = this._sections.runs;
+    s.sig = '';
     s.body.replaceChildren(
       this.runList(this._runsPage, false),
       ...(this._runsToken ? [h('button', { class: 'jp-Button mlops-button mlops-more', onclick: () => void this.moreRuns() }, 'more…')] : [])
@@ -213,10 +222,9 @@ export class MlopsPanel extends Widget {
             { class: 'mlops-row' },
             badge(run.status),
             h('span', { class: 'mlops-name' }, run.name || shortId(run.id)),
-            h('span', { class: 'mlops-mono mlops-muted' }, shortId(run.id)),
             h('span', { class: 'mlops-when mlops-muted' }, when(run.start_time))
           ),
-          h('div', { class: 'mlops-metrics' }, metricsText(run.metrics)),
+          h('div', { class: 'mlops-metrics' }, h('span', { class: 'mlops-muted' }, shortId(run.id)), ' ', metricsText(run.metrics)),
           (withWarnings || run.warnings?.length) && run.warnings?.length
             ? h('ul', { class: 'mlops-warnings' }, run.warnings.map((w: any) => h('li', {}, '⚠ ', w.message)))
             : null
@@ -228,6 +236,9 @@ export class MlopsPanel extends Widget {
   private async renderModels(): Promise<void> {
     const s = this._sections.models;
     const data = await requestAPI('models');
+    if (this.unchanged(s, data)) {
+      return;
+    }
     s.count.textContent = `(${data.models.length})`;
     const requests = data.requests.length
       ? h(
@@ -271,22 +282,27 @@ export class MlopsPanel extends Widget {
           : h('span', { class: 'mlops-muted' }, 'no aliases')
       ),
       h(
-        'table',
-        { class: 'mlops-table mlops-versions' },
+        'ul',
+        { class: 'mlops-list mlops-versions' },
         model.versions.map((v: any) =>
           h(
-            'tr',
-            { dataset: { version: String(v.version) } },
-            h('td', {}, `v${v.version}`),
-            h('td', {}, (v.class_name || '').split('.').pop()),
-            h('td', { class: 'mlops-metrics' }, metricsText(v.metrics, 2)),
-            h('td', {}, (v.aliases || []).map((a: string) => h('span', { class: 'mlops-chip' }, `@${a}`))),
+            'li',
+            { class: 'mlops-version', dataset: { version: String(v.version) } },
             h(
-              'td',
-              {},
-              h('button', { class: 'jp-Button mlops-button mlops-promote', onclick: () => void this.promote(model, v) }, 'Promote…'),
-              v.run_id ? h('button', { class: 'mlops-link-button', title: 'training run', onclick: () => this._options.openRun(v.run_id) }, 'run') : null
-            )
+              'div',
+              { class: 'mlops-row' },
+              h('span', { class: 'mlops-name' }, `v${v.version}`),
+              h('span', { class: 'mlops-muted' }, (v.class_name || '').split('.').pop()),
+              (v.aliases || []).map((a: string) => h('span', { class: 'mlops-chip mlops-chip-alias' }, `@${a}`)),
+              h(
+                'span',
+                { class: 'mlops-actions' },
+                v.run_id ? h('button', { class: 'mlops-link-button', title: 'open the training run', onclick: () => this._options.openRun(v.run_id) }, 'run') : null,
+                h('button', { class: 'jp-Button mlops-button mlops-promote', onclick: () => void this.promote(model, v) }, 'Promote…')
+              )
+            ),
+            h('div', { class: 'mlops-metrics' }, metricsText(v.metrics, 3)),
+            v.warnings?.length ? h('ul', { class: 'mlops-warnings' }, v.warnings.map((w: any) => h('li', {}, '⚠ ', w.message))) : null
           )
         )
       )
@@ -348,6 +364,9 @@ export class MlopsPanel extends Widget {
   private async renderDrift(): Promise<void> {
     const s = this._sections.drift;
     const data = await requestAPI('drift', {}, { limit: '10' });
+    if (this.unchanged(s, data)) {
+      return;
+    }
     s.count.textContent = `(${data.checks.length})`;
     s.body.replaceChildren(
       data.checks.length
@@ -387,10 +406,17 @@ export class MlopsPanel extends Widget {
   private async renderJobs(): Promise<void> {
     const s = this._sections.jobs;
     const data = await requestAPI('schedules');
+    const histories = await Promise.all(
+      data.schedules.map((job: any) =>
+        this._history.has(job.name) ? requestAPI(`schedules/${encodeURIComponent(job.name)}/history`, {}, { last: '10' }) : null
+      )
+    );
+    if (this.unchanged(s, data, histories)) {
+      return;
+    }
     s.count.textContent = `(${data.schedules.length})`;
-    const items = await Promise.all(
-      data.schedules.map(async (job: any) => {
-        const history = this._history.has(job.name) ? await requestAPI(`schedules/${encodeURIComponent(job.name)}/history`, {}, { last: '10' }) : null;
+    const items = data.schedules.map((job: any, i: number) => {
+        const history = histories[i];
         return h(
           'li',
           { class: 'mlops-job', dataset: { schedule: job.name } },
@@ -401,7 +427,7 @@ export class MlopsPanel extends Widget {
             h('span', { class: 'mlops-name' }, job.name),
             h('span', { class: 'mlops-mono mlops-muted' }, job.cron)
           ),
-          h('div', { class: 'mlops-muted' }, `last ${when(job.last_slot)} · next ${job.paused ? 'paused' : when(job.next_time)}`),
+          h('div', { class: 'mlops-muted' }, `last ${job.last_slot ? when(job.last_slot) : 'never'} · next ${job.paused ? 'paused' : when(job.next_time)}`),
           h(
             'div',
             { class: 'mlops-row' },
@@ -420,9 +446,18 @@ export class MlopsPanel extends Widget {
               )
             : null
         );
-      })
-    );
+      });
     s.body.replaceChildren(items.length ? h('ul', { class: 'mlops-list' }, items) : h('p', { class: 'mlops-muted' }, 'no schedules (mlops-nb schedule add NB --cron ...)'));
+  }
+
+  private unchanged(s: ISection, ...parts: any[]): boolean {
+    // Relative times ("5 min ago") still move on: the same data is redrawn once a minute.
+    const sig = JSON.stringify(parts) + '|' + Math.floor(Date.now() / 60000);
+    if (s.sig === sig) {
+      return true;
+    }
+    s.sig = sig;
+    return false;
   }
 
   private toggleHistory(name: string): void {

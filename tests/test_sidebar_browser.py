@@ -1,0 +1,158 @@
+"""End to end: `jupyter lab` on a registry made by the Python API, driven in Debian's Chromium with Playwright.
+
+Opens the MLOps sidebar beside a notebook, checks that its runs and the
+registered model are shown, promotes a version through the confirmation
+dialog and checks that the alias moved in the database; screenshots (light
+and dark theme) go to ``build/``.  Needs ``/usr/bin/chromium`` (``apt-get
+install -y chromium``); never a browser downloaded by Playwright.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sidebar_support import build_registry
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+SHOTS = Path(__file__).resolve().parents[1] / "build"
+TOKEN = "mlops-sidebar-test"
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install -y chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """`jupyter lab` on 127.0.0.1 whose root holds a registry (found as the kernel finds it: root/.mlops)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"))  # fmt: skip
+    # The one-time "receive Jupyter news?" toast would cover part of the screenshots.
+    labconfig = tmp_path / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    built = build_registry(root)
+    port = _free_port()
+    log = open(tmp_path / "lab.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--allow-root"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):  # readiness: the server answers its status API
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"jupyter lab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+        yield {"base": base, "root": root, **built}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        built["store"].close()
+
+
+def _set_theme(base: str, theme: str) -> None:
+    request = urllib.request.Request(
+        f"{base}/lab/api/settings/@jupyterlab/apputils-extension:themes",
+        data=json.dumps({"raw": json.dumps({"theme": theme})}).encode(), method="PUT",
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    urllib.request.urlopen(request, timeout=10)
+
+
+def _open_sidebar(page, base: str) -> None:
+    page.goto(f"{base}/lab/tree/analysis.ipynb?token={TOKEN}")
+    page.locator("li[data-id='mlops-nb-sidebar']").click(timeout=60_000)
+    page.locator("#mlops-nb-sidebar .mlops-section-notebook .mlops-run").first.wait_for(timeout=60_000)
+    page.locator("#mlops-nb-sidebar .mlops-model[data-model='iris']").wait_for(timeout=60_000)
+
+
+def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
+    SHOTS.mkdir(exist_ok=True)
+    store, base = lab["store"], lab["base"]
+    assert store.get_alias("iris", "production") == 1
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            _open_sidebar(page, base)
+            sidebar = page.locator("#mlops-nb-sidebar")
+
+            # This notebook: its own runs, newest first, with the warning; not the other notebook's run.
+            notebook_runs = sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").all_inner_texts()
+            assert notebook_runs == ["train-C1.0", "train-C0.05", "prepare"]
+            assert "features changed after this run read it" in sidebar.locator(".mlops-section-notebook").inner_text()
+            # Runs: every run; Models: iris with its aliases and versions; Drift and Jobs filled in.
+            sidebar.locator(".mlops-section-runs .mlops-run").first.wait_for()
+            runs_text = sidebar.locator(".mlops-section-runs").inner_text()
+            assert all(name in runs_text for name in ("train-C1.0", "train-C0.05", "prepare", "elsewhere"))
+            model = sidebar.locator(".mlops-model[data-model='iris']")
+            assert "@production → v1" in model.locator(".mlops-aliases").inner_text()
+            assert model.locator("[data-version]").count() == 2
+            assert sidebar.locator(".mlops-section-drift .mlops-chip-drifted").all_inner_texts() == ["amount"]
+            assert "nightly" in sidebar.locator(".mlops-section-jobs").inner_text()
+            page.screenshot(path=str(SHOTS / "sidebar-light.png"))
+            page.screenshot(path=str(SHOTS / "sidebar-readme.png"), clip={"x": 0, "y": 0, "width": 560, "height": 1030})
+
+            # Promote v2 to production through the confirmation dialog.
+            model.locator("[data-version='2'] .mlops-promote").click()
+            dialog = page.locator(".jp-Dialog")
+            dialog.locator(".mlops-alias-input").fill("production")
+            dialog.locator(".mlops-reason-input").fill("promoted from the browser test")
+            page.screenshot(path=str(SHOTS / "sidebar-promote-dialog.png"))
+            dialog.locator("button.jp-mod-accept").click()
+            model.locator(".mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
+            assert store.get_alias("iris", "production") == 2
+            event = [e for e in store.audit_log("model:iris") if e["action"] == "promote"][-1]
+            assert event["reason"] == "promoted from the browser test" and event["payload"]["version"] == 2
+
+            # A run's details open in the main area: params, metrics, inputs with lineage, source.
+            sidebar.locator(".mlops-section-notebook .mlops-run").first.click()
+            details = page.locator(".mlops-run-details")
+            details.locator("h3", has_text="Lineage").wait_for(timeout=30_000)
+            text = details.inner_text()
+            assert "train-C1.0" in text and "accuracy" in text and "features" in text and "prepare" in text
+            page.screenshot(path=str(SHOTS / "sidebar-run-details.png"))
+
+            # Dark theme: the same sidebar with JupyterLab's dark variables.
+            _set_theme(base, "JupyterLab Dark")
+            _open_sidebar(page, base)
+            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+            page.locator("#mlops-nb-sidebar .mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
+            page.screenshot(path=str(SHOTS / "sidebar-dark.png"))
+        finally:
+            browser.close()

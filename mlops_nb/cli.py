@@ -90,7 +90,7 @@ def runs_command(last: int | None, name: str | None, status: str | None, with_pa
     prefixes = ("metrics.", "params.") if with_params else ("metrics.",)
     shown = frame[["run_id", "name", "status", "start_time", "duration_s"] + [c for c in frame if c.startswith(prefixes)]]
     shown = shown.assign(
-        run_id=shown["run_id"].str[:8], start_time=shown["start_time"].dt.floor("s"), duration_s=shown["duration_s"].round(2)
+        run_id=shown["run_id"].str[:8], start_time=shown["start_time"].dt.floor("s"), duration_s=pd.to_numeric(shown["duration_s"], errors="coerce").round(2)
     ).rename(columns=lambda c: c.removeprefix("metrics."))
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.precision", 4):
         click.echo(shown.to_string(index=False, na_rep="-"))

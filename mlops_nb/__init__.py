@@ -44,6 +44,7 @@ __all__ = [
     "lineage", "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
     "register", "promote", "approve", "rollback", "remove_alias", "models", "versions", "get_model_version",
     "audit", "audit_head", "verify_audit", "predict", "serve", "monitor", "monitors", "alerts", "check_monitor",
+    "monitor_history",
 ]  # fmt: skip
 
 # Heavier features are imported on first use, keeping %load_ext fast.
@@ -62,7 +63,7 @@ _LAZY = {
     "Promotion": "mlops_nb.registry", "load_model": "mlops_nb.registry",
     "predict": "mlops_nb.scoring", "serve": "mlops_nb.scoring", "ScoringResult": "mlops_nb.scoring",
     "monitor": "mlops_nb.monitoring", "monitors": "mlops_nb.monitoring", "alerts": "mlops_nb.monitoring",
-    "check_monitor": "mlops_nb.monitoring",
+    "check_monitor": "mlops_nb.monitoring", "monitor_history": "mlops_nb.monitoring",
 }  # fmt: skip
 
 _loaded: dict[int, Any] = {}

@@ -147,6 +147,11 @@ monitoring = [
     new_code_cell("mlops_nb.monitor_history(\"churn-weekly\")[[\"version\", \"rows\", \"drift_share\", \"metric_value\", \"decision\", \"challenger_version\"]]"),
     new_markdown_cell("The audit trail keeps the automatic decision with its reason, next to the alias moves it caused."),
     new_code_cell("%mlops audit churn"),
+    new_markdown_cell(
+        "The next batch is scored by the winner: `churn@production` now resolves to the retrained version "
+        "(a running `mlops-nb serve churn@production` has swapped to it by itself)."
+    ),
+    new_code_cell("print(mlops_nb.predict(\"churn@production\", \"incoming/2024-03-04.parquet\").summary())"),
 ]
 
 

@@ -155,7 +155,14 @@ monitoring = [
 ]
 
 
+def _stable_ids(cells, prefix: str) -> None:
+    # Fixed cell ids: regenerating gives the same file (and the same notebook hash for validations).
+    for i, cell in enumerate(cells):
+        cell.id = f"{prefix}-{i:02d}"
+
+
 def write_retraining() -> None:
+    _stable_ids(retraining, "retrain")
     nbformat.write(new_notebook(cells=retraining, metadata=KERNEL), ROOT / "notebooks" / "scheduled_retraining.ipynb")
 
 
@@ -170,6 +177,7 @@ def write_monitoring() -> None:
     params = next(c for c in keep if "parameters" in c.metadata.get("tags", []))
     if "retrain_notebook" not in params.source:
         params.source += '\nretrain_notebook = ""  # the retrain notebook the monitor runs (default: the example beside this one)'
+    _stable_ids(monitoring, "monitor")
     nb.cells = keep + monitoring
     nbformat.write(nb, path)
 

@@ -11,7 +11,7 @@ COMPAT_TESTS := tests/test_fingerprint.py tests/test_tracking.py tests/test_magi
                 tests/test_drift_engine.py tests/test_drift_profile.py tests/test_drift_stattests.py \
                 tests/test_drift_timeline.py tests/test_notebooks.py
 
-.PHONY: demo test test-main test-pandas2 bench install clean
+.PHONY: demo test test-main test-pandas2 bench install clean lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ $(COMPAT_STAMP): pyproject.toml
 
 test-pandas2: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(COMPAT_TESTS)
+
+# JupyterLab with the MLOps sidebar on the registry `make demo` filled (build/demo/.mlops).
+lab: $(STAMP)
+	@test -f build/demo/.mlops/registry.db || $(MAKE) demo
+	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/build/demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

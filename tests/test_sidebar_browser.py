@@ -148,6 +148,21 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             assert "train-C1.0" in text and "accuracy" in text and "features" in text and "prepare" in text
             page.screenshot(path=str(SHOTS / "sidebar-run-details.png"))
 
+            # A cell tracked in the open notebook, in its real kernel, shows up under "This notebook".
+            page.locator(".lm-TabBar-tab", has_text="analysis.ipynb").click()
+            editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+            editor.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("%load_ext mlops_nb")
+            page.keyboard.press("Shift+Enter")
+            page.locator(".jp-NotebookPanel .jp-Cell").nth(1).locator(".cm-content").wait_for(timeout=30_000)
+            page.keyboard.type("%%mlops track --name from-lab\naccuracy = 0.91")
+            page.keyboard.press("Shift+Enter")
+            sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name", has_text="from-lab").wait_for(timeout=120_000)
+            assert sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").first.inner_text() == "from-lab"
+            recorded = store.list_runs(name="from-lab")[0]
+            assert recorded["notebook_path"].endswith("analysis.ipynb") and recorded["metrics"] == {"accuracy": 0.91}
+
             # Dark theme: the same sidebar with JupyterLab's dark variables.
             _set_theme(base, "JupyterLab Dark")
             _open_sidebar(page, base)

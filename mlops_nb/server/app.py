@@ -38,7 +38,8 @@ class MlopsNb(LoggingConfigurable):
 
     def __init__(self, root_dir: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root_dir = Path(root_dir).expanduser().resolve()
+        self.root_given = Path(root_dir).expanduser().absolute()  # as kernels see it (symlinks kept)
+        self.root_dir = self.root_given.resolve()
         # One worker: store calls are short, and SQLite prefers one writer; the
         # event loop of the server never waits on the database.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-nb-api")
@@ -98,8 +99,8 @@ class MlopsNb(LoggingConfigurable):
         older set-ups recorded the path relative to the root.
         """
         rel = api_path.strip("/")
-        absolute = self.root_dir / rel
-        forms = {rel, str(absolute), os.path.realpath(absolute)}
+        absolute = self.root_given / rel
+        forms = {rel, str(absolute), str(self.root_dir / rel), os.path.realpath(absolute)}
         return sorted(forms)
 
 

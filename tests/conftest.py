@@ -51,3 +51,90 @@ def kernel_env(mlops_home) -> dict[str, str]:
     env = dict(os.environ)
     env["MLOPS_NB_HOME"] = str(mlops_home)
     return env
+
+
+# ---- shared backends: a real PostgreSQL server and an S3-compatible server, both on 127.0.0.1 ------
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a throwaway PostgreSQL server for the whole test session (Debian's binaries; see pg_server.py)."""
+    from pg_server import PostgresServer
+
+    server = PostgresServer()
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres_url):
+    """A fresh, empty database on the session's PostgreSQL server, dropped after the test; its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_url.rsplit('/', 1)[0]}/{name}"
+    clear_cache()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """The registry database URL of this test, once on a SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/registry.db"
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible server (moto's server mode) on 127.0.0.1 for the session; its endpoint URL.
+
+    The AWS variables point every s3fs client of this process and of its
+    subprocesses (kernels, jobs) at it, as a team would point them at MinIO or S3.
+    """
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {
+            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing",
+        }.items():  # fmt: skip
+            mp.setenv(key, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint) -> str:
+    """A new, empty bucket on the test S3 server; its name."""
+    import uuid
+
+    import s3fs
+
+    name = f"mlops-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(name)
+    return name
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifacts_url(request, tmp_path) -> str:
+    """An artifact location, once a local folder and once a prefix in a bucket of the test S3 server."""
+    if request.param == "local":
+        return str(tmp_path / "artifacts")
+    return f"s3://{request.getfixturevalue('s3_bucket')}/team/artifacts"

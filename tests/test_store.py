@@ -1,16 +1,33 @@
-"""The registry store on real SQLite files."""
+"""The registry store, every test that takes ``store`` or ``db_url`` on a SQLite file and on a real PostgreSQL.
+
+The PostgreSQL server is started once per session by conftest's
+``postgres_url`` (tests/pg_server.py); each test gets a database of its own.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from sqlalchemy import update
 
+from mlops_nb import config
 from mlops_nb.errors import ConfigError, IntegrityError, NotFoundError, SchemaVersionError, StoreError
-from mlops_nb.store import SqlStore, schema
+from mlops_nb.store import SqlStore, clear_cache, get_store, schema
 from mlops_nb.store.artifacts import ArtifactStore
+from mlops_nb.store.processes import host_name
+
+
+@pytest.fixture
+def store(mlops_home, db_url, tmp_path):
+    """The configured store on this test's database (SQLite file or PostgreSQL database)."""
+    config.init(store=db_url, artifacts=str(tmp_path / "artifacts"))
+    return get_store()
 
 
 def _data(name, digest="ab" * 16):
@@ -32,13 +49,13 @@ def test_fresh_store_has_schema_and_wal(tmp_path):
     assert con.execute("SELECT value FROM schema_info WHERE key='schema_version'").fetchone()[0] == str(schema.SCHEMA_VERSION)
 
 
-def test_newer_schema_is_refused(tmp_path):
-    store = SqlStore(f"sqlite:///{tmp_path}/reg.db", str(tmp_path / "art"))
+def test_newer_schema_is_refused(db_url, tmp_path):
+    store = SqlStore(db_url, str(tmp_path / "art"))
     with store.engine.begin() as conn:
         conn.execute(update(schema.schema_info).values(value=str(schema.SCHEMA_VERSION + 1)))
     store.close()
     with pytest.raises(SchemaVersionError, match="Upgrade mlops_nb"):
-        SqlStore(f"sqlite:///{tmp_path}/reg.db", str(tmp_path / "art"))
+        SqlStore(db_url, str(tmp_path / "art"))
 
 
 def test_run_roundtrip(store):
@@ -146,3 +163,75 @@ def test_a_rolled_back_run_leaves_no_stale_project(store):
         store.start_run("a" * 32, "brand-new")  # duplicate id: the project insert rolls back too
     store.start_run("b" * 32, "brand-new")  # must not reuse the rolled-back project id
     assert store.get_run("b" * 32)["project"] == "brand-new"
+
+
+def test_concurrent_processes_write_every_run(db_url, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, mlops_nb
+        mlops_nb.init(store={db_url!r}, artifacts={str(tmp_path / 'art')!r}, project="many")
+        for i in range(10):
+            with mlops_nb.track(name="w" + sys.argv[1]) as run:
+                run.log_metric("accuracy", i)
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)], stderr=subprocess.PIPE, text=True) for w in range(3)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    store = SqlStore(db_url, str(tmp_path / "art"))
+    runs = store.list_runs(project="many")
+    assert len(runs) == 30 and {r["status"] for r in runs} == {"finished"}
+    assert {r["host"] for r in runs} == {host_name()} and len({r["pid"] for r in runs}) == 3
+    store.close()
+
+
+def test_opening_the_store_interrupts_runs_of_ended_processes(store, db_url):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(ended.stdout)
+    store.start_run("d" * 32, "p", name="dead", host=host_name(), pid=dead_pid, process_start=1.0)
+    store.start_run("e" * 32, "p", name="mine", host=host_name(), pid=os.getpid(), process_start=None)
+    store.start_run("f" * 32, "p", name="other", host="elsewhere", pid=dead_pid, process_start=1.0)
+    clear_cache()
+    reopened = get_store()
+    assert reopened.get_run("d" * 32)["status"] == "interrupted"
+    assert reopened.get_run("e" * 32)["status"] == "running" and reopened.get_run("f" * 32)["status"] == "running"
+
+
+def test_doctor_finds_no_damage_in_a_healthy_store(store):
+    from mlops_nb.doctor import doctor
+
+    store.artifacts.put_bytes(b"blob")
+    _finish(store, "a" * 32)
+    report = doctor()
+    assert not report.damaged, report.text()
+    assert "ok     database" in report.text() and "1 verified against their digests" in report.text()
+
+
+def test_an_unreachable_database_is_a_store_error(db_url, tmp_path):
+    store = SqlStore(db_url, str(tmp_path / "art"))
+    store.start_run("a" * 32, "p")
+    if db_url.startswith("sqlite"):
+        store.close()
+        os.chmod(db_url.split("///", 1)[1], 0)  # unreadable file
+        if os.geteuid() == 0:  # root reads anything: make the file something that is not a database
+            with open(db_url.split("///", 1)[1], "r+b") as f:
+                f.write(b"garbage!" * 16)
+    else:
+        import psycopg
+
+        name = db_url.rsplit("/", 1)[1]
+        admin = db_url.rsplit("/", 1)[0].replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # while the store is open
+            try:
+                for call in (store.list_runs, lambda: store.get_run("a" * 32), lambda: store.start_run("b" * 32, "p")):
+                    with pytest.raises(StoreError, match=f"registry database .*{name} could not be (read|written): "):
+                        call()
+                store.close()
+                with pytest.raises(StoreError, match="Cannot open the registry database"):
+                    SqlStore(db_url, str(tmp_path / "art"))
+            finally:
+                conn.execute(f'CREATE DATABASE "{name}"')  # for the fixture's clean-up
+        return
+    with pytest.raises(StoreError, match="Cannot open the registry database"):
+        SqlStore(db_url, str(tmp_path / "art"))

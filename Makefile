@@ -11,7 +11,7 @@ COMPAT_TESTS := tests/test_fingerprint.py tests/test_tracking.py tests/test_magi
                 tests/test_drift_engine.py tests/test_drift_profile.py tests/test_drift_stattests.py \
                 tests/test_drift_timeline.py tests/test_notebooks.py
 
-.PHONY: demo test test-main test-pandas2 bench install clean lab
+.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,16 @@ demo: $(STAMP)
 
 test: test-main test-pandas2
 
-test-main: $(STAMP)
+test-main: $(STAMP) postgres-binaries
 	$(BIN)/python -m pytest
+
+# The store, registry and jobs suites start a real PostgreSQL server (initdb/pg_ctl in a
+# temporary folder): install Debian's binaries when missing, as .ci/run does.
+postgres-binaries:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  { echo "make test needs PostgreSQL's server binaries: sudo apt-get install -y postgresql" >&2; exit 1; }
 
 $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)

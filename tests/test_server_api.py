@@ -9,6 +9,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import mlops_nb
+from mlops_nb.environment import current_user
 from mlops_nb.store import clear_cache
 
 from sidebar_support import build_registry, registry_store
@@ -108,7 +109,7 @@ async def test_promote_and_rollback_move_the_alias_with_the_jupyter_user_as_acto
     assert done["status"] == "promoted" and done["previous_version"] == 1
     assert store.get_alias("iris", "production") == 2
     event = [e for e in mlops_nb.audit("iris", store=store) if e["action"] == "promote"][-1]
-    assert event["reason"] == "better" and event["actor"]  # the OS user behind the anonymous token login
+    assert event["reason"] == "better" and event["actor"] == current_user()  # who runs the server, behind a token login
     back = await api("models", "iris", "rollback", method="POST", body={"alias": "production"})
     assert back["status"] == "rolled_back" and store.get_alias("iris", "production") == 1
 

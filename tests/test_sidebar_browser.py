@@ -148,6 +148,13 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             assert "train-C1.0" in text and "accuracy" in text and "features" in text and "prepare" in text
             page.screenshot(path=str(SHOTS / "sidebar-run-details.png"))
 
+            # Jobs: "Run now" (confirmed) requests a firing, shown in the schedule's history.
+            job = sidebar.locator(".mlops-job[data-schedule='nightly']")
+            job.locator(".mlops-trigger").click()
+            page.locator(".jp-Dialog button.jp-mod-accept").click()
+            job.locator(".mlops-history .mlops-status-requested").wait_for(timeout=30_000)
+            assert [f["status"] for f in store.list_firings("nightly")] == ["requested"]
+
             # A cell tracked in the open notebook, in its real kernel, shows up under "This notebook".
             page.locator(".lm-TabBar-tab", has_text="analysis.ipynb").click()
             editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first

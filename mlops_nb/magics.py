@@ -49,6 +49,8 @@ HELP = """\
   %mlops approve REQUEST_ID | %mlops rollback NAME ALIAS              approve a promotion, undo the last move
   %mlops audit [NAME] [--verify [--head ID:HASH]]                     the audit trail
   %mlops registry [NAME]                                              the RegistryPanel
+  %mlops monitor add|list|history|check|remove …                      model monitors: drift/metric checks that retrain
+  %mlops alerts [--monitor NAME]                                      what the monitors decided, and why
   %mlops help                                                         this text
 Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, load_model, drift,
 validate, run_notebook, batch, schedule.  Command line: mlops-nb --help."""

@@ -166,3 +166,24 @@ def test_cli_and_magic(store, incoming, shell):
         shell.run_line_magic("mlops", "monitor add x --model churn@production")
     assert runner.invoke(main, ["monitor", "remove", "weekly"]).exit_code == 0
     assert "no monitors" in runner.invoke(main, ["monitor", "list"]).output
+
+
+def test_data_from_a_notebook(store, tmp_path):
+    """--data NOTEBOOK: the notebook runs as a job and writes the batch to its output_path."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    train_churn(store)
+    source = tmp_path / "fetch.ipynb"
+    nb = new_notebook(cells=[
+        new_code_cell('output_path = "batch.parquet"', metadata={"tags": ["parameters"]}),
+        new_code_cell("from mlops_nb.monitoring.datasets import churn_frame\n"
+                      "churn_frame(700, seed=61).to_parquet(output_path)"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    nbformat.write(nb, source)
+    mlops_nb.monitor("from-nb", model="churn@production", data=str(source), drift_share=0.5, retrain=RETRAIN)
+    result = mlops_nb.check_monitor("from-nb")
+    assert result.decision == "ok" and result.rows == 700
+    assert Path(result.data_path).exists() and Path(result.data_path).parent.name == "from-nb"
+    jobs = store.list_job_runs(schedule_name="monitor:from-nb")
+    assert [j["status"] for j in jobs] == ["finished"] and jobs[0]["parameters"] == {"output_path": result.data_path}

@@ -71,3 +71,14 @@ def test_cli_predict(store, tmp_path):
                                        "--output", str(tmp_path / "x.csv")])  # fmt: skip
     assert result.exit_code == 1 and "missing column(s) plan" in result.output
     assert "Traceback" not in result.output
+
+
+def test_unreadable_inputs_are_one_line_errors(store, tmp_path):
+    train_churn(store)
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    for path, message in [(tmp_path / "nope.csv", "does not exist"), (tmp_path / "x.json", "give a .parquet or .csv"),
+                          (tmp_path / "broken.parquet", "Cannot read")]:  # fmt: skip
+        with pytest.raises(mlops_nb.MlopsError, match=message):
+            mlops_nb.predict("churn@production", path, store=store)
+    with pytest.raises(mlops_nb.MlopsError, match="is not a valid alias"):
+        mlops_nb.predict("churn@", churn_frame(5), store=store)

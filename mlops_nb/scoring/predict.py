@@ -53,7 +53,12 @@ def read_table(data: str | os.PathLike[str]) -> pd.DataFrame:
         raise MlopsError(f"Cannot read {str(path)!r}: give a .parquet or .csv file.", path=str(path))
     if not path.exists():
         raise MlopsError(f"The input file {str(path)!r} does not exist.", path=str(path))
-    return reader(path)
+    try:
+        return reader(path)
+    except ImportError as exc:  # parquet without pyarrow
+        raise MlopsError(f"Cannot read {path.name}: {exc}. Install pyarrow (pip install pyarrow) or use CSV.") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise MlopsError(f"Cannot read {str(path)!r} as {path.suffix[1:]}: {exc}.", path=str(path)) from None
 
 
 def write_table(frame: pd.DataFrame, output: str | os.PathLike[str]) -> str:
@@ -64,10 +69,14 @@ def write_table(frame: pd.DataFrame, output: str | os.PathLike[str]) -> str:
         raise MlopsError(f"Cannot write {str(path)!r}: give a .parquet or .csv output file.", path=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    except ImportError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MlopsError(f"Cannot write {path.name}: {exc}. Install pyarrow (pip install pyarrow) or write CSV.") from None
     os.replace(tmp, path)
     return str(path)
 

@@ -50,7 +50,9 @@ class AutoTracker:
             source = getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw)
             run = Run(source=raw, execution_count=cell_number_before(self.shell, info), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
-            capture = CellCapture(source, self.shell.user_ns, known=run.store.has_profile, defer_profiles=True)
+            capture = CellCapture(
+                source, self.shell.user_ns, known=run.store.has_profile, defer_profiles=True, lazy_data=True
+            )  # most cells are discarded: hash their data only once the run is kept
             run.watch(capture)
             if self.ledger is not None:
                 run.lineage_warnings = self.ledger.check(capture.names.reads, info)
@@ -84,6 +86,9 @@ class AutoTracker:
             if not run.has_results:
                 run.discard()
                 return
+            capture.complete_data()
+            run.inputs.update(capture.inputs)
+            run.outputs.update(capture.outputs)
             if background:
                 from .tracked_cells import finish_in_background
 

@@ -10,6 +10,7 @@ never touched, so capture costs nothing for the rest of the namespace.
 from __future__ import annotations
 
 import ast
+import functools
 import numbers
 import os
 import re
@@ -41,11 +42,15 @@ class CellNames:
     reads: set[str] = field(default_factory=set)
     fitted: set[str] = field(default_factory=set)
     literals: list[str] = field(default_factory=list)
+    mutated: set[str] = field(default_factory=set)  # visibly changed in place (df['x'] = …, inplace=True)
 
 
 _FIT_METHODS = {"fit", "fit_transform", "fit_predict", "fit_resample", "partial_fit"}
+# Methods of numpy/pandas objects that change them in place without an inplace= keyword.
+_IN_PLACE_METHODS = {"sort", "fill", "resize", "insert", "update", "pop", "put", "setflags", "itemset"}
 
 
+@functools.lru_cache(maxsize=64)
 def analyze_source(source: str) -> CellNames:
     """Names loaded and bound in ``source`` (Python, already transformed).
 
@@ -54,6 +59,7 @@ def analyze_source(source: str) -> CellNames:
     earlier run of the same cell left an ``X`` in the namespace.  Within one
     statement reads come first (``x = x + 1`` reads the old ``x``), and a name
     read inside a function body counts as read where the function is defined.
+    Cached by source (re-run cells): treat the result as read-only.
     """
     tree = parsed(source)
     names = CellNames()
@@ -78,15 +84,32 @@ def _statement_names(statement: ast.stmt, names: CellNames) -> tuple[set[str], s
                 stores.add((alias.asname or alias.name).split(".")[0])
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             loads.add(node.target.id)  # `x += 1` reads x as well
+            names.mutated.add(node.target.id)  # and changes an array in place
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             stores.update(node.names)
+        elif isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+            if (base := _base_name(node.value)) is not None:
+                names.mutated.add(base)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in _FIT_METHODS and isinstance(node.func.value, ast.Name):
                 names.fitted.add(node.func.value.id)
+            base = _base_name(node.func.value)
+            inplace = any(k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value) for k in node.keywords)
+            if base is not None and (inplace or node.func.attr in _IN_PLACE_METHODS):
+                names.mutated.add(base)
+            for keyword in node.keywords:  # numpy's out= writes into its argument
+                if keyword.arg == "out" and (base := _base_name(keyword.value)) is not None:
+                    names.mutated.add(base)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if 0 < len(node.value) <= _MAX_LITERAL_PATH and "\n" not in node.value:
                 names.literals.append(node.value)
     return loads, stores
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def is_metric_name(name: str) -> bool:
@@ -163,6 +186,11 @@ class CellCapture:
     defer_profiles : bool
         Profile frames only in :meth:`complete_profiles`, for captures that
         are mostly discarded (autotrack keeps only cells with results).
+    lazy_data : bool
+        Fingerprint data only in :meth:`complete_data` (call it for runs that
+        are kept): inputs the cell visibly changes in place are still
+        fingerprinted before it runs, the rest after it, so a cell that
+        produces nothing costs no hashing.
     """
 
     def __init__(
@@ -174,6 +202,7 @@ class CellCapture:
         models: bool = True,
         known: Callable[[str], bool] | None = None,
         defer_profiles: bool = False,
+        lazy_data: bool = False,
     ) -> None:
         self.source = source
         self.ns = namespace
@@ -192,6 +221,8 @@ class CellCapture:
         self._after_digests: dict[str, str] = {}
         self._before_files: dict[str, str | None] = {}
         self._frames: dict[str, Any] = {}  # frames whose profile was deferred
+        self.lazy_data = lazy_data
+        self._lazy_inputs: dict[str, Any] = {}  # read, not visibly changed: fingerprinted if kept
 
     # ---- before ----------------------------------------------------------------
     def before(self) -> None:
@@ -201,6 +232,9 @@ class CellCapture:
             if obj is None:
                 continue
             if self.record_data and data_kind(obj) in {"dataframe", "series", "array"}:
+                if self.lazy_data and name not in self.names.mutated:
+                    self._lazy_inputs[name] = obj
+                    continue
                 record = self._data(name, obj)
                 if record is not None:
                     self.inputs[name] = record
@@ -233,6 +267,8 @@ class CellCapture:
             obj = self.ns[name]
             if data_kind(obj) in {"dataframe", "series", "array"}:
                 # Bound by the cell, or read and possibly mutated in place.
+                if self.lazy_data:
+                    continue  # complete_data() does it for kept runs
                 if self.record_data and (name in self.names.stores or name in self._before_digests):
                     self._data_output(name, obj)
             elif is_fitted_estimator(obj):
@@ -252,6 +288,26 @@ class CellCapture:
                     record = self._data(literal, path, digest=digest)
                     if record is not None:
                         self.outputs[literal] = record
+
+    def complete_data(self) -> None:
+        """Fingerprint the data deferred by ``lazy_data`` (after :meth:`after`)."""
+        if not self.lazy_data:
+            return
+        self.lazy_data = False
+        for name, obj in self._lazy_inputs.items():
+            record = self._data(name, obj)
+            if record is not None:
+                self.inputs[name] = record
+                self._before_digests[name] = record["digest"]
+        self._lazy_inputs.clear()
+        if not self.record_data:
+            return
+        for name in sorted(self.names.stores | self.names.loads):
+            obj = self.ns.get(name)
+            if obj is None or name.startswith("_") or data_kind(obj) not in {"dataframe", "series", "array"}:
+                continue
+            if name in self.names.stores or name in self._before_digests:
+                self._data_output(name, obj)
 
     def _data_output(self, name: str, obj: Any) -> None:
         digest = self._digest(name, obj)

@@ -104,10 +104,13 @@ class CellHooks:
                 name, tags=tags, source=body, namespace=self.shell.user_ns,
                 execution_count=cell_number_before(self.shell, info),
             )  # fmt: skip
-            capture = CellCapture(transformed, self.shell.user_ns, data=data, models=models, known=run.store.has_profile)
+            background = _background(self.shell)
+            capture = CellCapture(
+                transformed, self.shell.user_ns, data=data, models=models, known=run.store.has_profile,
+                defer_profiles=background,  # profiles are built on the writer thread
+            )  # fmt: skip
             run.watch(capture)
             run.lineage_warnings = self.ledger.check(capture.names.reads, info)
-            background = _background(self.shell)
             run.persist_start = not background
             run.__enter__()
             if background:
@@ -144,7 +147,7 @@ class CellHooks:
                 run.collect(capture, defer_models=background)
                 add_shown_metrics(run, capture, getattr(result, "result", None))
             if background:
-                finish_in_background(run, error)
+                finish_in_background(run, error, before=capture.complete_profiles)
             else:
                 run.__exit__(type(error) if error else None, error, None)
         except MlopsError as exc:

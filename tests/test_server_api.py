@@ -168,6 +168,8 @@ async def test_schedules_history_and_trigger(api, registry):
         (("notebook-runs",), {"params": {"path": "notes.txt"}}, 400, ".ipynb"),
         (("models", "nope"), {}, 404, "nope"),
         (("models", "iris", "versions", "9"), {}, 404, "9"),
+        (("models", "iris", "versions", "99999999999999999999"), {}, 400, "too large"),
+        (("requests", "99999999999999999999", "approve"), {"method": "POST", "body": {}}, 400, "too large"),
         (("schedules", "nope", "history"), {}, 404, "nope"),
         (("lineage",), {}, 400, "ref"),
         (("models", "iris", "promote"), {"method": "POST", "body": "{not json"}, 400, "JSON"),

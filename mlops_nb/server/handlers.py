@@ -24,6 +24,7 @@ from .app import MlopsNb
 from .views import BadRequest
 
 _ANONYMOUS_ID = re.compile(r"^[0-9a-f]{32}$")
+_MAX_ID = 2**31 - 1  # version numbers and request ids fit a database INTEGER
 
 
 def status_for(exc: MlopsError) -> int:
@@ -120,7 +121,7 @@ class MlopsHandler(APIHandler):
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("v").isdigit():
                 raise BadRequest(f"{name!r} must be a version number, got {value!r}.")
-            return int(str(value).lstrip("v"))
+            return small_int(str(value).lstrip("v"), name)
         if not isinstance(value, kind):
             raise BadRequest(f"{name!r} must be a {kind.__name__}, got {value!r}.")
         return value
@@ -209,7 +210,7 @@ class ModelHandler(MlopsHandler):
 class VersionHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, name: str, version: str) -> None:
-        await self.reply(views.get_version, name, int(version))
+        await self.guarded(lambda: self.reply(views.get_version, name, small_int(version, "version")))
 
 
 class PromoteHandler(MlopsHandler):
@@ -243,7 +244,7 @@ class ApproveHandler(MlopsHandler):
         async def go():
             data = self.body()
             comment = self.field(data, "comment", str, required=False)
-            await self.reply(_approve, int(request_id), comment, self.actor())
+            await self.reply(_approve, small_int(request_id, "request id"), comment, self.actor())
 
         await self.guarded(go)
 
@@ -287,6 +288,13 @@ class TriggerHandler(MlopsHandler):
             await self.reply(views.trigger, name, self.actor(), reason, status=202)
 
         await self.guarded(go)
+
+
+def small_int(text: str, what: str) -> int:
+    value = int(text)
+    if value > _MAX_ID:
+        raise BadRequest(f"{what} {text} is too large.")
+    return value
 
 
 def _promote(store, name: str, version: int, alias: str, reason: str | None, actor: str) -> dict[str, Any]:

@@ -61,6 +61,7 @@ _LAZY = {
     "versions": "mlops_nb.registry", "get_model_version": "mlops_nb.registry", "audit": "mlops_nb.registry",
     "audit_head": "mlops_nb.registry", "verify_audit": "mlops_nb.registry", "ModelVersion": "mlops_nb.registry",
     "Promotion": "mlops_nb.registry", "load_model": "mlops_nb.registry",
+    "search_runs": "mlops_nb.search", "RunPage": "mlops_nb.search",
     "predict": "mlops_nb.scoring", "serve": "mlops_nb.scoring", "ScoringResult": "mlops_nb.scoring",
     "monitor": "mlops_nb.monitoring", "monitors": "mlops_nb.monitoring", "alerts": "mlops_nb.monitoring",
     "check_monitor": "mlops_nb.monitoring", "monitor_history": "mlops_nb.monitoring",

@@ -133,3 +133,7 @@ class ServeError(MlopsError):
 
 class MonitorError(MlopsError):
     """A monitor cannot be defined, checked or acted on."""
+
+
+class SearchError(MlopsError):
+    """A run search filter or ordering cannot be read."""

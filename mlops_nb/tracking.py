@@ -407,14 +407,22 @@ def runs(
     batch_id: str | None = None,
     store: SqlStore | None = None,
 ) -> pd.DataFrame:
-    """Recorded runs as a DataFrame, newest first.
+    """Recorded runs of the current project as a DataFrame, newest first.
 
-    Columns: ``run_id, name, status, start_time (UTC), duration_s, project, user``
-    then ``metrics.<key>``, ``params.<key>`` and ``tags.<key>``.
+    ``project``: another project, or ``"*"`` for every project.  Columns:
+    ``run_id, name, status, start_time (UTC), duration_s, project, user`` then
+    ``metrics.<key>``, ``params.<key>`` and ``tags.<key>``.  For filters on
+    metrics and params use :func:`mlops_nb.search_runs`.
     """
+    project = None if project == "*" else config.project_name(project)
+    rows = (store or get_store()).list_runs(name=name, last=last, project=project, status=status, batch_id=batch_id)
+    return runs_frame(rows)
+
+
+def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Run dicts (with params, metrics, tags) as the DataFrame :func:`runs` returns."""
     import pandas as pd
 
-    rows = (store or get_store()).list_runs(name=name, last=last, project=project, status=status, batch_id=batch_id)
     records = []
     for r in rows:
         record = {
@@ -431,5 +439,4 @@ def runs(
         record.update({f"tags.{k}": v for k, v in r["tags"].items()})
         records.append(record)
     base = ["run_id", "name", "status", "start_time", "duration_s", "project", "user"]
-    frame = pd.DataFrame.from_records(records, columns=None if records else base)
-    return frame
+    return pd.DataFrame.from_records(records, columns=None if records else base)

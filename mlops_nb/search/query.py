@@ -1,0 +1,234 @@
+"""Run search executed in SQL: filters on indexed tables, ordering, offset pages."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import and_, func, select
+
+from ..errors import SearchError
+from ..store import schema as t
+from ..store.engine import read_transaction
+from ..store.params import param_value
+from .grammar import Clause, Order, parse_filter, parse_order
+
+if TYPE_CHECKING:
+    from ..store import SqlStore
+
+MAX_RESULTS = 50_000
+_ATTR_COLUMNS = {
+    "status": t.runs.c.status, "name": t.runs.c.name, "run_id": t.runs.c.id, "start_time": t.runs.c.start_time,
+    "end_time": t.runs.c.end_time, "duration": t.runs.c.duration, "user": t.runs.c.user,
+    "notebook_path": t.runs.c.notebook_path, "project": t.projects.c.name, "git_commit": t.runs.c.git_commit,
+    "job_run_id": t.runs.c.job_run_id, "batch_id": t.runs.c.batch_id, "execution_count": t.runs.c.execution_count,
+}  # fmt: skip
+
+
+class RunPage(list):
+    """One page of runs (dicts with ``params``, ``metrics``, ``tags``); ``next_page_token`` for the next."""
+
+    def __init__(self, runs: Iterable[dict[str, Any]], next_page_token: str | None, total: int | None = None) -> None:
+        super().__init__(runs)
+        self.next_page_token = next_page_token
+        self.total = total
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The page as a DataFrame: run columns, then ``metrics.*``, ``params.*``, ``tags.*``."""
+        from ..tracking import runs_frame
+
+        return runs_frame(list(self))
+
+    def __repr__(self) -> str:
+        more = f", next_page_token={self.next_page_token!r}" if self.next_page_token else ""
+        return f"RunPage({len(self)} runs{more})"
+
+
+def _compare(column, op: str, value: Any):
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "like":
+        return column.like(value)
+    if op == "ilike":
+        return func.lower(column).like(str(value).lower())
+    if op == "in":
+        return column.in_(list(value))
+    if op == "not in":
+        return column.not_in(list(value))
+    if op == "is null":
+        return column.is_(None)
+    if op == "is not null":
+        return column.is_not(None)
+    raise SearchError(f"Unknown operator {op!r}.", operator=op)
+
+
+def _param_condition(clause: Clause):
+    p = t.params
+    values = clause.value if isinstance(clause.value, tuple) else (clause.value,)
+    if clause.op in ("is null", "is not null"):
+        return None  # handled as existence of the key
+    if all(isinstance(v, bool) for v in values):
+        nums = tuple(float(v) for v in values)
+        return and_(p.c.value_type == "bool", _compare(p.c.value_num, clause.op, nums if isinstance(clause.value, tuple) else nums[0]))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return and_(p.c.value_num.is_not(None), _compare(p.c.value_num, clause.op, clause.value))
+    if all(isinstance(v, str) for v in values):
+        return and_(p.c.value_type.in_(["str", None]), _compare(p.c.value, clause.op, clause.value))
+    raise SearchError(f"params.{clause.key}: do not mix numbers and strings in one list.", field=f"params.{clause.key}")
+
+
+def _condition(clause: Clause):
+    if clause.kind == "attribute":
+        return _compare(_ATTR_COLUMNS[clause.key], clause.op, clause.value)
+    table, value_col = {
+        "metrics": (t.latest_metrics, t.latest_metrics.c.value),
+        "params": (t.params, None),
+        "tags": (t.run_tags, t.run_tags.c.value),
+    }[clause.kind]
+    has_key = table.c.key == clause.key
+    if clause.kind == "params":  # a param recorded as None counts as null
+        has_key = and_(has_key, t.params.c.value_type.is_distinct_from("null"))
+    if clause.op == "is null":
+        return t.runs.c.id.not_in(select(table.c.run_id).where(has_key))
+    if clause.op == "is not null":
+        return t.runs.c.id.in_(select(table.c.run_id).where(has_key))
+    condition = _param_condition(clause) if clause.kind == "params" else _compare(value_col, clause.op, clause.value)
+    return t.runs.c.id.in_(select(table.c.run_id).where(has_key, condition))
+
+
+def _encode_token(offset: int, signature: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "s": signature}).encode()).decode()
+
+
+def _decode_token(token: str, signature: str) -> int:
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token.encode()))
+        offset, sig = int(body["o"]), body["s"]
+    except Exception:
+        raise SearchError("page_token is not one this search returned: pass next_page_token unchanged.", page_token=token) from None
+    if sig != signature:
+        raise SearchError("page_token belongs to a different search (filter, order or project changed): start again without it.", page_token=token)
+    return offset
+
+
+def search_runs(
+    filter: str | None = None,  # noqa: A002 - the name users know from MLflow
+    *,
+    order_by: list[str] | str | None = None,
+    max_results: int = 100,
+    page_token: str | None = None,
+    project: str | None = None,
+    store: SqlStore | None = None,
+) -> RunPage:
+    """Runs matching ``filter``, ordered, one page at a time; executed in SQL.
+
+    Parameters
+    ----------
+    filter : str, optional
+        E.g. ``"metrics.accuracy > 0.9 and params.C = 1 and tags.owner = 'ana' and status = 'finished'"``
+        (see :mod:`mlops_nb.search.grammar`).
+    order_by : list of str, optional
+        E.g. ``["metrics.accuracy desc"]``; runs without the key come last.  Default newest first.
+    max_results : int
+        Page size (at most 50,000).
+    page_token : str, optional
+        ``next_page_token`` of the previous page.
+    project : str, optional
+        Only this project; default the current project (``%mlops init --project``); ``"*"`` for all.
+    """
+    from .. import config
+    from ..store import get_store
+
+    if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
+        raise SearchError(f"max_results must be between 1 and {MAX_RESULTS}, not {max_results!r}.", max_results=max_results)
+    clauses = parse_filter(filter)
+    orders = parse_order(order_by)
+    store = store or get_store()
+    project = config.project_name(project) if project != "*" else None
+    signature = hashlib.sha256(json.dumps([filter, order_by, project]).encode()).hexdigest()[:16]
+    offset = _decode_token(page_token, signature) if page_token else 0
+
+    query = select(t.runs, t.projects.c.name.label("project")).join(t.projects, t.projects.c.id == t.runs.c.project_id)
+    if project is not None:
+        query = query.where(t.projects.c.name == project)
+    for clause in clauses:
+        query = query.where(_condition(clause))
+    query = _ordered(query, orders)
+    query = query.limit(max_results + 1).offset(offset)
+    with read_transaction(store.engine) as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        more = len(rows) > max_results
+        rows = rows[:max_results]
+        _attach(conn, rows)
+    token = _encode_token(offset + max_results, signature) if more else None
+    return RunPage(rows, token)
+
+
+def _ordered(query, orders: list[Order]):
+    terms = []
+    for i, order in enumerate(orders):
+        if order.kind == "attribute":
+            column = _ATTR_COLUMNS[order.key]
+        elif order.kind == "metrics":
+            alias = t.latest_metrics.alias(f"order_m{i}")
+            query = query.outerjoin(alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == order.key))
+            column = alias.c.value
+        else:
+            alias = t.params.alias(f"order_p{i}")
+            query = query.outerjoin(alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == order.key))
+            # numbers by value first, then text alphabetically
+            terms.append(alias.c.value_num.desc() if order.descending else alias.c.value_num.asc())
+            column = alias.c.value
+        terms.append(column.is_(None))  # runs without the key last, on either backend
+        terms.append(column.desc() if order.descending else column.asc())
+    terms += [t.runs.c.start_time.desc(), t.runs.c.id]
+    return query.order_by(*terms)
+
+
+def _attach(conn, rows: list[dict[str, Any]]) -> None:
+    """Add params (typed), latest metrics and tags to each run of a page."""
+    ids = [r["id"] for r in rows]
+    extras = {i: {"params": {}, "metrics": {}, "tags": {}} for i in ids}
+    if ids:
+        for r in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+            extras[r.run_id]["params"][r.key] = param_value(r.value, r.value_type)
+        for r in conn.execute(select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))):
+            extras[r.run_id]["metrics"][r.key] = r.value
+        for r in conn.execute(select(t.run_tags).where(t.run_tags.c.run_id.in_(ids))):
+            extras[r.run_id]["tags"][r.key] = r.value
+    for row in rows:
+        row.pop("project_id", None)
+        row["run_id"] = row["id"]
+        row.update(extras[row["id"]])
+
+
+def count_runs(filter: str | None = None, *, project: str | None = None, store: SqlStore | None = None) -> int:  # noqa: A002
+    """How many runs match ``filter`` (same grammar and project default as :func:`search_runs`)."""
+    from .. import config
+    from ..store import get_store
+
+    store = store or get_store()
+    project = config.project_name(project) if project != "*" else None
+    query = select(func.count()).select_from(t.runs.join(t.projects, t.projects.c.id == t.runs.c.project_id))
+    if project is not None:
+        query = query.where(t.projects.c.name == project)
+    for clause in parse_filter(filter):
+        query = query.where(_condition(clause))
+    with read_transaction(store.engine) as conn:
+        return conn.execute(query).scalar_one()
+

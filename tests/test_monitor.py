@@ -164,6 +164,10 @@ def test_cli_and_magic(store, incoming, shell):
         shell.run_line_magic("mlops", "monitor history nope")
     with pytest.raises(UsageError, match="Missing option"):
         shell.run_line_magic("mlops", "monitor add x --model churn@production")
+    assert runner.invoke(main, ["monitor", "pause", "weekly"]).exit_code == 0
+    assert "PAUSED" in runner.invoke(main, ["monitor", "list"]).output
+    assert Scheduler(store, clock=lambda: 4e9).tick() == []  # a paused monitor does not fire
+    assert runner.invoke(main, ["monitor", "resume", "weekly"]).exit_code == 0
     assert runner.invoke(main, ["monitor", "remove", "weekly"]).exit_code == 0
     assert "no monitors" in runner.invoke(main, ["monitor", "list"]).output
 

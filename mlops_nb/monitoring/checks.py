@@ -125,10 +125,12 @@ def check_monitor(name: str, *, firing_id: int | None = None, force: bool = Fals
 
 def _measure(monitor, champion, frame: pd.DataFrame, result: CheckResult, store: SqlStore) -> None:
     """Score the new data with the champion (recorded), with its drift and, given labels, its metric."""
+    from ..scoring.model import load_scoring_model
     from ..scoring.predict import predict
     from .metrics import score
 
-    scored = predict(champion.ref, frame, store=store)
+    scorer = load_scoring_model(champion.ref, store=store)
+    scored = predict(scorer, frame, store=store)
     if scored.drift is not None:
         result.drift_share = scored.drift.share_drifted
         result.drifted = list(scored.drift.drifted_columns)
@@ -137,9 +139,6 @@ def _measure(monitor, champion, frame: pd.DataFrame, result: CheckResult, store:
         if label not in frame.columns:
             result.metric = monitor["metric"]
             return  # unlabelled batch: drift only
-        from ..scoring.model import load_scoring_model
-
-        scorer = load_scoring_model(champion.ref, store=store)
         result.metric = monitor["metric"]
         result.metric_value = score(scorer.model, scorer.check(frame), frame[label], monitor["metric"])
 

@@ -1,4 +1,4 @@
-"""``mlops-nb monitor add|list|history|check|remove`` and ``mlops-nb alerts``."""
+"""``mlops-nb monitor add|list|history|check|pause|resume|remove`` and ``mlops-nb alerts``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,8 @@ def list_command() -> None:
         return
     for m in rows:
         last = f"last {_when(m['last_slot'])} {m['last_status']}" if m["last_slot"] else "never fired"
+        if m["paused"]:
+            last += " · PAUSED"
         click.echo(f"{m['name']:<20} {m['model']:<22} '{m['cron']}'  {_thresholds(m)}  · {last}")
 
 
@@ -101,6 +103,26 @@ def check_command(name: str, force: bool) -> None:
 
     result = check_monitor(name, force=force)
     click.echo(f"monitor {name}: {result.decision} — {result.reason}")
+
+
+@monitor_group.command("pause")
+@click.argument("name")
+def pause_command(name: str) -> None:
+    """Stop firing monitor NAME on its cron (monitor check still works)."""
+    from ..store import get_store
+
+    get_store().set_monitor_paused(name, True)
+    click.echo(f"monitor {name} paused")
+
+
+@monitor_group.command("resume")
+@click.argument("name")
+def resume_command(name: str) -> None:
+    """Fire monitor NAME on its cron again."""
+    from ..store import get_store
+
+    get_store().set_monitor_paused(name, False)
+    click.echo(f"monitor {name} resumed")
 
 
 @monitor_group.command("remove")

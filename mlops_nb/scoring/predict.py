@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import DriftError, MlopsError
+from .model import ScoringModel, load_scoring_model
 
 if TYPE_CHECKING:
     from ..drift.report import DriftReport
@@ -82,7 +83,7 @@ def write_table(frame: pd.DataFrame, output: str | os.PathLike[str]) -> str:
 
 
 def predict(
-    model: str = "churn@production",
+    model: str | ScoringModel = "churn@production",
     data: pd.DataFrame | str | os.PathLike[str] | None = None,
     *,
     output: str | os.PathLike[str] | None = None,
@@ -95,9 +96,9 @@ def predict(
 
     Parameters
     ----------
-    model : str
+    model : str or ScoringModel
         ``NAME@ALIAS`` (resolved once: the whole batch uses that one version),
-        ``NAME:VERSION`` or a model digest.
+        ``NAME:VERSION``, a model digest, or an already loaded :class:`ScoringModel`.
     data : DataFrame or path
         The rows to score; a ``.parquet`` or ``.csv`` file is read.
     output : path, optional
@@ -118,12 +119,12 @@ def predict(
     """
     from ..store import get_store
     from ..tracking import track
-    from .model import load_scoring_model
 
     if data is None:
         raise MlopsError("predict() needs data: a DataFrame or a .parquet/.csv path.")
     store = store or get_store()
-    scorer = load_scoring_model(model, trust=trust, store=store)
+    scorer = model if isinstance(model, ScoringModel) else load_scoring_model(model, trust=trust, store=store)
+    model = scorer.label if isinstance(model, ScoringModel) else model
     frame = data if isinstance(data, pd.DataFrame) else read_table(data)
     scorer.check(frame)  # before any run is recorded: a wrong file leaves no trace but the error
     v = scorer.version
@@ -168,13 +169,10 @@ def input_drift(scorer, frame: pd.DataFrame, store: SqlStore) -> DriftReport | s
     ref = f"model:{v.name}:{v.version}" if v.name else f"model:{v.digest}"
     if scorer.training_digest is None:
         return f"no drift check: {v.ref} has no recorded training DataFrame"
+    # The model's training data from lineage, the same input training_schema() chose.
+    columns = [c for c, dtype in scorer.schema.items() if dtype != "unknown"]
     try:
-        from ..drift.reference import resolve_reference
-
-        profile = resolve_reference(f"data:{scorer.training_digest}", store=store)
-        known = set(profile.get("columns", {})) if isinstance(profile.get("columns"), dict) else None
-        columns = [c for c in scorer.schema if known is None or c in known]
-        report = drift(profile, frame, columns=columns, reference_label=ref, store=store)
+        report = drift(ref, frame, columns=columns, store=store)
         report.save(store)
         return report
     except (DriftError, MlopsError) as exc:

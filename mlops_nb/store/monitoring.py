@@ -72,6 +72,15 @@ class MonitoringStoreMixin:
         with read_transaction(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def set_monitor_paused(self, name: str, paused: bool) -> None:
+        def work(conn: Connection) -> None:
+            table = t.monitors
+            if not conn.execute(table.update().where(table.c.name == name).values(paused=paused, updated_at=now())).rowcount:
+                raise NotFoundError(f"No monitor named {name!r}.", name=name)
+            self.add_audit_event("monitor.pause" if paused else "monitor.resume", f"monitor:{name}", conn=conn)
+
+        self._write(work)
+
     def remove_monitor(self, name: str) -> None:
         """Delete a monitor; its checks and alerts stay as history."""
 

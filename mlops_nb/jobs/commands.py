@@ -282,8 +282,8 @@ def schedule_history(name: str, last: int) -> None:
 
     store = get_store()
     firings = store.list_firings(name, last=last)
-    if not firings:
-        store.get_schedule(name)  # no such schedule (and no history of a removed one): say so
+    if not firings and not store.audit_log(f"schedule:{name}"):
+        store.get_schedule(name)  # never existed (a removed one has audit events): say so
     rows = [
         {
             "firing": f["id"], "slot": when_text(f["slot"]), "status": f["status"], "attempts": f["attempts"],

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from ..errors import SearchError
 from ..store import schema as t
@@ -191,9 +191,9 @@ def _ordered(query, orders: list[Order]):
         else:
             alias = t.params.alias(f"order_p{i}")
             query = query.outerjoin(alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == order.key))
-            # numbers by value first, then text alphabetically
-            terms.append(alias.c.value_num.desc() if order.descending else alias.c.value_num.asc())
-            column = alias.c.value
+            # numbers by value first, then text alphabetically (1 and 1.0 are equal)
+            terms += [alias.c.value_num.is_(None), alias.c.value_num.desc() if order.descending else alias.c.value_num.asc()]
+            column = case((alias.c.value_num.is_(None), alias.c.value), else_=None)
         terms.append(column.is_(None))  # runs without the key last, on either backend
         terms.append(column.desc() if order.descending else column.asc())
     terms += [t.runs.c.start_time.desc(), t.runs.c.id]

@@ -52,9 +52,10 @@ def list_runs(
     """A page of runs matching the run search grammar (``metrics.accuracy > 0.9 and status = 'finished'``)."""
     search = _search_runs()
     if search is not None:
+        # The sidebar is not inside a project: every project's runs unless one is asked for.
         found = search(
             filter or None, order_by=order_by or None, max_results=max_results, page_token=page_token,
-            project=project, store=store,
+            project=project or "*", store=store,
         )  # fmt: skip
         runs, token = _page(found)
         return {"runs": [run_summary(r) for r in runs], "next_page_token": token, "search": True}

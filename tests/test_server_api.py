@@ -191,17 +191,13 @@ async def test_bad_input_is_a_4xx_json_error(api, parts, kwargs, status, words):
     assert "Traceback" not in body["error"]
 
 
-async def test_filter_uses_run_search_when_available(api):
-    try:
-        from mlops_nb.search import search_runs  # noqa: F401
-    except ImportError:
-        code, body = await error_of(api("runs", params={"filter": "metrics.accuracy > 0.9"}))
-        assert code == 400 and "filter" in body["error"]
-        return
+async def test_filter_with_the_run_search_grammar(api, registry):
     found = await api("runs", params={"filter": "metrics.accuracy > 0.9 and status = 'finished'"})
-    assert found["runs"] and all(r["metrics"]["accuracy"] > 0.9 for r in found["runs"])
+    assert [r["name"] for r in found["runs"]] == ["train-C1.0", "train-C0.05"]
+    by_param = await api("runs", params={"filter": "params.C < 0.1"})
+    assert [r["id"] for r in by_param["runs"]] == [registry["runs"]["train-C0.05"]]
     code, body = await error_of(api("runs", params={"filter": "metrics.accuracy >>> 1"}))
-    assert code == 400
+    assert code == 400 and body["kind"] == "SearchError"
 
 
 async def test_authentication_required(jp_fetch, registry):

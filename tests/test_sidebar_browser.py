@@ -9,7 +9,6 @@ install -y chromium``); never a browser downloaded by Playwright.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -130,19 +129,18 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             page.screenshot(path=str(SHOTS / "sidebar-readme.png"), clip={"x": 0, "y": 0, "width": 560, "height": 1030})
 
             # The filter box takes the run search grammar.
-            if importlib.util.find_spec("mlops_nb.search") is not None:
-                sidebar.locator(".mlops-filter").fill("metrics.accuracy > 0.9 and status = 'finished'")
-                sidebar.locator(".mlops-filter").press("Enter")
-                page.wait_for_function(
-                    "document.querySelectorAll('#mlops-nb-sidebar .mlops-section-runs .mlops-run').length === 2", timeout=30_000
-                )
-                names = sidebar.locator(".mlops-section-runs .mlops-run .mlops-name").all_inner_texts()
-                assert names == ["train-C1.0", "train-C0.05"]
-                sidebar.locator(".mlops-filter").fill("metrics.accuracy >>> 1")
-                sidebar.locator(".mlops-filter").press("Enter")
-                sidebar.locator(".mlops-section-runs .mlops-error").wait_for(timeout=30_000)
-                sidebar.locator(".mlops-filter").fill("")
-                sidebar.locator(".mlops-filter").press("Enter")
+            sidebar.locator(".mlops-filter").fill("metrics.accuracy > 0.9 and status = 'finished'")
+            sidebar.locator(".mlops-filter").press("Enter")
+            page.wait_for_function(
+                "document.querySelectorAll('#mlops-nb-sidebar .mlops-section-runs .mlops-run').length === 2", timeout=30_000
+            )
+            names = sidebar.locator(".mlops-section-runs .mlops-run .mlops-name").all_inner_texts()
+            assert names == ["train-C1.0", "train-C0.05"]
+            sidebar.locator(".mlops-filter").fill("metrics.accuracy >>> 1")
+            sidebar.locator(".mlops-filter").press("Enter")
+            sidebar.locator(".mlops-section-runs .mlops-error").wait_for(timeout=30_000)
+            sidebar.locator(".mlops-filter").fill("")
+            sidebar.locator(".mlops-filter").press("Enter")
 
             # Promote v2 to production through the confirmation dialog.
             model.locator("[data-version='2'] .mlops-promote").click()

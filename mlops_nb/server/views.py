@@ -50,80 +50,14 @@ def list_runs(
     project: str | None = None,
 ) -> dict[str, Any]:
     """A page of runs matching the run search grammar (``metrics.accuracy > 0.9 and status = 'finished'``)."""
-    search = _search_runs()
-    if search is not None:
-        # The sidebar is not inside a project: every project's runs unless one is asked for.
-        found = search(
-            filter or None, order_by=order_by or None, max_results=max_results, page_token=page_token,
-            project=project or "*", store=store,
-        )  # fmt: skip
-        runs, token = _page(found)
-        return {"runs": [run_summary(r) for r in runs], "next_page_token": token, "search": True}
-    if filter:
-        raise BadRequest(
-            "Filtering runs needs mlops_nb.search, which this installation lacks; clear the filter box.",
-            filter=filter,
-        )
-    offset = _offset(page_token)
-    rows = store.list_runs(project=project, last=offset + max_results + 1)
-    rows = _order(rows, order_by)
-    page = rows[offset : offset + max_results]
-    token = str(offset + max_results) if len(rows) > offset + max_results else None
-    return {"runs": [run_summary(r) for r in page], "next_page_token": token, "search": False}
+    from ..search import search_runs
 
-
-def _search_runs():
-    try:
-        from ..search import search_runs
-    except ImportError:  # the search module is optional until it lands everywhere
-        return None
-    return search_runs
-
-
-def _page(found: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """Runs and next-page token from whatever shape ``search_runs`` returns."""
-    if isinstance(found, dict):
-        return list(found.get("runs", [])), found.get("next_page_token")
-    token = getattr(found, "next_page_token", None) or getattr(found, "token", None)
-    runs = getattr(found, "runs", found)
-    if hasattr(runs, "to_dict") and hasattr(runs, "columns"):  # a DataFrame
-        runs = runs.to_dict("records")
-    return [r if isinstance(r, dict) else _as_dict(r) for r in runs], token
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        value = int(token)
-    except ValueError:
-        raise BadRequest(f"page_token {token!r} is not one this server gave out; start from the first page.") from None
-    if value < 0:
-        raise BadRequest("page_token must not be negative.")
-    return value
-
-
-def _order(rows: list[dict[str, Any]], order_by: list[str] | None) -> list[dict[str, Any]]:
-    """``order_by`` for the fallback listing: ``start_time DESC``, ``metrics.accuracy``, ``params.C ASC``."""
-    for clause in reversed(order_by or []):
-        key, _, direction = clause.strip().partition(" ")
-        descending = direction.strip().upper() == "DESC"
-        if direction.strip().upper() not in ("", "ASC", "DESC"):
-            raise BadRequest(f"order_by {clause!r}: the direction must be ASC or DESC.")
-        group, _, name = key.partition(".")
-
-        def value(row, group=group, name=name, key=key):
-            v = row.get(group, {}).get(name) if group in ("metrics", "params", "tags") and name else row.get(key)
-            return (v is None, v if isinstance(v, (int, float)) else str(v))
-
-        present = [r for r in rows if value(r)[0] is False]
-        missing = [r for r in rows if value(r)[0] is True]
-        rows = sorted(present, key=lambda r: value(r)[1], reverse=descending) + missing  # missing values last
-    return rows
+    # The sidebar is not inside a project: every project's runs unless one is asked for.
+    page = search_runs(
+        filter or None, order_by=order_by or None, max_results=max_results, page_token=page_token,
+        project=project or "*", store=store,
+    )  # fmt: skip
+    return {"runs": [run_summary(r) for r in page], "next_page_token": page.next_page_token}
 
 
 def get_run(store: SqlStore, run_id: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ HELP = """\
 %load_ext mlops_nb, then:
   %%mlops track [--name N] [--tag k=v]… [--no-data] [--no-models]   record what the cell reads and produces
   %mlops init [--project P] [--store URL] [--artifacts URL]            choose project and registry
-  %mlops runs [--last N] [--name NAME] [--status S]                    recorded runs as a table
+  %mlops runs [--filter F] [--order-by O] [--last N] [--all]         the RunsPanel (search, sort, compare)
   %mlops show RUN_ID                                                  one run in full
   %mlops lineage run:ID|data:DIGEST|model:DIGEST                      where it came from, what used it
   %mlops autotrack on|off                                             record every cell that yields a model or metric
@@ -77,9 +77,12 @@ def _init_args(line):
 @argument("--last", type=int, help="only the N newest runs")
 @argument("--name", help="only runs with this name")
 @argument("--status", choices=["running", "finished", "failed", "interrupted"])
-@argument("--project", help="only runs of this project")
+@argument("--project", help="only runs of this project (default: the current one)")
+@argument("--all", dest="all_projects", action="store_true", help="runs of every project")
+@argument("--filter", help="run search filter, e.g. \"metrics.accuracy > 0.9 and params.C = 1\"")
+@argument("--order-by", action="append", help="e.g. 'metrics.accuracy desc' (repeatable)")
 def _runs_args(line):
-    """%mlops runs: recorded runs, newest first."""
+    """%mlops runs: recorded runs (the RunsPanel), newest first."""
 
 
 @magic_arguments()
@@ -228,9 +231,15 @@ class MlopsMagics(Magics):
             return None
         if args.last is not None and args.last < 1:
             raise UsageError("--last must be a positive number of runs.")
-        from .tracking import runs
+        from .search.grammar import quote
+        from .widgets.runs_panel import PAGE_SIZE, RunsPanel
 
-        return runs(name=args.name, last=args.last, status=args.status, project=args.project)
+        clauses = [args.filter] if args.filter else []
+        clauses += [f"{field} = {quote(value)}" for field, value in (("name", args.name), ("status", args.status)) if value]
+        project = "*" if args.all_projects else args.project
+        # The panel checks the filter before it is shown: a bad one is a UsageError, not a panel.
+        return RunsPanel(filter=" and ".join(clauses), order_by=args.order_by, project=project,
+                         page_size=args.last or PAGE_SIZE, strict=True)  # fmt: skip
 
     def _cmd_show(self, line: str) -> None:
         args = _parse(_show_args, line)

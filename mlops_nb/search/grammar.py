@@ -226,6 +226,11 @@ def _check_types(clause: Clause) -> None:
             raise SearchError(f"{clause.key} is text: quote the value.", field=clause.key)
 
 
+def quote(value: str) -> str:
+    """``value`` as a quoted string of the grammar (for filters built from options)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def parse_order(items: list[str] | str | None) -> list[Order]:
     """``["metrics.accuracy desc", "start_time"]`` → orders (default ascending, like SQL)."""
     if not items:

@@ -232,3 +232,21 @@ def count_runs(filter: str | None = None, *, project: str | None = None, store: 
     with read_transaction(store.engine) as conn:
         return conn.execute(query).scalar_one()
 
+
+
+def metric_keys(*, project: str | None = None, store: SqlStore | None = None) -> list[str]:
+    """Names of the metrics recorded by runs of ``project`` (default current, ``"*"`` all), sorted."""
+    from .. import config
+    from ..store import get_store
+
+    store = store or get_store()
+    query = select(t.latest_metrics.c.key).distinct()
+    if project != "*":
+        query = query.where(
+            t.latest_metrics.c.run_id.in_(
+                select(t.runs.c.id).join(t.projects, t.projects.c.id == t.runs.c.project_id)
+                .where(t.projects.c.name == config.project_name(project))
+            )
+        )  # fmt: skip
+    with read_transaction(store.engine) as conn:
+        return sorted(conn.execute(query).scalars())

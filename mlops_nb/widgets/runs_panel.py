@@ -15,9 +15,9 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..errors import MlopsError
-from ..registry.tables import when
-from ..search import RunPage, count_runs, search_runs
+from ..errors import MlopsError, SearchError
+from ..report import number_text, when_text
+from ..search import RunPage, count_runs, metric_keys, search_runs
 
 _CSS = """<style>
 .mlops-runs table{border-collapse:collapse;font-size:12px}
@@ -27,42 +27,60 @@ _CSS = """<style>
 .mlops-runs .failed{color:var(--jp-error-color0,#b00)}.mlops-runs .warn{color:var(--jp-warn-color0,#b60)}
 </style>"""
 PAGE_SIZE = 25
+NEWEST = "start_time desc"
 
 
 class RunsPanel:
     """Interactive runs table; ``panel.widget`` is the ipywidgets container.
 
-    Driven from code as from the screen: ``filter.value`` (search grammar) then
-    ``apply_button.click()``; ``sort.value`` (``metrics.accuracy desc``…);
-    ``next_button`` / ``prev_button``; ``selection.value`` (run ids) then
+    Driven from code as from the screen: ``filter.value`` (search grammar; applied when
+    set, or with ``apply_button.click()``), ``sort.value`` (``metrics.accuracy desc``…),
+    ``next_button`` / ``prev_button``, ``selection.value`` (run ids) then
     ``compare_button.click()``.  ``panel.df`` is the shown page as a DataFrame.
+
+    Parameters
+    ----------
+    filter : str, optional
+        Run search filter (see :func:`mlops_nb.search_runs`).
+    order_by : str or list of str, optional
+        E.g. ``"metrics.accuracy desc"``; default newest first.
+    project : str, optional
+        Default the current project; ``"*"`` for every project.
+    page_size : int
+        Runs per page: only one page is read from the store at a time.
+    strict : bool
+        Raise :class:`~mlops_nb.errors.SearchError` for a bad initial filter (the magic
+        reports it as a usage error) instead of showing it in the panel.
     """
 
-    def __init__(self, *, filter: str | None = None, order_by: str | None = None, project: str | None = None,  # noqa: A002
-                 page_size: int = PAGE_SIZE, store=None) -> None:  # fmt: skip
+    def __init__(self, *, filter: str | None = None, order_by: str | list[str] | None = None,  # noqa: A002
+                 project: str | None = None, page_size: int = PAGE_SIZE, store=None, strict: bool = False) -> None:  # fmt: skip
         self.store, self.project, self.page_size = store, project, page_size
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        order = ", ".join(order_by or []) or NEWEST
         self.filter = W.Text(value=filter or "", placeholder="metrics.accuracy > 0.9 and status = 'finished'",
-                             layout=W.Layout(width="420px"))  # fmt: skip
-        self.sort = W.Combobox(value=order_by or "", placeholder="sort: start_time desc, metrics.KEY desc…",
-                               layout=W.Layout(width="260px"))  # fmt: skip
+                             continuous_update=False, layout=W.Layout(width="420px"))  # fmt: skip
+        self.sort = W.Dropdown(options=self._sort_options(order), value=order, description="sort",
+                               layout=W.Layout(width="300px"), style={"description_width": "32px"})  # fmt: skip
         self.apply_button = W.Button(description="Search", icon="search", button_style="primary", layout=W.Layout(width="100px"))
-        self.prev_button = W.Button(description="", icon="chevron-left", layout=W.Layout(width="40px"))
-        self.next_button = W.Button(description="", icon="chevron-right", layout=W.Layout(width="40px"))
+        self.prev_button = W.Button(description="", icon="chevron-left", tooltip="Previous page", layout=W.Layout(width="40px"))
+        self.next_button = W.Button(description="", icon="chevron-right", tooltip="Next page", layout=W.Layout(width="40px"))
         self.status = W.HTML()
         self.table = W.HTML(layout=W.Layout(overflow="auto", width="100%"))
-        self.selection = W.SelectMultiple(rows=6, description="", layout=W.Layout(width="100%"))
+        self.selection = W.SelectMultiple(rows=6, description="", layout=W.Layout(width="420px"))
         self.compare_button = W.Button(description="Compare selected", icon="columns")
         self.comparison = W.HTML(layout=W.Layout(overflow="auto", width="100%"))
         self.chart = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.apply_button.on_click(lambda _b: self.search())
-        self.filter.on_submit(lambda _w: self.search())
+        self.filter.observe(lambda _c: self.search(), names="value")
         self.sort.observe(lambda _c: self.search(), names="value")
         self.next_button.on_click(lambda _b: self._move(+1))
         self.prev_button.on_click(lambda _b: self._move(-1))
         self.compare_button.on_click(lambda _b: self.compare())
         self.widget = W.VBox([
             W.HTML(_CSS + "<b>Runs</b>"),
-            W.HBox([self.filter, self.sort, self.apply_button, self.prev_button, self.next_button]),
+            W.HBox([self.filter, self.apply_button, self.sort, self.prev_button, self.next_button]),
             self.status, self.table,
             W.HBox([self.selection, self.compare_button]),
             self.comparison, self.chart,
@@ -70,7 +88,11 @@ class RunsPanel:
         self.widget.add_class("mlops-runs")
         self._tokens: list[str | None] = [None]
         self.page = RunPage([], None)
+        self.total = 0
+        self.error: str | None = None
         self.search()
+        if strict and self.error:
+            raise SearchError(self.error, filter=self.filter.value)
 
     # ------------------------------------------------------------------ data
     def search(self) -> RunsPanel:
@@ -87,28 +109,39 @@ class RunsPanel:
             return
         self._load()
 
+    def _order(self) -> list[str] | None:
+        return [o.strip() for o in (self.sort.value or "").split(",") if o.strip()] or None
+
     def _load(self) -> RunsPanel:
-        order = [o.strip() for o in (self.sort.value or "").split(",") if o.strip()] or None
+        text = self.filter.value.strip() or None
         try:
-            self.page = search_runs(self.filter.value or None, order_by=order, max_results=self.page_size,
+            self.page = search_runs(text, order_by=self._order(), max_results=self.page_size,
                                     page_token=self._tokens[-1], project=self.project, store=self.store)  # fmt: skip
-            total = count_runs(self.filter.value or None, project=self.project, store=self.store)
-        except MlopsError as exc:
-            self.status.value = f"<span class='failed'>✗ {html.escape(str(exc))}</span>"
+            self.total = count_runs(text, project=self.project, store=self.store)
+        except MlopsError as exc:  # a bad filter is shown, not raised: the user is typing
+            self.error = str(exc)
+            self.status.value = f"<span class='failed'>✗ {html.escape(self.error)}</span>"
             return self
+        self.error = None
         first = (len(self._tokens) - 1) * self.page_size
         shown = f"{first + 1}–{first + len(self.page)}" if self.page else "0"
-        self.status.value = f"runs {shown} of {total}"
+        self.status.value = f"runs {shown} of {self.total}"
         self.table.value = runs_table(self.page)
-        self.sort.options = self._sort_options()
-        self.selection.options = [(f"{r['id'][:8]} {r['name'] or ''}", r["id"]) for r in self.page]
+        self.selection.options = [(_label(r), r["id"]) for r in self.page]
         self.prev_button.disabled = len(self._tokens) == 1
         self.next_button.disabled = not self.page.next_page_token
         return self
 
-    def _sort_options(self) -> list[str]:
-        keys = sorted({k for r in self.page for k in r["metrics"]})
-        return ["start_time desc", "duration desc", *(f"metrics.{k} desc" for k in keys), *(f"metrics.{k} asc" for k in keys)]
+    def _sort_options(self, current: str) -> list[str]:
+        keys = metric_keys(project=self.project, store=self.store)
+        options = [NEWEST, "start_time asc", "duration desc", "name asc"]
+        options += [f"metrics.{k} {d}" for k in keys for d in ("desc", "asc")]
+        return options if current in options else [current, *options]
+
+    @property
+    def shown_ids(self) -> list[str]:
+        """Ids of the runs on the shown page, in order."""
+        return [r["id"] for r in self.page]
 
     @property
     def df(self):
@@ -131,12 +164,21 @@ class RunsPanel:
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/html"] = _CSS + f"<div class='mlops-runs'><b>Runs</b> ({html.escape(self.status.value)}){runs_table(self.page)}</div>"
+        bundle["text/html"] = self.static_html()
         bundle["text/plain"] = repr(self)
         return bundle
 
+    def static_html(self) -> str:
+        """The shown page as plain HTML (no kernel needed)."""
+        return _CSS + f"<div class='mlops-runs'><b>Runs</b> · {self.status.value}{runs_table(self.page)}</div>"
+
     def __repr__(self) -> str:
-        return f"RunsPanel({len(self.page)} runs shown, filter={self.filter.value!r})"
+        return f"RunsPanel({len(self.page)} of {self.total} runs shown, filter={self.filter.value!r})"
+
+
+def _label(run: dict[str, Any]) -> str:
+    warn = " ⚠" if run.get("warnings") else ""
+    return f"{run['id'][:8]} {run['name'] or ''} {run['status']}{warn}"
 
 
 def _fmt(value: Any) -> str:
@@ -162,9 +204,9 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
     for r in runs:
         warn = f" <span class='warn' title='{html.escape('; '.join(str(w.get('message')) for w in r.get('warnings') or []))}'>⚠</span>" if r.get("warnings") else ""
         status = f"<span class='{'failed' if r['status'] == 'failed' else ''}'>{r['status']}</span>"
-        cells = [f"<code>{r['id'][:8]}</code>{warn}", html.escape(r["name"] or ""), status, when(r["start_time"]),
+        cells = [f"<code>{r['id'][:8]}</code>{warn}", html.escape(r["name"] or ""), status, when_text(r["start_time"]),
                  f"{r['duration']:.2f}s" if r.get("duration") is not None else ""]  # fmt: skip
-        cells += [f"{r['metrics'][k]:.4g}" if k in r["metrics"] else "" for k in metrics]
+        cells += [number_text(r["metrics"][k]) if r["metrics"].get(k) is not None else "" for k in metrics]
         cells += [_fmt(r["params"][k]) if k in r["params"] else "" for k in params]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
@@ -183,6 +225,10 @@ def comparison_table(runs: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _bar(value: float | None) -> float:
+    return float("nan") if value is None else value  # a missing metric draws no bar
+
+
 def _comparison_png(runs: list[dict[str, Any]], store) -> bytes:
     """Metric bars per run, and stepped metrics as lines."""
     from matplotlib.figure import Figure
@@ -199,7 +245,7 @@ def _comparison_png(runs: list[dict[str, Any]], store) -> bytes:
     width = 0.8 / max(1, len(runs))
     for i, r in enumerate(runs):
         xs = [j + i * width for j in range(len(metrics))]
-        ax.bar(xs, [r["metrics"].get(k, 0.0) for k in metrics], width=width, label=f"{r['id'][:8]} {r['name'] or ''}")
+        ax.bar(xs, [_bar(r["metrics"].get(k)) for k in metrics], width=width, label=f"{r['id'][:8]} {r['name'] or ''}")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, fontsize=8)
     ax.legend(fontsize=7)
     if stepped:

@@ -228,3 +228,24 @@ def test_tracked_runs_are_searchable(store):
     page = mlops_nb.search_runs("params.C >= 1 and tags.owner = 'ana'", order_by="metrics.accuracy desc")
     assert [r["params"]["C"] for r in page] == [1.0]
     assert page[0]["metrics"]["accuracy"] == pytest.approx(0.9)
+
+
+def test_cli_runs_filter_order_and_projects(store):
+    from click.testing import CliRunner
+
+    from mlops_nb.cli import main
+
+    ids = {C: _record(store, name=f"c{C}", params={"C": C}, metrics={"accuracy": 0.8 + C / 100}, start=1e9 + C) for C in (1, 2, 3)}
+    other = _record(store, name="elsewhere", project="quickstart", metrics={"accuracy": 0.99})
+    invoke = lambda *args: CliRunner().invoke(main, list(args))  # noqa: E731
+    listing = invoke("runs").output
+    assert all(i[:8] in listing for i in ids.values()) and other[:8] not in listing  # the current project only
+    assert other[:8] in invoke("runs", "--all-projects").output
+    assert other[:8] in invoke("--project", "quickstart", "runs").output
+    config.init(project="default")  # the CLI's --project stays set in this process
+    lines = invoke("runs", "--filter", "params.C >= 2", "--order-by", "metrics.accuracy asc").output.splitlines()
+    assert [line[:8] for line in lines[1:]] == [ids[2][:8], ids[3][:8]]
+    assert "(the first 1 of 3 runs" in invoke("runs", "--last", "1").output
+    assert "no runs match" in invoke("runs", "--filter", "params.C > 10").output
+    bad = invoke("runs", "--filter", "params.C >")
+    assert bad.exit_code == 1 and bad.output.startswith("Error: The filter ends too early") and "Traceback" not in bad.output

@@ -201,18 +201,23 @@ def chapter(mode: str):
     return new_notebook(cells=[new_code_cell(c) for c in cells], metadata=meta)
 
 
-def notebook_seconds(mode: str, env: dict[str, str], cwd: str) -> float:
+def notebook_seconds(mode: str, env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """(first run, second run of every cell in the same kernel: imports and store already warm)."""
     from nbclient import NotebookClient
 
     nb = chapter(mode)
+    cells = list(nb.cells)
+    nb.cells.append(nbformat_pass())
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": cwd}})
+    passes = []
     with client.setup_kernel(env=env, cwd=cwd):
-        t0 = time.perf_counter()
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-        nb.cells.append(nbformat_pass())
-        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)  # the last run's writes are included
-        return time.perf_counter() - t0
+        for _ in range(2):
+            t0 = time.perf_counter()
+            for index, cell in enumerate(cells):
+                client.execute_cell(cell, index)
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)  # the last run's writes are included
+            passes.append(time.perf_counter() - t0)
+    return passes[0], passes[1]
 
 
 def nbformat_pass():
@@ -244,17 +249,21 @@ def main() -> None:
             )
 
         modes = ["untracked", "autotrack", "track"]
-        times: dict[str, list[float]] = {m: [] for m in modes}
+        times: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
         notebook_seconds("untracked", env, tmp)  # warm the disk cache (imports)
         for _ in range(1 if QUICK else 3):
             for mode in modes:
                 times[mode].append(notebook_seconds(mode, env, tmp))
-        best = {m: min(v) for m, v in times.items()}
+        best = {m: min(t[0] for t in v) for m, v in times.items()}
+        again = {m: min(t[1] for t in v) for m, v in times.items()}
         print(f"whole notebook ({len(CHAPTER)} cells, handbook-style), best of {len(times['untracked'])}, kernel start excluded:")
         for mode in modes:
-            ratio = best[mode] / best["untracked"]
-            print(f"    {mode:<10} {best[mode]:6.2f} s  {ratio:5.3f}x  ({(ratio - 1) * 100:+.1f} %)  [target <= +5 %]")
-        print(json.dumps({"load_ext_s": statistics.median(loads), "cells": cells, "notebook_s": best}))
+            ratio, warm = best[mode] / best["untracked"], again[mode] / again["untracked"]
+            print(
+                f"    {mode:<10} first run {best[mode]:6.2f} s  ({(ratio - 1) * 100:+5.1f} %)   "
+                f"second run in the same kernel {again[mode]:6.2f} s  ({(warm - 1) * 100:+5.1f} %)  [target <= +5 %]"
+            )
+        print(json.dumps({"load_ext_s": statistics.median(loads), "cells": cells, "notebook_s": best, "notebook_again_s": again}))
 
 
 if __name__ == "__main__":

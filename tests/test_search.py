@@ -249,3 +249,16 @@ def test_cli_runs_filter_order_and_projects(store):
     assert "no runs match" in invoke("runs", "--filter", "params.C > 10").output
     bad = invoke("runs", "--filter", "params.C >")
     assert bad.exit_code == 1 and bad.output.startswith("Error: The filter ends too early") and "Traceback" not in bad.output
+
+
+def test_sort_metric_in_the_filter_walks_its_index_with_the_same_answer(runs_store):
+    store, ids = runs_store
+    walked, token = [], None
+    while True:  # the filter requires the sort metric: the search is driven by its index
+        page = search_runs("metrics.accuracy >= 0.85", order_by=["metrics.accuracy desc"], max_results=1, page_token=token, store=store)
+        walked += _ids(page)
+        if not (token := page.next_page_token):
+            break
+    sorted_all = _ids(search_runs(order_by=["metrics.accuracy desc"], store=store))
+    assert walked == sorted_all[:3] == [ids["a"], ids["b"], ids["c"]]
+    assert _ids(search_runs("metrics.accuracy != 0.91", order_by=["metrics.accuracy asc"], store=store)) == [ids["c"], ids["a"]]

@@ -103,12 +103,31 @@ def _condition(clause: Clause):
     has_key = table.c.key == clause.key
     if clause.kind == "params":  # a param recorded as None counts as null
         has_key = and_(has_key, t.params.c.value_type.is_distinct_from("null"))
+    # Correlated EXISTS: probed through the (run_id, key) primary key for each candidate run,
+    # so a search that walks an index in order stops after one page.
+    of_run = table.c.run_id == t.runs.c.id
     if clause.op == "is null":
-        return t.runs.c.id.not_in(select(table.c.run_id).where(has_key))
+        return ~select(table.c.run_id).where(of_run, has_key).exists()
     if clause.op == "is not null":
-        return t.runs.c.id.in_(select(table.c.run_id).where(has_key))
+        return select(table.c.run_id).where(of_run, has_key).exists()
     condition = _param_condition(clause) if clause.kind == "params" else _compare(value_col, clause.op, clause.value)
-    return t.runs.c.id.in_(select(table.c.run_id).where(has_key, condition))
+    return select(table.c.run_id).where(of_run, has_key, condition).exists()
+
+
+#: Operators that no run without the metric satisfies.
+_NEEDS_VALUE = {"=", "!=", "<", "<=", ">", ">=", "in", "not in", "is not null"}
+
+
+def _driving_metric(clauses: list[Clause], orders: list[Order]) -> list[Clause] | None:
+    """Clauses on the first sort metric when the filter requires that metric.
+
+    The search then walks the metric's (key, value) index in sort order and stops after
+    one page, instead of sorting every matching run.
+    """
+    if not orders or orders[0].kind != "metrics":
+        return None
+    on_key = [c for c in clauses if c.kind == "metrics" and c.key == orders[0].key]
+    return on_key if any(c.op in _NEEDS_VALUE for c in on_key) else None
 
 
 def _encode_token(offset: int, signature: str) -> str:
@@ -163,12 +182,20 @@ def search_runs(
     signature = hashlib.sha256(json.dumps([filter, order_by, project]).encode()).hexdigest()[:16]
     offset = _decode_token(page_token, signature) if page_token else 0
 
-    query = select(t.runs, t.projects.c.name.label("project")).join(t.projects, t.projects.c.id == t.runs.c.project_id)
+    query = select(t.runs, t.projects.c.name.label("project"))
+    driving = _driving_metric(clauses, orders)
+    if driving is not None:
+        drive = t.latest_metrics.alias("drive")
+        query = query.select_from(drive.join(t.runs, t.runs.c.id == drive.c.run_id)).where(drive.c.key == orders[0].key)
+        for clause in driving:
+            query = query.where(_compare(drive.c.value, clause.op, clause.value))
+        clauses = [c for c in clauses if c not in driving]
+    query = query.join(t.projects, t.projects.c.id == t.runs.c.project_id)
     if project is not None:
         query = query.where(t.projects.c.name == project)
     for clause in clauses:
         query = query.where(_condition(clause))
-    query = _ordered(query, orders)
+    query = _ordered(query, orders, drive.c.value if driving is not None else None)
     query = query.limit(max_results + 1).offset(offset)
     with read_transaction(store.engine) as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
@@ -179,9 +206,13 @@ def search_runs(
     return RunPage(rows, token)
 
 
-def _ordered(query, orders: list[Order]):
+def _ordered(query, orders: list[Order], driven=None):
     terms = []
+    if driven is not None:  # the first order is the driving metric: no run lacks it
+        terms.append(driven.desc() if orders[0].descending else driven.asc())
     for i, order in enumerate(orders):
+        if driven is not None and i == 0:
+            continue
         if order.kind == "attribute":
             column = _ATTR_COLUMNS[order.key]
         elif order.kind == "metrics":

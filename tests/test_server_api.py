@@ -259,3 +259,15 @@ async def test_configured_store_url_wins(jp_fetch, tmp_path, jp_serverapp, monke
     runs = json.loads((await jp_fetch("mlops-nb", "api", "runs")).body)["runs"]
     assert len(runs) == 4
     registry_store(other).close()
+
+
+async def test_a_damaged_registry_is_a_json_error_not_a_traceback(jp_fetch, jp_root_dir, monkeypatch):
+    for var in ("MLOPS_NB_HOME", "MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    (jp_root_dir / ".mlops").mkdir()
+    (jp_root_dir / ".mlops" / "registry.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("mlops-nb", "api", "runs")
+    body = json.loads(err.value.response.body)
+    assert err.value.code in (400, 503) and set(body) == {"error", "kind"} and "Traceback" not in body["error"]
+    clear_cache()

@@ -169,6 +169,13 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             job.locator(".mlops-history .mlops-status-requested").wait_for(timeout=30_000)
             assert [f["status"] for f in store.list_firings("nightly")] == ["requested"]
 
+            # Dark theme: the same sidebar with JupyterLab's dark variables.
+            _set_theme(base, "JupyterLab Dark")
+            _open_sidebar(page, base)
+            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+            page.locator("#mlops-nb-sidebar .mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
+            page.screenshot(path=str(SHOTS / "sidebar-dark.png"))
+
             # A cell tracked in the open notebook, in its real kernel, shows up under "This notebook".
             page.locator(".lm-TabBar-tab", has_text="analysis.ipynb").click()
             editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
@@ -179,16 +186,10 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             page.locator(".jp-NotebookPanel .jp-Cell").nth(1).locator(".cm-content").wait_for(timeout=30_000)
             page.keyboard.type("%%mlops track --name from-lab\naccuracy = 0.91")
             page.keyboard.press("Shift+Enter")
-            sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name", has_text="from-lab").wait_for(timeout=120_000)
+            # The run row appears when the cell starts; its metric when the run is written at the end.
+            sidebar.locator(".mlops-section-notebook .mlops-run", has_text="from-lab").filter(has_text="accuracy=0.91").wait_for(timeout=60_000)
             assert sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").first.inner_text() == "from-lab"
             recorded = store.list_runs(name="from-lab")[0]
             assert recorded["notebook_path"].endswith("analysis.ipynb") and recorded["metrics"] == {"accuracy": 0.91}
-
-            # Dark theme: the same sidebar with JupyterLab's dark variables.
-            _set_theme(base, "JupyterLab Dark")
-            _open_sidebar(page, base)
-            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
-            page.locator("#mlops-nb-sidebar .mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
-            page.screenshot(path=str(SHOTS / "sidebar-dark.png"))
         finally:
             browser.close()

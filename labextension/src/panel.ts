@@ -89,13 +89,9 @@ export class MlopsPanel extends Widget {
         }
         return;
       }
-      await Promise.all([
-        this.guard('notebook', () => this.renderNotebook()),
-        this.guard('runs', () => this.renderRuns()),
-        this.guard('models', () => this.renderModels()),
-        this.guard('drift', () => this.renderDrift()),
-        this.guard('jobs', () => this.renderJobs())
-      ]);
+      await Promise.all(
+        (Object.keys(this.renderers) as (keyof MlopsPanel['_sections'])[]).map(key => this.guard(key, this.renderers[key]))
+      );
     } finally {
       this._busy = false;
     }
@@ -141,7 +137,14 @@ export class MlopsPanel extends Widget {
       body
     );
     this.node.append(root);
-    return { root, body, count, sig: '' };
+    const section: ISection = { root, body, count, sig: '' };
+    root.addEventListener('toggle', () => {
+      if (root.open && this.isVisible) {
+        section.sig = '';
+        void this.guard(key as keyof MlopsPanel['_sections'], this.renderers[key as keyof MlopsPanel['_sections']]);
+      }
+    });
+    return section;
   }
 
   private async guard(key: keyof MlopsPanel['_sections'], render: () => Promise<void>): Promise<void> {
@@ -483,6 +486,13 @@ export class MlopsPanel extends Widget {
     await this.refresh();
   }
 
+  private renderers: Record<keyof MlopsPanel['_sections'], () => Promise<void>> = {
+    notebook: () => this.renderNotebook(),
+    runs: () => this.renderRuns(),
+    models: () => this.renderModels(),
+    drift: () => this.renderDrift(),
+    jobs: () => this.renderJobs()
+  };
   private _sections: Record<'notebook' | 'runs' | 'models' | 'drift' | 'jobs', ISection>;
   private _status: HTMLElement;
   private _filter: HTMLInputElement;

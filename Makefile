@@ -25,9 +25,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	@rm -rf build/demo && mkdir -p build/demo
-	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/papermill --cwd build/demo \
-		notebooks/quickstart.ipynb build/demo/quickstart.ipynb
-	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/mlops-nb summary
+	cd build/demo && MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(CURDIR)/$(BIN)/python $(CURDIR)/tools/demo.py
 
 test: test-main test-pandas2
 

@@ -251,15 +251,6 @@ async def test_no_registry_yet_gives_empty_answers_not_a_new_folder(jp_fetch, jp
     assert not (jp_root_dir / ".mlops").exists()
 
 
-async def test_configured_store_url_wins(jp_fetch, tmp_path, jp_serverapp, monkeypatch):
-    other = tmp_path / "elsewhere"
-    other.mkdir()
-    build_registry(other)["store"].close()
-    jp_serverapp.web_app.settings["mlops_nb"].store_url = f"sqlite:///{other / '.mlops' / 'registry.db'}"
-    runs = json.loads((await jp_fetch("mlops-nb", "api", "runs")).body)["runs"]
-    assert len(runs) == 4
-    registry_store(other).close()
-
 
 async def test_a_damaged_registry_is_a_json_error_not_a_traceback(jp_fetch, jp_root_dir, monkeypatch):
     for var in ("MLOPS_NB_HOME", "MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL"):

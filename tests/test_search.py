@@ -262,3 +262,14 @@ def test_sort_metric_in_the_filter_walks_its_index_with_the_same_answer(runs_sto
     sorted_all = _ids(search_runs(order_by=["metrics.accuracy desc"], store=store))
     assert walked == sorted_all[:3] == [ids["a"], ids["b"], ids["c"]]
     assert _ids(search_runs("metrics.accuracy != 0.91", order_by=["metrics.accuracy asc"], store=store)) == [ids["c"], ids["a"]]
+
+
+def test_metric_keys_per_project(runs_store):
+    from mlops_nb.search import metric_keys
+
+    store, _ids_ = runs_store
+    assert metric_keys(store=store) == ["accuracy", "loss"]
+    _record(store, name="x", project="quickstart", metrics={"rmse": 1.0})
+    assert metric_keys(project="quickstart", store=store) == ["accuracy", "rmse"]
+    assert metric_keys(project="*", store=store) == ["accuracy", "loss", "rmse"]
+    assert metric_keys(project="nobody", store=store) == []

@@ -271,13 +271,22 @@ def metric_keys(*, project: str | None = None, store: SqlStore | None = None) ->
     from ..store import get_store
 
     store = store or get_store()
-    query = select(t.latest_metrics.c.key).distinct()
-    if project != "*":
-        query = query.where(
-            t.latest_metrics.c.run_id.in_(
-                select(t.runs.c.id).join(t.projects, t.projects.c.id == t.runs.c.project_id)
-                .where(t.projects.c.name == config.project_name(project))
-            )
-        )  # fmt: skip
+    lm = t.latest_metrics
+    # A loose index scan: one index seek per distinct key instead of reading every metric row.
+    keys, last = [], None
     with read_transaction(store.engine) as conn:
-        return sorted(conn.execute(query).scalars())
+        while True:
+            query = select(func.min(lm.c.key))
+            last = conn.execute(query if last is None else query.where(lm.c.key > last)).scalar()
+            if last is None:
+                break
+            keys.append(last)
+        if project == "*":
+            return keys
+        in_project = (
+            select(lm.c.run_id)
+            .join(t.runs, t.runs.c.id == lm.c.run_id)
+            .join(t.projects, t.projects.c.id == t.runs.c.project_id)
+            .where(t.projects.c.name == config.project_name(project))
+        )
+        return [k for k in keys if conn.execute(in_project.where(lm.c.key == k).limit(1)).first() is not None]

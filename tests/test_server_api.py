@@ -12,7 +12,7 @@ import mlops_nb
 from mlops_nb.environment import current_user
 from mlops_nb.store import clear_cache
 
-from sidebar_support import build_registry, registry_store
+from sidebar_support import build_registry
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

@@ -16,10 +16,8 @@ of which cell defined which name, for stale-input warnings.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import threading
 from typing import Any
 
 from .staleness import Ledger, cell_number_before
@@ -51,8 +49,8 @@ class CellHooks:
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         self.installed = True
-        if os.environ.get("MLOPS_NB_WARM_UP", "1") != "0":
-            threading.Thread(target=_warm_up, name="mlops-warm-up", daemon=True).start()
+        # No import warm-up on a thread: importing scikit-learn from two threads at once
+        # breaks its circular imports ("partially initialized module"); measured, not guessed.
 
     def uninstall(self) -> None:
         if not self.installed:
@@ -164,21 +162,6 @@ class CellHooks:
         if self._pending is not None:
             self._pending[0].discard()
             self._pending = None
-
-
-def _warm_up() -> None:
-    """Import what the first recorded run needs (SQLAlchemy, pandas, skops: about a second)
-    while the user is busy elsewhere, so %load_ext stays instant and the first run is not slow.
-    Nothing is opened or created: the registry may still be chosen with %mlops init."""
-    try:
-        import skops.io  # noqa: F401
-
-        from . import profile, tracking  # noqa: F401
-        from .environment import environment
-
-        environment()
-    except Exception:  # a missing optional dependency shows up when a run needs it
-        pass
 
 
 def _background(shell) -> bool:

@@ -273,3 +273,14 @@ def test_metric_keys_per_project(runs_store):
     assert metric_keys(project="quickstart", store=store) == ["accuracy", "rmse"]
     assert metric_keys(project="*", store=store) == ["accuracy", "loss", "rmse"]
     assert metric_keys(project="nobody", store=store) == []
+
+
+def test_errors_point_at_the_offending_token():
+    with pytest.raises(SearchError) as info:
+        parse_filter("metrics.accuracy > 0.9 and params.C between 1")
+    assert info.value.position == 36 and "(at position 36: 'between 1')" in str(info.value)
+    with pytest.raises(SearchError) as info:
+        parse_filter("status = 'finished' and tags.owner = 3")
+    assert info.value.position == 24 and "quote the value" in str(info.value)
+    with pytest.raises(SearchError, match=r"\(at the end\)"):
+        parse_filter("metrics.x >")

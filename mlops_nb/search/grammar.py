@@ -125,65 +125,81 @@ def parse_filter(text: str | None) -> list[Clause]:
             raise SearchError(f"The filter ends too early: {what} expected after {text.strip()!r}.", filter=text)
         return tokens[i]
 
+    starts: list[int] = []
     while i < len(tokens):
-        kind, value, _pos = expect("a field")
-        if kind != "field":
-            raise SearchError(f"Expected a field (metrics.NAME, params.NAME, tags.NAME, status…) at {value!r}.", filter=text)
-        field_kind, key = parse_field(value)
-        i += 1
-        op_kind, op, _ = expect(f"an operator after {value}")
-        op_lower = op.lower()
-        if op_kind == "op":
-            op = "!=" if op == "<>" else op
+        try:
+            starts.append(tokens[i][2])
+            kind, value, _pos = expect("a field")
+            if kind != "field":
+                raise SearchError(f"Expected a field (metrics.NAME, params.NAME, tags.NAME, status…) at {value!r}.", filter=text)
+            field_kind, key = parse_field(value)
             i += 1
-            vkind, vtext, _ = expect(f"a value after {value} {op}")
-            if vkind not in ("string", "number", "field"):
-                raise SearchError(f"Expected a value after {value} {op}, got {vtext!r}.", filter=text)
-            clauses.append(Clause(field_kind, key, op, _literal(vkind, vtext)))
-            i += 1
-        elif op_kind == "field" and op_lower in ("like", "ilike"):
-            i += 1
-            vkind, vtext, _ = expect(f"a quoted pattern after {value} {op_lower}")
-            if vkind != "string":
-                raise SearchError(f"{op_lower} needs a quoted pattern, e.g. {value} {op_lower} 'train%'.", filter=text)
-            clauses.append(Clause(field_kind, key, op_lower, _literal(vkind, vtext)))
-            i += 1
-        elif op_kind == "field" and op_lower in ("in", "not"):
-            negate = op_lower == "not"
-            i += 1
-            if negate:
-                nkind, ntext, _ = expect("in after not")
-                if ntext.lower() != "in":
-                    raise SearchError(f"Expected 'not in (…)' after {value}, got 'not {ntext}'.", filter=text)
+            op_kind, op, _ = expect(f"an operator after {value}")
+            op_lower = op.lower()
+            if op_kind == "op":
+                op = "!=" if op == "<>" else op
                 i += 1
-            items, i = _value_list(tokens, i, text, value)
-            clauses.append(Clause(field_kind, key, "not in" if negate else "in", tuple(items)))
-        elif op_kind == "field" and op_lower == "is":
-            i += 1
-            nkind, ntext, _ = expect("null or not null after is")
-            negate = ntext.lower() == "not"
-            if negate:
+                vkind, vtext, _ = expect(f"a value after {value} {op}")
+                if vkind not in ("string", "number", "field"):
+                    raise SearchError(f"Expected a value after {value} {op}, got {vtext!r}.", filter=text)
+                clauses.append(Clause(field_kind, key, op, _literal(vkind, vtext)))
                 i += 1
-                nkind, ntext, _ = expect("null after is not")
-            if ntext.lower() != "null":
-                raise SearchError(f"Expected 'is null' or 'is not null' after {value}.", filter=text)
-            clauses.append(Clause(field_kind, key, "is not null" if negate else "is null"))
-            i += 1
-        else:
-            allowed = "=, !=, <, <=, >, >=, like, ilike, in (…), not in (…), is null, is not null"
-            raise SearchError(f"Unknown operator {op!r} after {value}: use {allowed}.", filter=text, operator=op)
-        if i < len(tokens):
-            jkind, joiner, _ = tokens[i]
-            if joiner.lower() == "or":
-                raise SearchError("'or' is not supported: run two searches, or use in (…) for one field.", filter=text)
-            if jkind != "field" or joiner.lower() != "and":
-                raise SearchError(f"Expected 'and' between clauses, got {joiner!r}.", filter=text)
-            i += 1
-            if i >= len(tokens):
-                raise SearchError("The filter ends with 'and': add a clause after it.", filter=text)
-    for clause in clauses:
-        _check_types(clause)
+            elif op_kind == "field" and op_lower in ("like", "ilike"):
+                i += 1
+                vkind, vtext, _ = expect(f"a quoted pattern after {value} {op_lower}")
+                if vkind != "string":
+                    raise SearchError(f"{op_lower} needs a quoted pattern, e.g. {value} {op_lower} 'train%'.", filter=text)
+                clauses.append(Clause(field_kind, key, op_lower, _literal(vkind, vtext)))
+                i += 1
+            elif op_kind == "field" and op_lower in ("in", "not"):
+                negate = op_lower == "not"
+                i += 1
+                if negate:
+                    nkind, ntext, _ = expect("in after not")
+                    if ntext.lower() != "in":
+                        raise SearchError(f"Expected 'not in (…)' after {value}, got 'not {ntext}'.", filter=text)
+                    i += 1
+                items, i = _value_list(tokens, i, text, value)
+                clauses.append(Clause(field_kind, key, "not in" if negate else "in", tuple(items)))
+            elif op_kind == "field" and op_lower == "is":
+                i += 1
+                nkind, ntext, _ = expect("null or not null after is")
+                negate = ntext.lower() == "not"
+                if negate:
+                    i += 1
+                    nkind, ntext, _ = expect("null after is not")
+                if ntext.lower() != "null":
+                    raise SearchError(f"Expected 'is null' or 'is not null' after {value}.", filter=text)
+                clauses.append(Clause(field_kind, key, "is not null" if negate else "is null"))
+                i += 1
+            else:
+                allowed = "=, !=, <, <=, >, >=, like, ilike, in (…), not in (…), is null, is not null"
+                raise SearchError(f"Unknown operator {op!r} after {value}: use {allowed}.", filter=text, operator=op)
+            if i < len(tokens):
+                jkind, joiner, _ = tokens[i]
+                if joiner.lower() == "or":
+                    raise SearchError("'or' is not supported: run two searches, or use in (…) for one field.", filter=text)
+                if jkind != "field" or joiner.lower() != "and":
+                    raise SearchError(f"Expected 'and' between clauses, got {joiner!r}.", filter=text)
+                i += 1
+                if i >= len(tokens):
+                    raise SearchError("The filter ends with 'and': add a clause after it.", filter=text)
+        except SearchError as exc:
+            raise _located(exc, text, tokens[i][2] if i < len(tokens) else len(text)) from None
+    for clause, start in zip(clauses, starts):
+        try:
+            _check_types(clause)
+        except SearchError as exc:
+            raise _located(exc, text, start) from None
     return clauses
+
+
+def _located(exc: SearchError, text: str, position: int) -> SearchError:
+    """``exc`` with where it happened: the position and the text from there (one line, for the CLI)."""
+    if "position" in exc.fields:
+        return exc
+    where = f"at position {position}: {text[position:position + 24]!r}" if text[position:].strip() else "at the end"
+    return SearchError(f"{exc} ({where})", **exc.fields, position=position)
 
 
 def _value_list(tokens, i: int, text: str, field: str) -> tuple[list[Any], int]:

@@ -135,3 +135,30 @@ def test_runs_magic_shows_the_panel(shell, store, many):
     assert shell.run_line_magic("mlops", "runs").total == 3  # the current project by default
     with pytest.raises(UsageError, match="Unknown operator"):
         shell.run_line_magic("mlops", "runs --filter 'metrics.accuracy between 1'")
+
+
+def test_runs_panel_in_a_real_kernel(tmp_path, kernel_env, store):
+    """%mlops runs in a notebook: a widget view with the static HTML beside it; a bad filter is one line."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [
+        "%load_ext mlops_nb\n%mlops init --project nb",
+        "%%mlops track --name first --tag owner=ana\naccuracy = 0.91",
+        "%%mlops track --name second --tag owner=bob\naccuracy = 0.72",
+        "%mlops runs --filter \"tags.owner = 'ana'\"",
+        "%mlops runs --filter 'metrics.accuracy >'",
+    ]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}})
+    client.km_kwargs = {"env": kernel_env}
+    client.execute(env=kernel_env)
+    (shown,) = [o for o in nb.cells[3].outputs if o["output_type"] == "execute_result"]
+    assert "application/vnd.jupyter.widget-view+json" in shown["data"]
+    static = shown["data"]["text/html"]
+    assert "first" in static and "second" not in static and "runs 1–1 of 1" in static
+    (first,) = [r for r in store.list_runs() if r["name"] == "first"]
+    assert first["id"][:8] in static and first["project"] == "nb"
+    error = "".join(o.get("text", "") for o in nb.cells[4].outputs if o["output_type"] == "stream")
+    assert error.startswith("UsageError: The filter ends too early") and not [o for o in nb.cells[4].outputs if o["output_type"] == "error"]

@@ -180,7 +180,7 @@ def test_init_runs_show(shell, tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/team/registry.db"
     shell.run_line_magic("mlops", f"init --project churn --store {url}")
     shell.run_cell("%%mlops track --name t\nrmse = 1.5\n")
-    frame = shell.run_line_magic("mlops", "runs --last 5")
+    frame = shell.run_line_magic("mlops", "runs --last 5").df  # the RunsPanel's page as a DataFrame
     assert list(frame["project"]) == ["churn"] and frame["metrics.rmse"].iloc[0] == 1.5
     assert (tmp_path / "team" / "registry.db").exists()
     capsys.readouterr()

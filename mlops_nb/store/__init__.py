@@ -52,7 +52,7 @@ def get_store(url: str | None = None, artifacts: str | None = None, *, create: b
                     looked_in=store_url,
                 )
             store = _cache[key] = SqlStore(store_url, artifacts_url)
-        if time.monotonic() - _reaped.get(key, -_REAP_EVERY_S) >= _REAP_EVERY_S:
+        if key not in _reaped or time.monotonic() - _reaped[key] >= _REAP_EVERY_S:
             _reaped[key] = time.monotonic()
             reap_dead_runs(store)
         return store

@@ -149,6 +149,8 @@ def test_filters_by_type(runs_store):
     assert s("params.C in (10, 100)") == {ids["b"]}
     assert s("params.C not in (10)") == {ids["a"], ids["c"], ids["d"]}
     assert s("params.solver = 'lbfgs'") == {ids["a"], ids["c"]}
+    assert s("params.C = '1'") == {ids["a"], ids["d"]}  # quoted: the text as recorded (1.0 is '1.0')
+    assert s("params.solver > 'lbfgs'") == {ids["b"]}  # text order, strings only
     assert s("params.solver like 'sa%'") == {ids["b"]}
     assert s("params.solver ilike 'LB%'") == {ids["a"], ids["c"]}
     assert s("params.fit_intercept = true") == {ids["a"]}

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..errors import SearchError
 from ..store import schema as t
@@ -88,7 +88,10 @@ def _param_condition(clause: Clause):
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return and_(p.c.value_num.is_not(None), _compare(p.c.value_num, clause.op, clause.value))
     if all(isinstance(v, str) for v in values):
-        return and_(p.c.value_type.in_(["str", None]), _compare(p.c.value, clause.op, clause.value))
+        if clause.op in ("=", "!=", "in", "not in", "like", "ilike"):
+            # a quoted value compares the text as recorded, whatever the type ('1' finds C=1, as in MLflow)
+            return and_(p.c.value.is_not(None), _compare(p.c.value, clause.op, clause.value))
+        return and_(or_(p.c.value_type == "str", p.c.value_type.is_(None)), _compare(p.c.value, clause.op, clause.value))
     raise SearchError(f"params.{clause.key}: do not mix numbers and strings in one list.", field=f"params.{clause.key}")
 
 

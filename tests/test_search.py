@@ -286,3 +286,18 @@ def test_errors_point_at_the_offending_token():
     assert info.value.position == 24 and "quote the value" in str(info.value)
     with pytest.raises(SearchError, match=r"\(at the end\)"):
         parse_filter("metrics.x >")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+def test_pages_across_runs_without_the_sort_metric(runs_store, size):
+    store, ids = runs_store
+    _record(store, name="no-metric-2", params={"C": 1}, start=1_600_000_000.0)
+    walked, token = [], None
+    while True:
+        page = search_runs(order_by=["metrics.accuracy desc"], max_results=size, page_token=token, store=store)
+        assert len(page) <= size
+        walked += [r["name"] for r in page]
+        if not (token := page.next_page_token):
+            break
+    # with the metric by value, then the runs without it newest first
+    assert walked == ["train-a", "train-b", "train-c", "broken", "no-metric-2"]

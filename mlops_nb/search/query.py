@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import and_, case, func, or_, select
 
 from ..errors import SearchError
@@ -18,6 +17,8 @@ from ..store.params import param_value
 from .grammar import Clause, Order, parse_filter, parse_order
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..store import SqlStore
 
 MAX_RESULTS = 50_000

@@ -8,6 +8,9 @@ in backquotes: ``metrics.`f1 score```.
 Operators: ``= != < <= > >=``, ``like`` / ``ilike`` (``%`` wildcard), ``in (…)``,
 ``not in (…)``, ``is null``, ``is not null``.  Values: numbers, ``'strings'`` or
 ``"strings"``, ``true``/``false``.  Clauses are joined with ``and``.
+
+Params keep their type: ``params.C = 1`` compares numbers (1 and 1.0 alike), ``params.flag = true``
+booleans, and a quoted value the text as recorded (``params.C = '1'``, as MLflow users write it).
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ def test_quickstart_records_lineage(store, tmp_path):
     bundle = panel_cell.outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in bundle  # a live widget view…
     assert "cancer" in bundle["text/html"] and "@production" in bundle["text/html"]  # …with its static fallback
+    runs_cell = next(c for c in nb.cells if c.source == "%mlops runs")
+    bundle = runs_cell.outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "retrain-logreg" in bundle["text/html"]
     verify_cell = next(c for c in nb.cells if c.source == "%mlops audit --verify")
     assert "audit trail intact" in verify_cell.outputs[0]["text"]
 

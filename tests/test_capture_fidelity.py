@@ -34,7 +34,9 @@ SHAPES = [
     "%%mlops track --name cv\nscores = cross_val_score(LogisticRegression(max_iter=300), X, y, cv=3)\nscores",
     "%%mlops track --name cv-mean\nscores.mean()",
     "%%mlops track --name search\nsearch = GridSearchCV(LogisticRegression(max_iter=300), {'C': [0.1, 1.0]}, cv=3)\nsearch.fit(X, y);",
-    "%%mlops track --name streams\nimport sys\nprint('one')\nprint('two', file=sys.stderr)\ndisplay(df.head(2))\nprint('three')\nclf.score(X, y)",
+    # (explicit flushes: otherwise ipykernel's flush timer alone decides stdout/stderr order, tracked or not)
+    "%%mlops track --name streams\nimport sys\nprint('one', flush=True)\nprint('two', file=sys.stderr, flush=True)\n"
+    "display(df.head(2))\nprint('three')\nclf.score(X, y)",
     "%%mlops track --name plot\nplt.plot(scores, label='fold score')\nplt.legend();",
     "%%mlops track --name boom\nhalf = len(X) // 2\nraise ValueError(f'bad split at {half}')",
     "%%mlops track --name nested\ndef check(v):\n    if v > 1:\n        raise ZeroDivisionError('too big')\n    return v\n\ncheck(2)",

@@ -30,6 +30,8 @@ from mlops_nb.drift.render import (
     table_html,
 )
 
+from .fallback import StaticFallback
+
 #: Sort options of the panel: name -> row key (None keeps the report's column order).
 SORT_KEYS = {
     "most drifted first": drift_order_key,
@@ -49,7 +51,7 @@ def _num(value: Any, default: float = float("inf")) -> float:
     return default if value is None else float(value)
 
 
-class DriftPanel:
+class DriftPanel(StaticFallback):
     """Interactive drift view; ``panel.widget`` is the ipywidgets container.
 
     Programmatic control (used by tests, handy in scripts):
@@ -176,13 +178,11 @@ class DriftPanel:
         return self
 
     # ------------------------------------------------------------------ display
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        # text/html stays in the bundle: nbconvert and GitHub show it when the widget cannot be
-        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
-        bundle = dict(bundle)
-        bundle["text/html"] = report_html(self.report)
-        bundle["text/plain"] = repr(self.report)
-        return bundle
+    def static_html(self) -> str:
+        return report_html(self.report)
+
+    def plain_text(self) -> str:
+        return repr(self.report)
 
     def __repr__(self) -> str:
         return f"DriftPanel({self.report.summary()})"

@@ -16,6 +16,7 @@ import ipywidgets as W
 from ..errors import MlopsError
 from ..registry import approve, load_model, models, promote, rollback, versions
 from ..registry.tables import metric_text, promotion_line, when
+from .fallback import StaticFallback
 
 _CSS = """<style>
 .mlops-reg table{border-collapse:collapse;font-size:12px}
@@ -27,7 +28,7 @@ _CSS = """<style>
 </style>"""
 
 
-class RegistryPanel:
+class RegistryPanel(StaticFallback):
     """Interactive registry view; ``panel.widget`` is the ipywidgets container.
 
     Driven from code as from the screen: set ``model.value``, ``version.value``,
@@ -182,12 +183,6 @@ class RegistryPanel:
         self.detail.value = f"<pre>{html.escape(text)}</pre>"
 
     # ---------------------------------------------------------------- display
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/html"] = self.static_html()
-        bundle["text/plain"] = repr(self)
-        return bundle
-
     def static_html(self) -> str:
         """The models and their versions as plain HTML (no kernel needed)."""
         parts = [_CSS, "<div class='mlops-reg'><b>Model registry</b>"]

@@ -18,6 +18,7 @@ import ipywidgets as W
 from ..errors import MlopsError, SearchError
 from ..report import number_text, when_text
 from ..search import RunPage, count_runs, metric_keys, search_runs
+from .fallback import StaticFallback
 
 _CSS = """<style>
 .mlops-runs table{border-collapse:collapse;font-size:12px}
@@ -30,7 +31,7 @@ PAGE_SIZE = 25
 NEWEST = "start_time desc"
 
 
-class RunsPanel:
+class RunsPanel(StaticFallback):
     """Interactive runs table; ``panel.widget`` is the ipywidgets container.
 
     Driven from code as from the screen: ``filter.value`` (search grammar; applied when
@@ -162,12 +163,6 @@ class RunsPanel:
         return self
 
     # ------------------------------------------------------------------ display
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/html"] = self.static_html()
-        bundle["text/plain"] = repr(self)
-        return bundle
-
     def static_html(self) -> str:
         """The shown page as plain HTML (no kernel needed)."""
         return _CSS + f"<div class='mlops-runs'><b>Runs</b> · {self.status.value}{runs_table(self.page)}</div>"

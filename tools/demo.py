@@ -129,7 +129,7 @@ def main() -> None:
 
     decision = next(e for e in reversed(mlops_nb.audit("churn")) if e["action"] == "monitor_decision")
     verified = mlops_nb.verify_audit()
-    reason = decision["reason"].split(". ")[-1]
+    reason = decision["reason"].split(". ")[-1].rstrip(".")
     say("audit", f"event {decision['id']} {decision['action']}: {reason}; chain {'intact' if verified.ok else 'DAMAGED'}, head {verified.head[:20]}…")
     print(f"\nproduction is now {winner.ref}; everything above is in {store.url.removeprefix('sqlite:///')}")
     print("look at it: make lab (JupyterLab with the MLOps sidebar), mlops-nb summary, mlops-nb audit list")

@@ -20,6 +20,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import mlops_nb
+from mlops_nb.errors import MonitorError
 from mlops_nb.jobs import schedule
 from mlops_nb.store import SqlStore, schema
 
@@ -87,4 +88,16 @@ def build_registry(root: Path) -> dict[str, Any]:
         job,
     )
     out["schedule"] = schedule(job, "0 3 * * *", name="nightly", force=True, reason="sidebar test", store=store)["name"]
+    # A monitor whose first check finds no data: a real check, recorded as an error alert.
+    (root / "incoming").mkdir(exist_ok=True)
+    retrain = root / "retrain_iris.ipynb"
+    cell = nbformat.v4.new_code_cell('data_path = ""', metadata={"tags": ["parameters"]})
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell], metadata=KERNEL), retrain)
+    mlops_nb.monitor("iris-watch", model="iris@production", data=str(root / "incoming" / "*.parquet"),
+                     retrain=retrain, drift_share=0.5, store=store)  # fmt: skip
+    try:
+        mlops_nb.check_monitor("iris-watch", store=store)
+    except MonitorError:
+        pass
+    out["alert_id"] = store.list_alerts()[0]["id"]
     return out

@@ -153,3 +153,22 @@ def test_cli_models_commands(two_versions, mlops_home, monkeypatch):
     assert runner.invoke(main, ["models", "remove-alias", "iris", "production"]).exit_code == 0
     missing = runner.invoke(main, ["models", "versions", "nope"])
     assert missing.exit_code == 1 and "No registered model 'nope'" in missing.output
+
+
+def test_panel_shows_the_models_monitoring_alerts(two_versions, mlops_home, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mlops_nb.errors import MonitorError
+
+    mlops_nb.promote("iris", 1, "production")
+    retrain = tmp_path / "retrain.ipynb"
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(new_notebook(cells=[new_code_cell('data_path = ""', metadata={"tags": ["parameters"]})], metadata=kernel), retrain)
+    (tmp_path / "incoming").mkdir()
+    mlops_nb.monitor("iris-watch", model="iris@production", data=str(tmp_path / "incoming" / "*.csv"), retrain=retrain, drift_share=0.5)
+    with pytest.raises(MonitorError):
+        mlops_nb.check_monitor("iris-watch")  # nothing arrived yet: recorded as an error alert
+    panel = RegistryPanel(name="iris")
+    assert "iris-watch" in panel.alerts_html.value and "No .parquet or .csv file matches" in panel.alerts_html.value
+    assert "iris-watch" in panel.static_html()

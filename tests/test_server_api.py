@@ -135,6 +135,14 @@ async def test_approval_flow(api, registry, jp_root_dir):
     assert registry["store"].get_alias("iris", "staging") is None
 
 
+async def test_alerts(api, registry):
+    (alert,) = (await api("alerts"))["alerts"]
+    assert alert["id"] == registry["alert_id"] and alert["monitor"] == "iris-watch" and alert["kind"] == "error"
+    assert "No .parquet or .csv file matches" in alert["message"]
+    code, body = await error_of(api("alerts", params={"limit": "lots"}))
+    assert code == 400 and "error" in body
+
+
 async def test_drift_checks(api, registry):
     checks = (await api("drift"))["checks"]
     (check,) = checks

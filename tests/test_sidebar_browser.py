@@ -124,6 +124,9 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             assert model.locator("[data-version]").count() == 2
             assert sidebar.locator(".mlops-section-drift .mlops-chip-drifted").all_inner_texts() == ["amount"]
             assert "nightly" in sidebar.locator(".mlops-section-jobs").inner_text()
+            alerts = sidebar.locator(".mlops-section-alerts")
+            alerts.locator(".mlops-alert").first.wait_for()
+            assert "iris-watch" in alerts.inner_text() and "No .parquet or .csv file matches" in alerts.inner_text()
             page.screenshot(path=str(SHOTS / "sidebar-light.png"))
             page.screenshot(path=str(SHOTS / "sidebar-readme.png"), clip={"x": 0, "y": 0, "width": 560, "height": 1030})
 

@@ -1,5 +1,5 @@
 /**
- * The "MLOps" sidebar: This notebook, Runs, Models, Drift and Jobs.
+ * The "MLOps" sidebar: This notebook, Runs, Models, Drift, Alerts and Jobs.
  *
  * Polls the server extension every few seconds, but only while the panel is
  * visible and the browser tab is shown.
@@ -58,6 +58,7 @@ export class MlopsPanel extends Widget {
       runs: this.section('runs', 'Runs', this._filter),
       models: this.section('models', 'Models'),
       drift: this.section('drift', 'Drift'),
+      alerts: this.section('alerts', 'Alerts'),
       jobs: this.section('jobs', 'Jobs')
     };
     document.addEventListener('visibilitychange', () => {
@@ -406,6 +407,38 @@ export class MlopsPanel extends Widget {
     );
   }
 
+  /** What monitors decided (retrained, promoted, kept the champion, errors) and why. */
+  private async renderAlerts(): Promise<void> {
+    const s = this._sections.alerts;
+    const data = await requestAPI('alerts', {}, { limit: '20' });
+    if (this.unchanged(s, data)) {
+      return;
+    }
+    s.count.textContent = `(${data.alerts.length})`;
+    s.body.replaceChildren(
+      data.alerts.length
+        ? h(
+            'ul',
+            { class: 'mlops-list' },
+            data.alerts.map((a: any) =>
+              h(
+                'li',
+                { class: 'mlops-alert', dataset: { alert: String(a.id) } },
+                h(
+                  'div',
+                  { class: 'mlops-row' },
+                  h('span', { class: `mlops-badge ${a.severity === 'info' ? 'mlops-status-finished' : 'mlops-status-failed'}` }, a.kind),
+                  h('span', { class: 'mlops-name' }, `${a.monitor}: ${a.decision || ''} ${a.model ? `${a.model}:${a.version}` : ''}`),
+                  h('span', { class: 'mlops-when mlops-muted' }, when(a.created_at))
+                ),
+                h('div', { class: 'mlops-muted' }, a.message || '')
+              )
+            )
+          )
+        : h('p', { class: 'mlops-muted' }, 'no alerts (monitors: mlops-nb monitor add …)')
+    );
+  }
+
   private async renderJobs(): Promise<void> {
     const s = this._sections.jobs;
     const data = await requestAPI('schedules');
@@ -491,9 +524,10 @@ export class MlopsPanel extends Widget {
     runs: () => this.renderRuns(),
     models: () => this.renderModels(),
     drift: () => this.renderDrift(),
+    alerts: () => this.renderAlerts(),
     jobs: () => this.renderJobs()
   };
-  private _sections: Record<'notebook' | 'runs' | 'models' | 'drift' | 'jobs', ISection>;
+  private _sections: Record<'notebook' | 'runs' | 'models' | 'drift' | 'alerts' | 'jobs', ISection>;
   private _status: HTMLElement;
   private _filter: HTMLInputElement;
   private _timer = 0;

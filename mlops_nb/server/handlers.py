@@ -265,6 +265,15 @@ class DriftHandler(MlopsHandler):
         await self.guarded(go)
 
 
+class AlertsHandler(MlopsHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        async def go():
+            await self.reply(views.alerts, self.int_arg("limit", 20, hi=500))
+
+        await self.guarded(go)
+
+
 class SchedulesHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -333,6 +342,7 @@ handlers: list[tuple[str, type[MlopsHandler]]] = [
     (r"requests", RequestsHandler),
     (r"requests/(\d+)/approve", ApproveHandler),
     (r"drift", DriftHandler),
+    (r"alerts", AlertsHandler),
     (r"schedules", SchedulesHandler),
     (rf"schedules/{_NAME}/history", ScheduleHistoryHandler),
     (rf"schedules/{_NAME}/trigger", TriggerHandler),

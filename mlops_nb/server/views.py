@@ -190,6 +190,13 @@ def drift_checks(store: SqlStore, limit: int) -> dict[str, Any]:
     return {"checks": checks}
 
 
+def alerts(store: SqlStore, limit: int) -> dict[str, Any]:
+    """Monitoring alerts, newest first: what a monitor decided about which model version, and why."""
+    rows = store.list_alerts(last=limit)
+    keys = ("id", "created_at", "monitor", "severity", "kind", "model", "version", "decision", "message", "acknowledged")
+    return {"alerts": [{k: r.get(k) for k in keys} for r in rows]}
+
+
 # ---- jobs ----------------------------------------------------------------------------------
 def schedules(store: SqlStore) -> dict[str, Any]:
     """Schedules with their next due time (none when paused) and latest firing."""

@@ -56,6 +56,7 @@ class RegistryPanel(StaticFallback):
         self.refresh_button = W.Button(description="", icon="refresh", tooltip="Reload from the registry", layout=W.Layout(width="40px"))
         self.message = W.HTML()
         self.detail = W.HTML()
+        self.alerts_html = W.HTML()
         self.model.observe(self._show_model, names="value")
         self.version.observe(self._show_detail, names="value")
         for button, action in (
@@ -69,7 +70,8 @@ class RegistryPanel(StaticFallback):
             W.HBox([self.promote_button, self.rollback_button, self.request, self.approve_button]),
             W.HBox([self.variable, self.load_button, self.lineage_button, self.refresh_button]),
         ])  # fmt: skip
-        right = W.VBox([self.versions_html, actions, self.message, self.detail], layout=W.Layout(width="100%", min_width="0"))
+        right = W.VBox([self.versions_html, self.alerts_html, actions, self.message, self.detail],
+                       layout=W.Layout(width="100%", min_width="0"))  # fmt: skip
         self.widget = W.VBox([W.HTML(_CSS + "<b>Model registry</b>"), W.HBox([self.model, right])])
         self.widget.add_class("mlops-reg")
         self.refresh(select=name)
@@ -109,6 +111,7 @@ class RegistryPanel(StaticFallback):
         pending = store.list_promotion_requests(name)
         self.request.options = [(f"#{r['id']} v{r['version']}→@{r['alias']} by {r['requester']}", r["id"]) for r in pending]
         self.request.value = pending[0]["id"] if pending else None
+        self.alerts_html.value = alerts_html(store, name)
         self._show_detail()
 
     def _show_detail(self, _change: Any = None) -> None:
@@ -191,12 +194,27 @@ class RegistryPanel(StaticFallback):
         for m in self._models:
             parts.append(f"<h4>{html.escape(m.name)}</h4>")
             parts.append(versions_table(versions(m.name, store=self.store)))
+            parts.append(alerts_html(self.store or _store(), m.name))
         parts.append("</div>")
         return "".join(parts)
 
     def __repr__(self) -> str:
         listed = ", ".join(self._model_label(m) for m in self._models) or "no models"
         return f"RegistryPanel({listed})"
+
+
+def alerts_html(store, name: str, limit: int = 5) -> str:
+    """The newest monitoring alerts about model ``name``: what a monitor decided, and why."""
+    rows = [a for a in store.list_alerts(last=200) if a.get("model") == name][:limit]
+    if not rows:
+        return ""
+    items = "".join(
+        f"<li><span class='{'bad' if a.get('severity') != 'info' else 'ok'}'>{html.escape(str(a.get('kind')))}</span> "
+        f"{when(a['created_at'])} {html.escape(str(a.get('monitor')))}: <b>{html.escape(str(a.get('decision') or ''))}</b> "
+        f"v{a.get('version')} — {html.escape(str(a.get('message') or ''))}</li>"
+        for a in rows
+    )
+    return f"<div><b>Alerts</b><ul style='margin:2px 0'>{items}</ul></div>"
 
 
 def versions_table(items) -> str:

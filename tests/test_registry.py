@@ -230,3 +230,14 @@ def test_stale_input_upstream_blocks_promotion(reg):
     policy = {"aliases": {"production": {"clean_lineage": True, "allow_dirty": True, "require_validated": False}}}
     with pytest.raises(PromotionRefused, match=f"run {prep.id[:8]}: hidden: raw was defined by a deleted cell"):
         mlops_nb.promote("iris", 1, "production", policy=policy, store=reg)
+
+
+def test_unfitted_models_and_non_models_are_refused(reg):
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(RegistryError, match="LogisticRegression is not fitted yet: call fit"):
+        mlops_nb.register(LogisticRegression(), name="iris", store=reg)
+    with pytest.raises(RegistryError, match="A DataFrame is not a model"):
+        mlops_nb.register(pd.DataFrame({"a": [1]}), name="iris", store=reg)
+    assert mlops_nb.models(store=reg) == []

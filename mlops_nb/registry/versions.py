@@ -225,6 +225,7 @@ def _model_digest(model: Any, store: SqlStore) -> tuple[str, str | None]:
     from ..model_io import model_record
     from ..tracking import active_run
 
+    _check_model_object(model)
     run = active_run()
     record = model_record("model", model, store.artifacts)
     try:
@@ -235,6 +236,30 @@ def _model_digest(model: Any, store: SqlStore) -> tuple[str, str | None]:
     run_id = run.id if run is not None and run.store is store else None
     store.ensure_model_version(record, run_id)
     return record["digest"], run_id
+
+
+def _check_model_object(model: Any) -> None:
+    """Refuse what cannot be a model version: non-models and unfitted estimators."""
+    kind = type(model).__name__
+    predicts = any(hasattr(model, m) for m in ("predict", "predict_proba", "fit_predict"))
+    if not (predicts or (hasattr(model, "fit") and hasattr(model, "transform"))):
+        raise RegistryError(
+            f"A {kind} is not a model (no predict or transform method): register a fitted estimator, "
+            "or a model version's digest.",
+            type_name=kind,
+        )
+    if hasattr(model, "get_params") and hasattr(model, "fit"):
+        try:
+            from sklearn.exceptions import NotFittedError
+            from sklearn.utils.validation import check_is_fitted
+        except ImportError:  # pragma: no cover - scikit-learn is a dependency
+            return
+        try:
+            check_is_fitted(model)
+        except NotFittedError:
+            raise RegistryError(f"This {kind} is not fitted yet: call fit() before registering it.", type_name=kind) from None
+        except Exception:  # not a scikit-learn estimator after all: nothing to check
+            pass
 
 
 def models(*, store: SqlStore | None = None) -> list[RegisteredModel]:

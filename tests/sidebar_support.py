@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import nbformat
+import pytest
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_iris
@@ -22,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 import mlops_nb
 from mlops_nb.errors import MonitorError
 from mlops_nb.jobs import schedule
-from mlops_nb.store import SqlStore, schema
+from mlops_nb.store import SqlStore, clear_cache, schema
 
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
@@ -101,3 +102,14 @@ def build_registry(root: Path) -> dict[str, Any]:
         pass
     out["alert_id"] = store.list_alerts()[0]["id"]
     return out
+
+
+@pytest.fixture
+def registry(jp_root_dir, monkeypatch):
+    """The server root's own ``.mlops/`` (no MLOPS_NB_* variables: found as the kernel would)."""
+    for var in ("MLOPS_NB_HOME", "MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL", "MLOPS_NB_POLICY", "MLOPS_NB_NOTEBOOK"):
+        monkeypatch.delenv(var, raising=False)
+    built = build_registry(jp_root_dir)
+    yield built
+    built["store"].close()
+    clear_cache()

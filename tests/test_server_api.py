@@ -12,7 +12,7 @@ import mlops_nb
 from mlops_nb.environment import current_user
 from mlops_nb.store import clear_cache
 
-from sidebar_support import build_registry
+from sidebar_support import registry  # noqa: F401  (fixture)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -20,17 +20,6 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 @pytest.fixture
 def jp_server_config():
     return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}
-
-
-@pytest.fixture
-def registry(jp_root_dir, monkeypatch):
-    """The server root's own ``.mlops/`` (no MLOPS_NB_* variables: found as the kernel would)."""
-    for var in ("MLOPS_NB_HOME", "MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL", "MLOPS_NB_POLICY", "MLOPS_NB_NOTEBOOK"):
-        monkeypatch.delenv(var, raising=False)
-    built = build_registry(jp_root_dir)
-    yield built
-    built["store"].close()
-    clear_cache()
 
 
 @pytest.fixture

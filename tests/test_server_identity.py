@@ -8,9 +8,8 @@ import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
 
 import mlops_nb
-from mlops_nb.store import clear_cache
 
-from sidebar_support import build_registry
+from sidebar_support import registry  # noqa: F401  (fixture)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -31,16 +30,6 @@ def jp_server_config():
             "identity_provider_class": "test_server_identity.MariaLogin",
         }
     }
-
-
-@pytest.fixture
-def registry(jp_root_dir, monkeypatch):
-    for var in ("MLOPS_NB_HOME", "MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL", "MLOPS_NB_POLICY", "MLOPS_NB_NOTEBOOK"):
-        monkeypatch.delenv(var, raising=False)
-    built = build_registry(jp_root_dir)
-    yield built
-    built["store"].close()
-    clear_cache()
 
 
 async def test_promotions_and_approvals_are_made_by_the_jupyter_user(jp_fetch, registry, jp_root_dir):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import click
+
+from ..report import when_text
 
 
 @click.group("monitor")
@@ -65,7 +65,7 @@ def list_command() -> None:
         click.echo("no monitors: mlops-nb monitor add NAME --model M@production --data 'incoming/*.parquet' --cron CRON --retrain NB")
         return
     for m in rows:
-        last = f"last {_when(m['last_slot'])} {m['last_status']}" if m["last_slot"] else "never fired"
+        last = f"last {when_text(m['last_slot'])} {m['last_status']}" if m["last_slot"] else "never fired"
         if m["paused"]:
             last += " · PAUSED"
         click.echo(f"{m['name']:<20} {m['model']:<22} '{m['cron']}'  {_thresholds(m)}  · {last}")
@@ -90,7 +90,7 @@ def history_command(name: str, last: int) -> None:
         if c["metric_value"] is not None:
             numbers.append(f"{c['metric']}={c['metric_value']:.4f}")
         challenger = f" challenger v{c['challenger_version']}" if c["challenger_version"] else ""
-        click.echo(f"#{c['id']} {_when(c['created_at'])} v{c['version']} {c['decision'] or 'running'}{challenger} "
+        click.echo(f"#{c['id']} {when_text(c['created_at'])} v{c['version']} {c['decision'] or 'running'}{challenger} "
                    f"[{', '.join(numbers) or '-'}] {c['reason'] or ''}")  # fmt: skip
 
 
@@ -146,11 +146,7 @@ def alerts_command(monitor: str | None, last: int) -> None:
     if not rows:
         click.echo("no alerts")
     for a in rows:
-        click.echo(f"#{a['id']} {_when(a['created_at'])} {a['severity']:<7} {a['monitor']} {a['model']}:{a['version']} {a['decision']}: {a['message']}")
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) if ts else "-"
+        click.echo(f"#{a['id']} {when_text(a['created_at'])} {a['severity']:<7} {a['monitor']} {a['model']}:{a['version']} {a['decision']}: {a['message']}")
 
 
 COMMANDS = [monitor_group, alerts_command]

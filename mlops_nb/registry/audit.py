@@ -20,13 +20,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuditError
-from ..store.sql import _event_hash, audit_mac
+from ..store.sql import audit_mac, chain_breaks
 
 if TYPE_CHECKING:
     from ..store import SqlStore
-
-_GENESIS = "0" * 64
-
 
 @dataclass
 class AuditVerification:
@@ -80,16 +77,12 @@ def verify_audit(*, head: str | None = None, key: str | None = None, store: SqlS
     events = (store or _store()).audit_log()
     key = key if key is not None else os.environ.get("MLOPS_NB_AUDIT_KEY")
     result = AuditVerification(n_events=len(events), head=f"{events[-1]['id']}:{events[-1]['hash']}" if events else None)
-    prev = _GENESIS
-    for event in events:
-        if event["prev_hash"] != prev or _event_hash(event) != event["hash"]:
-            result.broken.append(event["id"])
-        if key:
-            if not event.get("mac"):
-                result.unkeyed.append(event["id"])
-            elif not hmac.compare_digest(event["mac"], audit_mac(event["hash"], key)):
-                result.bad_mac.append(event["id"])
-        prev = event["hash"]
+    result.broken = chain_breaks(events)
+    for event in events if key else ():
+        if not event.get("mac"):
+            result.unkeyed.append(event["id"])
+        elif not hmac.compare_digest(event["mac"], audit_mac(event["hash"], key)):
+            result.bad_mac.append(event["id"])
     if head:
         result.head_problem = _check_head(head, events)
     return result

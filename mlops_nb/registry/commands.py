@@ -111,14 +111,14 @@ def requests_command(name: str | None, show_all: bool) -> None:
     import pandas as pd
 
     from ..store import get_store
-    from .tables import when
+    from ..report import when_text
 
     rows = get_store().list_promotion_requests(name, status=None if show_all else "pending")
     frame = pd.DataFrame(
         [
             {"id": r["id"], "model": r["name"], "version": r["version"], "alias": r["alias"], "status": r["status"],
              "requester": r["requester"], "approvals": ", ".join(a["user"] for a in r["approvals"] or []),
-             "when": when(r["created_at"]), "reason": r["reason"] or ""}
+             "when": when_text(r["created_at"]), "reason": r["reason"] or ""}
             for r in rows
         ]
     )  # fmt: skip

@@ -83,9 +83,9 @@ def _promote_once(name: str, number: int, alias: str, policy, reason, actor: str
     rules = policy.for_alias(alias)
     candidate = get_model_version(f"{name}:{number}", store=store)
     holder_number = store.get_alias(name, alias)
+    if holder_number == candidate.version:  # already there: nothing to check or record
+        return Promotion(name, alias, candidate.version, holder_number, "promoted")
     gates = _check(rules, candidate, holder_number, store)
-    if holder_number == candidate.version:
-        return Promotion(name, alias, candidate.version, holder_number, "promoted", gates=_dicts(gates))
     failed = [g for g in gates if not g.passed]
     if failed:
         store.add_audit_event(

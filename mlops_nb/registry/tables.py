@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pandas as pd
 
+from ..report import when_text
+
 from .promotion import Promotion
 from .versions import ModelVersion, RegisteredModel
-
-
-def when(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def models_frame(items: list[RegisteredModel]) -> pd.DataFrame:
@@ -24,7 +19,7 @@ def models_frame(items: list[RegisteredModel]) -> pd.DataFrame:
             "versions": m.latest_version or 0,
             "aliases": ", ".join(f"{a}→v{v}" for a, v in m.aliases.items()),
             "description": m.description or "",
-            "created": when(m.created_at),
+            "created": when_text(m.created_at),
             "by": m.user or "",
         }
         for m in items
@@ -47,7 +42,7 @@ def versions_frame(items: list[ModelVersion]) -> pd.DataFrame:
             "data": ", ".join(f"{d['name']}({d['digest'][:8]})" for d in v.data),
             "run": (v.run_id or "")[:8],
             "warnings": len(v.warnings),
-            "created": when(v.created_at),
+            "created": when_text(v.created_at),
             "by": v.user or "",
         }
         for v in items
@@ -60,7 +55,7 @@ def audit_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [
         {
             "id": e["id"],
-            "when": when(e["timestamp"]),
+            "when": when_text(e["timestamp"]),
             "actor": e["actor"],
             "action": e["action"],
             "target": e["target"],

@@ -222,17 +222,24 @@ def _model_digest(model: Any, store: SqlStore) -> tuple[str, str | None]:
         return version.digest, version.run_id
     if isinstance(model, ModelVersion):
         return model.digest, model.run_id
+    from ..errors import FingerprintError
+    from ..fingerprint import fingerprint
     from ..model_io import model_record
     from ..tracking import active_run
 
     _check_model_object(model)
-    run = active_run()
-    record = model_record("model", model, store.artifacts)
     try:
-        existing = store.get_model_version(record["digest"])
-        return existing["digest"], existing.get("run_id")
-    except NotFoundError:
-        pass
+        digest = fingerprint(model)
+    except FingerprintError:
+        digest = None  # versioned by its bytes: model_record decides
+    if digest is not None:
+        try:  # already stored (by its tracked run): nothing to serialise again
+            existing = store.get_model_version(digest)
+            return existing["digest"], existing.get("run_id")
+        except NotFoundError:
+            pass
+    record = model_record("model", model, store.artifacts, digest)
+    run = active_run()
     run_id = run.id if run is not None and run.store is store else None
     store.ensure_model_version(record, run_id)
     return record["digest"], run_id

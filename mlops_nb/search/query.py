@@ -13,7 +13,7 @@ from sqlalchemy import and_, case, func, or_, select
 from ..errors import SearchError
 from ..store import schema as t
 from ..store.engine import read_transaction
-from ..store.params import param_value
+from ..store.queries import attach_run_extras
 from .grammar import Clause, Order, parse_filter, parse_order
 
 if TYPE_CHECKING:
@@ -262,20 +262,9 @@ def _ordered(query, orders: list[Order], driven=None):
 
 
 def _attach(conn, rows: list[dict[str, Any]]) -> None:
-    """Add params (typed), latest metrics and tags to each run of a page."""
-    ids = [r["id"] for r in rows]
-    extras = {i: {"params": {}, "metrics": {}, "tags": {}} for i in ids}
-    if ids:
-        for r in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
-            extras[r.run_id]["params"][r.key] = param_value(r.value, r.value_type)
-        for r in conn.execute(select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))):
-            extras[r.run_id]["metrics"][r.key] = r.value
-        for r in conn.execute(select(t.run_tags).where(t.run_tags.c.run_id.in_(ids))):
-            extras[r.run_id]["tags"][r.key] = r.value
-    for row in rows:
-        row.pop("project_id", None)
+    """Add params (typed), latest metrics and tags to each run of a page; ``run_id`` as MLflow names it."""
+    for row in attach_run_extras(conn, rows):
         row["run_id"] = row["id"]
-        row.update(extras[row["id"]])
 
 
 def count_runs(filter: str | None = None, *, project: str | None = None, store: SqlStore | None = None) -> int:  # noqa: A002

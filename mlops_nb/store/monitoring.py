@@ -120,11 +120,15 @@ class MonitoringStoreMixin:
         row.setdefault("acknowledged", False)
         return self._write(lambda conn: conn.execute(t.alerts.insert().values(**row)).inserted_primary_key[0])
 
-    def list_alerts(self, monitor: str | None = None, *, last: int | None = None, unacknowledged: bool = False) -> list[dict[str, Any]]:
-        """Alerts, newest first."""
+    def list_alerts(
+        self, monitor: str | None = None, *, model: str | None = None, last: int | None = None, unacknowledged: bool = False
+    ) -> list[dict[str, Any]]:
+        """Alerts, newest first (of one monitor, or about one registered model)."""
         query = select(t.alerts)
         if monitor is not None:
             query = query.where(t.alerts.c.monitor == monitor)
+        if model is not None:
+            query = query.where(t.alerts.c.model == model)
         if unacknowledged:
             query = query.where(t.alerts.c.acknowledged.is_(False))
         query = query.order_by(t.alerts.c.created_at.desc(), t.alerts.c.id.desc())

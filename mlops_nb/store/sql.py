@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -28,7 +28,7 @@ from .jobs import JobStoreMixin
 from .monitoring import MonitoringStoreMixin
 from .registry import RegistryStoreMixin
 from .params import param_columns, param_value
-from .queries import newest_first, rows
+from .queries import attach_run_extras, newest_first, rows
 
 _RUN_FIELDS = (
     "name", "status", "start_time", "end_time", "duration", "source", "source_hash",
@@ -288,24 +288,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
             (t.runs.c.batch_id, batch_id), (t.runs.c.job_run_id, job_run_id),
         )  # fmt: skip
         with read_transaction(self.engine) as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
-            ids = [r["id"] for r in rows]
-            extras: dict[str, dict[str, dict[str, Any]]] = {i: {"params": {}, "metrics": {}, "tags": {}} for i in ids}
-            for chunk in _chunks(ids, 500):
-                for r in conn.execute(select(t.params).where(t.params.c.run_id.in_(chunk))):
-                    extras[r.run_id]["params"][r.key] = param_value(r.value, r.value_type)
-                for r in conn.execute(select(t.run_tags).where(t.run_tags.c.run_id.in_(chunk))):
-                    extras[r.run_id]["tags"][r.key] = r.value
-                for r in conn.execute(
-                    select(t.metrics.c.run_id, t.metrics.c.key, t.metrics.c.value)
-                    .where(t.metrics.c.run_id.in_(chunk))
-                    .order_by(t.metrics.c.id)
-                ):
-                    extras[r.run_id]["metrics"][r.key] = r.value
-        for row in rows:
-            row.pop("project_id")
-            row.update(extras[row["id"]])
-        return rows
+            return attach_run_extras(conn, [dict(r) for r in conn.execute(query).mappings()])
 
     # ---- data and model versions ---------------------------------------------
     def get_data_version(self, digest: str) -> dict[str, Any]:
@@ -431,12 +414,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
 
     def verify_audit_log(self) -> list[int]:
         """Ids of events whose hash chain is broken (empty when intact)."""
-        broken, prev = [], "0" * 64
-        for event in self.audit_log():
-            if event["prev_hash"] != prev or _event_hash(event) != event["hash"]:
-                broken.append(event["id"])
-            prev = event["hash"]
-        return broken
+        return chain_breaks(self.audit_log())
 
     # ---- overview ----------------------------------------------------------------
     def summary(self) -> dict[str, int]:
@@ -451,6 +429,16 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
                 "metrics": count(t.metrics),
                 "drift_checks": count(t.drift_checks),
             }
+
+
+def chain_breaks(events: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Ids of events (in id order) whose hash or link to the previous event is wrong."""
+    broken, prev = [], "0" * 64
+    for event in events:
+        if event["prev_hash"] != prev or _event_hash(event) != event["hash"]:
+            broken.append(event["id"])
+        prev = event["hash"]
+    return broken
 
 
 def audit_mac(event_hash: str, key: str | None = None) -> str | None:
@@ -468,8 +456,3 @@ def _event_hash(event: Mapping[str, Any]) -> str:
 
 def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k != key}
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -15,7 +15,8 @@ import ipywidgets as W
 
 from ..errors import MlopsError
 from ..registry import approve, load_model, models, promote, rollback, versions
-from ..registry.tables import metric_text, promotion_line, when
+from ..registry.tables import metric_text, promotion_line
+from ..report import when_text
 from .fallback import StaticFallback
 
 _CSS = """<style>
@@ -205,12 +206,12 @@ class RegistryPanel(StaticFallback):
 
 def alerts_html(store, name: str, limit: int = 5) -> str:
     """The newest monitoring alerts about model ``name``: what a monitor decided, and why."""
-    rows = [a for a in store.list_alerts(last=200) if a.get("model") == name][:limit]
+    rows = store.list_alerts(model=name, last=limit)
     if not rows:
         return ""
     items = "".join(
         f"<li><span class='{'bad' if a.get('severity') != 'info' else 'ok'}'>{html.escape(str(a.get('kind')))}</span> "
-        f"{when(a['created_at'])} {html.escape(str(a.get('monitor')))}: <b>{html.escape(str(a.get('decision') or ''))}</b> "
+        f"{when_text(a['created_at'])} {html.escape(str(a.get('monitor')))}: <b>{html.escape(str(a.get('decision') or ''))}</b> "
         f"v{a.get('version')} — {html.escape(str(a.get('message') or ''))}</li>"
         for a in rows
     )
@@ -227,7 +228,7 @@ def versions_table(items) -> str:
         rows.append(
             f"<tr><td>v{v.version}</td><td>{aliases}</td><td>{html.escape(v.class_name.rsplit('.', 1)[-1])}</td>"
             f"<td>{html.escape(metric_text(v.metrics))}</td><td>{data}</td><td>{warn}</td>"
-            f"<td>{html.escape(v.user or '')}</td><td>{when(v.created_at)}</td></tr>"
+            f"<td>{html.escape(v.user or '')}</td><td>{when_text(v.created_at)}</td></tr>"
         )
     head = "<tr><th>version</th><th>aliases</th><th>class</th><th>metrics</th><th>training data</th><th></th><th>by</th><th>created</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"

@@ -25,6 +25,18 @@ def fingerprint(obj: Any) -> str:
     return _fingerprint(obj)
 
 
+def sync() -> None:
+    """Wait until every run this process recorded in the background is in the store.
+
+    Reads through mlops_nb wait by themselves; call this before another
+    process (a script, a test, the CLI) reads the registry while this kernel
+    keeps running.
+    """
+    from .writer import wait
+
+    wait()
+
+
 class _Package(types.ModuleType):
     # Importing the subpackage mlops_nb.fingerprint sets the package attribute of
     # that name; the public function must keep it (as the eager import used to).
@@ -44,7 +56,7 @@ __all__ = [
     "lineage", "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
     "register", "promote", "approve", "rollback", "remove_alias", "models", "versions", "get_model_version",
     "audit", "audit_head", "verify_audit", "predict", "serve", "monitor", "monitors", "alerts", "check_monitor",
-    "monitor_history",
+    "monitor_history", "sync",
 ]  # fmt: skip
 
 # Heavier features are imported on first use, keeping %load_ext fast.
@@ -89,6 +101,9 @@ def load_ipython_extension(ipython) -> None:
     magics = MlopsMagics(ipython)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
+    from .writer import prepare
+
+    prepare(ipython)  # in a kernel: the recorder process starts on the other core
 
 
 def unload_ipython_extension(ipython) -> None:

@@ -7,7 +7,6 @@ Only cells that produce a model or a metric are stored.
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 from .errors import MlopsError
@@ -50,9 +49,13 @@ class AutoTracker:
             source = getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw)
             run = Run(source=raw, execution_count=cell_number_before(self.shell, info), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
+            from .tracked_cells import profile_known
+            from .writer import background_writes
+
             capture = CellCapture(
-                source, self.shell.user_ns, known=run.store.has_profile, defer_profiles=True, lazy_data=True
-            )  # most cells are discarded: hash their data only once the run is kept
+                source, self.shell.user_ns, known=profile_known(run, background_writes(self.shell)),
+                defer_profiles=True, lazy_data=True,
+            )  # fmt: skip  (most cells are discarded: hash their data only once the run is kept)
             run.watch(capture)
             if self.ledger is not None:
                 run.lineage_warnings = self.ledger.check(capture.names.reads, info)
@@ -89,17 +92,17 @@ class AutoTracker:
             capture.complete_data()
             run.inputs.update(capture.inputs)
             run.outputs.update(capture.outputs)
+            capture.complete_profiles()
             if background:
                 from .tracked_cells import finish_in_background
 
-                finish_in_background(run, error, before=capture.complete_profiles)
+                finish_in_background(run, error)
             else:
-                capture.complete_profiles()
                 run.__exit__(type(error) if error else None, error, None)
         except MlopsError as exc:
             warnings.warn(f"mlops autotrack: run not recorded: {exc}", stacklevel=1)
             return
-        print(run.summary_line(), file=sys.stderr if error else sys.stdout)
+        run.print_summary(to_stderr=error is not None)
 
     def _abandon(self) -> None:
         """Drop a capture whose cell never reported back (e.g. an interrupted cell)."""

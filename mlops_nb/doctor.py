@@ -203,7 +203,7 @@ def _check_records(store, report: DoctorReport, step: Callable[[str], None]) -> 
     if not running:
         report.add("ok", "runs", "none left running")
         return
-    from .store.processes import host_name
+    from .processes import host_name
 
     here = host_name()
     described = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -205,9 +204,9 @@ class MlopsMagics(Magics):
         except RecordingError as exc:
             raise UsageError(str(exc)) from None
         except BaseException:
-            print(run.summary_line(), file=sys.stderr)
+            run.print_summary(to_stderr=True)
             raise
-        print(run.summary_line())
+        run.print_summary()
 
     # ---- line sub-commands ------------------------------------------------------------
     def _cmd_init(self, line: str) -> None:

@@ -81,9 +81,9 @@ class CellHooks:
     # ---- events ---------------------------------------------------------------------
     def pre_run_cell(self, info=None) -> None:
         self._abandon()
-        from .writer import flush
+        from .writer import report
 
-        flush()  # the previous cell's run is complete before this cell can look at the store
+        report()  # what earlier background writes could not record
         raw = getattr(info, "raw_cell", None) or ""
         self.ledger.observe_meta(getattr(info, "cell_meta", None))
         first, _, body = raw.lstrip("\r\n").partition("\n")
@@ -108,8 +108,8 @@ class CellHooks:
             )  # fmt: skip
             background = _background(self.shell)
             capture = CellCapture(
-                transformed, self.shell.user_ns, data=data, models=models, known=run.store.has_profile,
-                defer_profiles=background,  # profiles are built on the writer thread
+                transformed, self.shell.user_ns, data=data, models=models, known=profile_known(run, background),
+                defer_profiles=background,  # built when the cell has run (only inputs it left unchanged)
             )  # fmt: skip
             run.watch(capture)
             run.lineage_warnings = self.ledger.check(capture.names.reads, info)
@@ -118,7 +118,8 @@ class CellHooks:
             if background:
                 from .writer import submit
 
-                submit(run._insert, f"the start of run {run.id[:8]}")  # git state and a commit, off the cell
+                submit(run.start_message(), f"the start of run {run.id[:8]}")  # git state and a commit, off the cell
+                run._inserted = True
         except SyntaxError:
             return  # IPython reports it when it compiles the cell
         except MlopsError as exc:
@@ -149,13 +150,14 @@ class CellHooks:
                 run.collect(capture, defer_models=background)
                 add_shown_metrics(run, capture, getattr(result, "result", None))
             if background:
-                finish_in_background(run, error, before=capture.complete_profiles)
+                capture.complete_profiles()
+                finish_in_background(run, error)
             else:
                 run.__exit__(type(error) if error else None, error, None)
         except MlopsError as exc:
             print(f"mlops: {exc}", file=sys.stderr)
             return
-        print(run.summary_line(), file=sys.stderr if error else sys.stdout)
+        run.print_summary(to_stderr=error is not None)
 
     def _abandon(self) -> None:
         """Drop a run whose cell never reported back (an interrupted or silent cell)."""
@@ -170,25 +172,30 @@ def _background(shell) -> bool:
     return background_writes(shell)
 
 
-def finish_in_background(run, error: BaseException | None, before=None) -> None:
-    """End ``run`` now (status, duration: the summary line is right) and write it on the writer thread.
+def finish_in_background(run, error: BaseException | None) -> None:
+    """End ``run`` now (status, duration: the summary line is right) and write it in the background.
 
-    ``before``: more work for the writer first (e.g. data profiles).
+    Its models are pickled now, so that what the next cells do to them cannot
+    change what is recorded.
     """
-    from .writer import note, submit
+    from .writer import submit
 
     run.deactivate()
     run.conclude(error)
-    shown = len(run.warnings)
+    submit(run.finish_message(snapshot=True), f"run {run.id[:8]}")
 
-    def write() -> None:
-        if before is not None:
-            before()
-        run.finish(error)
-        if len(run.warnings) > shown:  # e.g. a model that could not be saved
-            note(f"mlops run {run.id[:8]}: not recorded: " + "; ".join(run.warnings[shown:]))
 
-    submit(write, f"run {run.id[:8]}")
+def profile_known(run, background: bool):
+    """``known(digest)`` for a capture: whether a data version needs no new profile.
+
+    In the background the store is not asked (that would open it in the
+    kernel): a version is profiled once per session.
+    """
+    if background:
+        from .records import profiled
+
+        return profiled.__contains__
+    return run.store.has_profile
 
 
 def _options(args: str) -> tuple[str | None, dict[str, str], bool, bool] | None:

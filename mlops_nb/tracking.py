@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import config
 from .capture import CellCapture, data_record, metric_value
-from .environment import environment, git_state, notebook_path
+from .environment import environment, notebook_path
 from .errors import MlopsError, RecordingError, TrackingError
-from .model_io import model_record
+from .records import apply
+from .model_io import model_params, model_record
+from .processes import current_process
 from .report import metrics_text, shape_text
-from .store import get_store
-from .store.processes import current_process
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +66,7 @@ class Run:
         self.name = name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.project = config.project_name(project)
-        self.store = store or get_store()
+        self._store = store
         self.source = source
         self.execution_count = execution_count
         self.notebook_path = notebook_path(namespace)
@@ -84,7 +84,16 @@ class Run:
         self.duration: float | None = None
         self.persist_start = True
         self._inserted = False
-        self._deferred: dict[str, tuple[Any, str]] = {}  # models whose artifacts are not written yet
+        self._deferred: dict[str, Any] = {}  # models whose artifacts are not written yet
+
+    @property
+    def store(self) -> SqlStore:
+        """The store the run is recorded in (opened on first use)."""
+        if self._store is None:
+            from .store import get_store
+
+            self._store = get_store()
+        return self._store
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name or ''} {self.status}>"
@@ -179,18 +188,14 @@ class Run:
         from .fingerprint import fingerprint
 
         cls = type(model)
-        self._deferred[name] = (model, digest or fingerprint(model))
-        self.models[name] = {"name": name, "digest": self._deferred[name][1], "class_name": f"{cls.__module__}.{cls.__qualname__}"}
-
-    def save_models(self) -> None:
-        """Store the artifacts of models collected with ``defer_models``."""
-        deferred, self._deferred = getattr(self, "_deferred", {}), {}
-        for name, (model, digest) in deferred.items():
-            del self.models[name]
-            try:
-                self._add_model(name, model, digest)
-            except MlopsError as exc:
-                self.warnings.append(f"model {name}: {exc}")
+        record = {
+            "name": name, "digest": digest or fingerprint(model),
+            "class_name": f"{cls.__module__}.{cls.__qualname__}", "params": model_params(model),
+        }  # fmt: skip
+        self._deferred[name] = model
+        self.models[name] = record
+        for key, value in record["params"].items():
+            self.params.setdefault(f"{name}.{key}", value)
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, persist: bool = True) -> None:
@@ -202,10 +207,12 @@ class Run:
             self._insert()
 
     def _insert(self) -> None:
-        commit, dirty = git_state()
-        self.store.start_run(
-            self.id,
-            self.project,
+        apply(self.start_message(), store=self.store)
+        self._inserted = True
+
+    def start_message(self) -> dict[str, Any]:
+        """The record that makes the run visible while it runs (:mod:`mlops_nb.records`)."""
+        fields = dict(
             name=self.name,
             start_time=self.start_time,
             source=self.source,
@@ -213,14 +220,54 @@ class Run:
             notebook_path=self.notebook_path,
             execution_count=self.execution_count,
             environment=environment(),
-            git_commit=commit,
-            git_dirty=dirty,
             job_run_id=os.environ.get("MLOPS_NB_JOB_RUN_ID"),
             batch_id=os.environ.get("MLOPS_NB_BATCH_ID"),
-            tags=self.tags,
+            tags=dict(self.tags),
             **current_process(),  # so that a later open of the store can tell when this process is gone
         )
-        self._inserted = True
+        return {"op": "start", **self._where(), "run_id": self.id, "project": self.project, "cwd": os.getcwd(), "fields": fields}
+
+    def finish_message(self, *, snapshot: bool = False) -> dict[str, Any]:
+        """The record of everything the run recorded, written in one transaction.
+
+        ``snapshot``: the record may be written by another process: models not
+        stored yet travel as pickles taken now (see :func:`mlops_nb.records.model_entry`).
+        """
+        from .records import model_entry, profiled
+
+        models = []
+        for name, record in self.models.items():
+            if name in self._deferred:
+                try:
+                    record = model_entry(record, self._deferred[name], snapshot=snapshot)
+                except MlopsError as exc:  # keep the run; say what was not kept
+                    self.warnings.append(f"model {name}: {exc}")
+                    continue
+            models.append(record)
+        self._deferred = {}
+        data = [*self.inputs.values(), *self.outputs.values()]
+        profiled.update(r["digest"] for r in data if r.get("profile") is not None)
+        fields = dict(
+            status=self.status,
+            error=self.error,
+            duration=self.duration,
+            params=dict(self.params),
+            metrics=list(self.metrics),
+            tags=dict(self.tags),
+            inputs=list(self.inputs.values()),
+            outputs=list(self.outputs.values()),
+            warnings=self.lineage_warnings or None,
+            execution_count=self.execution_count,
+        )
+        return {
+            "op": "finish", **self._where(), "run_id": self.id, "fields": fields, "models": models,
+            "start": None if self._inserted else self.start_message(),
+        }  # fmt: skip
+
+    def _where(self) -> dict[str, Any]:
+        if self._store is not None:
+            return {"store": self._store.url, "artifacts": self._store.artifacts.url, "create": None}
+        return {"store": config.store_url(), "artifacts": config.artifacts_url(store=config.store_url()), "create": None}
 
     def finish(self, error: BaseException | None = None) -> None:
         """Write everything recorded in one transaction.
@@ -231,23 +278,9 @@ class Run:
         if self.start_time is None:
             raise TrackingError("finish() called on a run that was never started.", run_id=self.id)
         self.conclude(error)
-        self.save_models()
-        if not self._inserted:
-            self._insert()
-        self.store.finish_run(
-            self.id,
-            status=self.status,
-            error=self.error,
-            duration=self.duration,
-            params=self.params,
-            metrics=self.metrics,
-            tags=self.tags,
-            inputs=list(self.inputs.values()),
-            outputs=list(self.outputs.values()),
-            models=list(self.models.values()),
-            warnings=self.lineage_warnings or None,
-            execution_count=self.execution_count,
-        )
+        message = self.finish_message()
+        self.warnings.extend(apply(message, store=self.store))
+        self._inserted = True
 
     def conclude(self, error: BaseException | None = None) -> None:
         """Set the final status, duration and error text, without writing (done once)."""
@@ -296,6 +329,13 @@ class Run:
     def has_results(self) -> bool:
         """Whether the run produced a model or a metric (autotrack keeps only those)."""
         return bool(self.models or self.metrics)
+
+    def print_summary(self, *, to_stderr: bool = False) -> None:
+        """Print :meth:`summary_line` in one write (a kernel may send two writes as two outputs)."""
+        import sys
+
+        stream = sys.stderr if to_stderr else sys.stdout
+        stream.write(self.summary_line() + "\n")
 
     def summary_line(self) -> str:
         """One compact line: id, data read, models produced, metrics, duration."""
@@ -414,6 +454,8 @@ def runs(
     ``metrics.<key>``, ``params.<key>`` and ``tags.<key>``.  For filters on
     metrics and params use :func:`mlops_nb.search_runs`.
     """
+    from .store import get_store
+
     project = None if project == "*" else config.project_name(project)
     rows = (store or get_store()).list_runs(name=name, last=last, project=project, status=status, batch_id=batch_id)
     return runs_frame(rows)

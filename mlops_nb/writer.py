@@ -1,32 +1,35 @@
-"""Writing tracked runs off the cell's critical path.
+"""Where a tracked run's writes happen: here and now, or off the cell's critical path.
 
-Inside a Jupyter kernel, a tracked cell's store writes (the run's start row
-with git state, the model artifacts, the final transaction) go to one
-background thread, in order.  Nothing in the kernel can observe the store
-before they are done: the next cell's ``pre_run_cell`` waits for them
-(:func:`flush`), and so does interpreter exit (``concurrent.futures`` joins its
-worker threads then; :func:`flush` is also registered with ``atexit``).  A run
-is marked finished only by its final transaction, so a kernel killed
-mid-write leaves it ``running``, never half-finished.
+Inside a Jupyter kernel a tracked cell's store writes (:mod:`mlops_nb.records`)
+go to the recorder process (:mod:`mlops_nb.recorder`), in order.  Nothing in
+the kernel can observe the store before they are done: every connection the
+kernel opens to a registry first calls :func:`wait`, and so does interpreter
+exit.  A run is marked finished only by its final transaction, so a write
+that never happens leaves it ``running`` (then ``interrupted``), never
+half-finished.  Where the recorder cannot run (an in-memory store, a failed
+start) the writes go to one background thread instead.
 
-Elsewhere (a plain IPython shell driven by a script or test, which may read
-the store right after ``run_cell`` returns) writes stay synchronous.
-``MLOPS_NB_BACKGROUND_WRITES=0|1`` overrides the choice.
+Elsewhere (a plain IPython shell driven by a script or test) writes stay
+synchronous.  ``MLOPS_NB_BACKGROUND_WRITES=0|1`` overrides the choice;
+``MLOPS_NB_RECORDER=thread`` keeps background writes in the kernel's process.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import signal
 import sys
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
+_lock = threading.Lock()
+_recorder: Any = None  # mlops_nb.recorder.Recorder, started on first use
 _executor: ThreadPoolExecutor | None = None
 _futures: list[tuple[Future, str]] = []
 _notes: list[str] = []
-_lock = threading.Lock()
 
 
 def background_writes(shell) -> bool:
@@ -39,25 +42,35 @@ def background_writes(shell) -> bool:
     return getattr(shell, "kernel", None) is not None  # ipykernel's ZMQInteractiveShell
 
 
-def submit(work: Callable[[], object], what: str) -> None:
-    """Queue ``work`` (run in order, one at a time); ``what`` names it in an error message."""
-    global _executor
-    with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-writer")
-        _futures.append((_executor.submit(work), what))
+def prepare(shell) -> None:
+    """Start the recorder for ``shell`` now (at ``%load_ext``), so it is ready by the first run."""
+    if background_writes(shell):
+        from . import config
+
+        _recorder_for({"store": config.store_url()})
 
 
-def note(message: str) -> None:
-    """A message from the writer thread, printed by the next :func:`flush` (in the user's cell)."""
-    with _lock:
-        _notes.append(message)
-
-
-def flush() -> None:
-    """Wait for every queued write; report (on stderr) those that failed."""
-    if not _futures and not _notes:
+def submit(message: dict[str, Any], what: str) -> None:
+    """Write the record ``message`` in the background, after those submitted before it."""
+    recorder = _recorder_for(message)
+    if recorder is not None and recorder.send(message, what):
         return
+    _in_thread(message, what)
+
+
+def wait() -> None:
+    """Until every record submitted by this process is in the store; report those that failed.
+
+    Called before the kernel reads a store, and at exit.  A no-op on the
+    writer's own thread and when nothing is pending.
+    """
+    if threading.current_thread().name.startswith("mlops-"):
+        return
+    recorder = _recorder
+    if recorder is not None:
+        recorder.wait()
+        for what, message in recorder.unconfirmed():  # it died: write them here
+            _in_thread(message, what, replay=True)
     with _lock:
         pending = list(_futures)
         _futures.clear()
@@ -66,11 +79,90 @@ def flush() -> None:
             future.result()
         except Exception as exc:  # the cell already ran; say what was not recorded
             print(f"mlops: {what} could not be recorded: {exc}", file=sys.stderr)
+    report()
+
+
+def report() -> None:
+    """Print (on stderr, in the user's cell) what background writes could not record so far."""
+    recorder = _recorder
+    lines = recorder.reports() if recorder is not None else []
     with _lock:
-        notes = list(_notes)
+        lines += _notes
         _notes.clear()
-    for message in notes:
-        print(message, file=sys.stderr)
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
-atexit.register(flush)
+def close() -> None:
+    """At exit: let every background write finish."""
+    global _recorder
+    recorder, _recorder = _recorder, None
+    if recorder is not None:
+        with _terminate_after_writes():
+            recorder.close()
+        for what, message in recorder.unconfirmed():
+            _in_thread(message, what, replay=True)
+    wait()
+
+
+@contextlib.contextmanager
+def _terminate_after_writes():
+    """Defer SIGTERM while the last runs are written (on exit only).
+
+    A kernel being shut down gets SIGTERM a moment after its shutdown request
+    and SIGKILL later: the records are worth that moment.  The recorder holds
+    them in any case; waiting here means the kernel's exit marks the point
+    where its runs are all in the store.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+# Flush (and join the writer thread's work) before interpreter teardown.
+atexit.register(close)
+
+
+def _recorder_for(message: dict[str, Any]):
+    global _recorder
+    if os.environ.get("MLOPS_NB_RECORDER", "").strip().lower() == "thread" or ":memory:" in message["store"]:
+        return None  # another process cannot see an in-memory database
+    with _lock:
+        if _recorder is None:
+            from .recorder import Recorder
+
+            try:
+                _recorder = Recorder()
+            except OSError as exc:
+                print(f"mlops: the recorder process could not start ({exc}); runs are written in the kernel", file=sys.stderr)
+                os.environ["MLOPS_NB_RECORDER"] = "thread"
+                return None
+        if _recorder.alive:
+            return _recorder
+        dead, _recorder = _recorder, None
+        os.environ["MLOPS_NB_RECORDER"] = "thread"  # records stay in order from here on
+        print(f"mlops: the recorder process stopped ({dead.exit_text}); runs are now written in the kernel", file=sys.stderr)
+    for what, earlier in dead.unconfirmed():
+        _in_thread(earlier, what, replay=True)
+    return None
+
+
+def _in_thread(message: dict[str, Any], what: str, *, replay: bool = False) -> None:
+    global _executor
+    from .records import apply
+
+    def work() -> None:
+        for note in apply(message, replay=replay):
+            with _lock:
+                _notes.append(f"mlops {what}: not recorded: {note}")
+
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-writer")
+        _futures.append((_executor.submit(work), what))

@@ -80,8 +80,8 @@ def kernel_session(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path)
 
 
 def flush(client) -> None:
-    """Let the kernel finish writing the last run (its next cell waits for that), uncounted."""
-    client.nb.cells.append(nbformat.v4.new_code_cell("pass"))
+    """Wait in the kernel until its runs are in the store (the next read here sees them), uncounted."""
+    client.nb.cells.append(nbformat.v4.new_code_cell("import mlops_nb; mlops_nb.sync()"))
     try:
         client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1, store_history=False)
     finally:

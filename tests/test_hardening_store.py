@@ -22,7 +22,7 @@ import mlops_nb
 from mlops_nb import config
 from mlops_nb.errors import NoRegistry, StoreDamaged, StoreError
 from mlops_nb.store import clear_cache, get_store
-from mlops_nb.store.processes import current_process, host_name, process_gone, process_start_time
+from mlops_nb.processes import current_process, host_name, process_gone, process_start_time
 
 
 def _cli(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from mlops_nb import config
 from mlops_nb.errors import ConfigError, IntegrityError, NotFoundError, SchemaVersionError, StoreError
 from mlops_nb.store import SqlStore, clear_cache, get_store, schema
 from mlops_nb.store.artifacts import ArtifactStore
-from mlops_nb.store.processes import host_name
+from mlops_nb.processes import host_name
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ import yaml
 from .. import config
 from ..environment import current_user, environment
 from ..errors import JobError, NotebookChanged, NotebookExecutionError
+from ..recorder import LOCK_ENV, wait_for_recorders
 from .notebook import (
     PAPERMILL_TAGS,
     kernel_name,
@@ -214,6 +215,7 @@ def run_notebook(
     status, error, failed = "failed", None, None
     try:
         child_env = _child_env(store, job_id, file, batch_id, env)
+        child_env[LOCK_ENV] = str(workdir / "recorder.lock")  # so that we can wait for the kernel's writes
         command = _papermill_command(file, out_path, workdir, params_yaml, kernel, cell_timeout, cwd or file.parent)
         total = len(nb.cells) + (1 if params else 0)
         try:
@@ -242,6 +244,8 @@ def run_notebook(
                 failed.update(ename="CellTimeoutError", evalue=f"the cell ran longer than {cell_timeout:g} s")
             error = _error_text(failed, tail)
     finally:
+        if not wait_for_recorders(workdir / "recorder.lock"):
+            log.warning("job run %s: the kernel's recorder is still writing runs", job_id[:8])
         digest, url = _keep_output(store, out_path, output, file, job_id)
         shutil.rmtree(workdir, ignore_errors=True)
         end = time.time()

@@ -16,7 +16,7 @@ from .. import config
 from ..errors import NoRegistry
 from .artifacts import ArtifactStore
 from .engine import make_engine, read_transaction
-from .processes import reap_dead_runs
+from .reaping import reap_dead_runs
 from .sql import SqlStore
 
 __all__ = ["ArtifactStore", "SqlStore", "Store", "get_store", "clear_cache", "registry_exists"]

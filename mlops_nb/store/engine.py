@@ -55,7 +55,15 @@ def make_engine(url: str) -> Engine:
             url=url,
             module=exc.name,
         ) from None
+    # Reads in a kernel see its own runs: wait for the writes still in the background.
+    event.listen(engine, "engine_connect", _after_background_writes)
     return engine
+
+
+def _after_background_writes(connection) -> None:
+    from ..writer import wait
+
+    wait()
 
 
 # Drivers of the dialects people try first; SQLite and PostgreSQL are the tested ones.

@@ -225,6 +225,11 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
         with read_transaction(self.engine) as c:
             return self._one_by_prefix(c, t.runs, "id", run_id, "run", hint)["id"]
 
+    def run_status(self, run_id: str) -> str | None:
+        """Status of the run with exactly this id, or None if it was never started here."""
+        with read_transaction(self.engine) as conn:
+            return conn.execute(select(t.runs.c.status).where(t.runs.c.id == run_id)).scalar_one_or_none()
+
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A run with its tags, params, metrics, inputs, outputs and models."""
         with read_transaction(self.engine) as conn:

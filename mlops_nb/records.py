@@ -1,0 +1,150 @@
+"""A run's two store writes as plain messages, applied in this process or in the recorder.
+
+A run reaches the store in two writes: ``start`` (the row that makes it
+visible while it runs, with git state) and ``finish`` (everything it
+recorded, in one transaction).  Both are dicts of plain, picklable values,
+so the same :func:`apply` writes them here (scripts, tests, plain IPython) or
+in :mod:`mlops_nb.recorder`, the process beside a Jupyter kernel that keeps
+SQLAlchemy, skops and the file writes off the kernel's time.
+
+A model travels in one of three forms:
+
+``object``
+    the live estimator (only when applied in the same process);
+``pickle``
+    ``pickle.dumps`` of it, taken when the cell ended (later changes to the
+    object cannot leak in); the applier rebuilds it and stores it as skops,
+    or keeps the pickle as the joblib flavor when it cannot be rebuilt there;
+``data`` + ``flavor``
+    bytes already serialised by :func:`mlops_nb.model_io.serialize`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import MlopsError
+
+# Digests of data versions profiled in this process: a profile is built once per version.
+profiled: set[str] = set()
+
+
+def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> list[str]:
+    """Write ``message`` to its store (``store`` when given); return what could not be recorded.
+
+    ``replay``: the message may have been written already (its first writer
+    died before confirming): a run already started or finished is left alone.
+    """
+    if store is None:
+        from .store import get_store
+
+        store = get_store(message["store"], message["artifacts"], create=message.get("create"))
+    if message["op"] == "start":
+        _start(store, message, replay)
+        return []
+    if message["op"] == "finish":
+        return _finish(store, message, replay)
+    raise MlopsError(f"Unknown record {message['op']!r}: this mlops_nb cannot write it.")
+
+
+def _start(store, message: Mapping[str, Any], replay: bool) -> None:
+    from .environment import git_state
+
+    if replay and store.run_status(message["run_id"]) is not None:
+        return
+    fields = dict(message["fields"])
+    fields["git_commit"], fields["git_dirty"] = git_state(message.get("cwd"))
+    store.start_run(message["run_id"], message["project"], **fields)
+
+
+def _finish(store, message: Mapping[str, Any], replay: bool) -> list[str]:
+    if replay and store.run_status(message["run_id"]) not in (None, "running"):
+        return []
+    notes: list[str] = []
+    models = []
+    for entry in message["models"]:
+        entry = dict(entry)
+        if "artifact_digest" not in entry:
+            try:
+                data, entry["flavor"] = _model_bytes(entry)
+            except MlopsError as exc:
+                notes.append(f"model {entry['name']}: {exc}")
+                continue
+            entry["artifact_digest"] = store.artifacts.put_bytes(data)
+            entry["artifact_size"] = len(data)
+        models.append(entry)
+    if message.get("start") is not None:  # never written on its own (autotrack keeps runs late)
+        _start(store, message["start"], replay)
+    store.finish_run(message["run_id"], models=models, **message["fields"])
+    return notes
+
+
+def _model_bytes(entry: dict[str, Any]) -> tuple[bytes, str]:
+    from .model_io import serialize
+
+    if "data" in entry:
+        return entry.pop("data"), entry.pop("flavor")
+    if "object" in entry:
+        return serialize(entry.pop("object"))
+    snapshot = entry.pop("pickle")
+    try:
+        model = pickle.loads(snapshot)
+    except Exception:  # e.g. a class only the kernel has; the pickle is still the model
+        return snapshot, "joblib"
+    return serialize(model)
+
+
+def model_entry(record: Mapping[str, Any], model: Any, *, snapshot: bool) -> dict[str, Any]:
+    """The message form of a model not stored yet (``record``: name, digest, class_name, params).
+
+    ``snapshot``: the message leaves this process; the model is pickled now
+    when another process can rebuild it, else serialised here.
+    """
+    entry = dict(record)
+    if not snapshot:
+        entry["object"] = model
+        return entry
+    if _rebuildable_elsewhere(model):
+        try:
+            entry["pickle"] = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+            return entry
+        except Exception:
+            pass  # not picklable: serialise it here, where skops or joblib may still manage
+    from .model_io import serialize
+
+    entry["data"], entry["flavor"] = serialize(model)
+    return entry
+
+
+def _rebuildable_elsewhere(model: Any) -> bool:
+    """Whether a fresh Python process can unpickle ``model`` without running the user's code.
+
+    True when every class in its parameters comes from the standard library
+    or an installed package, not from the notebook (``__main__``) or a module
+    beside it (which the other process would import, running its code).
+    """
+    classes = {type(model)}
+    try:
+        classes.update(type(v) for v in model.get_params(deep=True).values())
+    except Exception:
+        pass
+    for cls in classes:
+        if cls.__module__ == "builtins":
+            continue
+        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if not path or not os.path.realpath(path).startswith(_installed_roots()):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_roots() -> tuple[str, ...]:
+    import sysconfig
+
+    names = ("stdlib", "platstdlib", "purelib", "platlib")
+    return tuple({os.path.join(os.path.realpath(sysconfig.get_path(n)), "") for n in names if sysconfig.get_path(n)})

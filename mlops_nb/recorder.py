@@ -229,12 +229,15 @@ def serve(inbox: BinaryIO, outbox: BinaryIO | None) -> None:
 
 
 def _warm_up() -> None:
-    """Import what writing a run needs while the kernel's first tracked cell still runs."""
-    try:
-        import skops.io  # noqa: F401  (imports scikit-learn's estimators: the slow part)
+    """Import the store while the kernel's first tracked cell still runs.
 
+    skops (which imports every scikit-learn estimator) is left to the first
+    model: a kernel that exits waits for its records, and a run without a
+    model should not wait for that import.
+    """
+    try:
         from . import records, store  # noqa: F401
-    except Exception:  # e.g. skops missing: the record that needs it says so
+    except Exception:  # the record that needs them says what is wrong
         pass
 
 

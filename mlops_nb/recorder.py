@@ -243,6 +243,10 @@ def _warm_up() -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel's interrupts are for the user's code
+    try:
+        os.nice(10)  # background work: where cores are few, the user's cells go first
+    except OSError:
+        pass
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library printing to stdout must not corrupt the answers
     serve(sys.stdin.buffer, answers)

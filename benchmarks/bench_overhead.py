@@ -195,17 +195,17 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
 
     The shared machine's speed drifts over seconds; interleaving puts each
     cell's three measurements within moments of each other.  After a tracked
-    cell, the kernel is asked to ``mlops_nb.sync()`` (untimed, reported apart)
-    so that one kernel's recorder never competes with another kernel's cell.
-    Returns, per mode: per-cell seconds of the first run, of each later run,
-    and the total wait for the recorder over the first run.
+    cell, the kernel runs ``mlops_nb.sync()`` (untimed) so that one kernel's
+    recorder never competes with another kernel's cell.  Returns, per mode,
+    the per-cell seconds of the first run and of each later run.
     """
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell
 
     books = {m: chapter(m) for m in modes}
     clients = {}
-    result = {m: ([], [], 0.0) for m in modes}
+    first: dict[str, list[float]] = {}
+    later: dict[str, list[list[float]]] = {m: [] for m in modes}
     with contextlib.ExitStack() as stack:
         for mode, nb in books.items():
             nb.cells.append(new_code_cell("import mlops_nb; mlops_nb.sync()"))
@@ -213,31 +213,25 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
             stack.enter_context(client.setup_kernel(env=env, cwd=cwd))
         for attempt in range(1 + warm_passes):
             times: dict[str, list[float]] = {m: [] for m in modes}
-            synced = dict.fromkeys(modes, 0.0)
             for index in range(len(CHAPTER) + 1):  # tracked modes start with a %load_ext cell
                 for mode in modes:
                     nb, client = books[mode], clients[mode]
-                    tracked = mode != "untracked"
-                    position = index if tracked else index - 1
+                    position = index - (mode == "untracked")
                     if position < 0:
                         continue
                     t0 = time.perf_counter()
                     client.execute_cell(nb.cells[position], position)
                     times[mode].append(time.perf_counter() - t0)
-                    if tracked:
-                        t0 = time.perf_counter()
+                    if mode != "untracked":
                         client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
-                        synced[mode] += time.perf_counter() - t0
-            for mode in modes:
-                cells = times[mode]
+            for mode, cells in times.items():
                 if mode != "untracked":  # the load_ext cell is part of the first cell's cost, once
                     cells = [cells[0] + cells[1], *cells[2:]] if attempt == 0 else cells[1:]
-                first, later, stored = result[mode]
                 if attempt == 0:
-                    result[mode] = (cells, later, synced[mode])
+                    first[mode] = cells
                 else:
-                    later.append(cells)
-    return result
+                    later[mode].append(cells)
+    return first, later
 
 
 def main() -> None:
@@ -268,9 +262,10 @@ def main() -> None:
         first: dict[str, list[list[float]]] = {m: [] for m in modes}
         later: dict[str, list[list[float]]] = {m: [] for m in modes}
         for _ in range(kernels):
-            for mode, (cold, warm, _) in notebook_passes(modes, env, tmp, warm_passes).items():
-                first[mode].append(cold)
-                later[mode].extend(warm)
+            cold, warm = notebook_passes(modes, env, tmp, warm_passes)
+            for mode in modes:
+                first[mode].append(cold[mode])
+                later[mode].extend(warm[mode])
         # Noise on a shared machine only ever adds time: each cell's minimum over the runs
         # is its cost, and the notebook's is their sum.
         best = {m: sum(min(c) for c in zip(*first[m])) for m in modes}

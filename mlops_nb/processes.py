@@ -35,8 +35,12 @@ def host_name() -> str:
 
 def current_process() -> dict[str, Any]:
     """``host``, ``pid`` and ``process_start`` of this process, for :meth:`SqlStore.start_run`."""
-    pid = os.getpid()
-    return {"host": host_name(), "pid": pid, "process_start": process_start_time(pid)}
+    return dict(_identity(os.getpid()))  # keyed by pid: a forked child is another process
+
+
+@functools.lru_cache(maxsize=4)
+def _identity(pid: int) -> tuple[tuple[str, Any], ...]:
+    return (("host", host_name()), ("pid", pid), ("process_start", process_start_time(pid)))
 
 
 def process_start_time(pid: int) -> float | None:

@@ -210,6 +210,7 @@ def serve(inbox: BinaryIO, outbox: BinaryIO | None) -> None:
 
     threading.Thread(target=read, name="mlops-recorder-read", daemon=True).start()
     _warm_up()
+    from .errors import MlopsError
     from .records import apply
 
     while (item := received.get()) is not None:
@@ -219,7 +220,7 @@ def serve(inbox: BinaryIO, outbox: BinaryIO | None) -> None:
         try:
             notes = apply(message)
         except Exception as exc:  # say what failed; the next record may well succeed
-            error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
+            error = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
         if outbox is not None:
             try:
                 pickle.dump((seq, notes, error), outbox, protocol=pickle.HIGHEST_PROTOCOL)

@@ -43,7 +43,7 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
     if store is None:
         from .store import get_store
 
-        store = get_store(message["store"], message["artifacts"], create=message.get("create"))
+        store = get_store(message["store"], message["artifacts"])
     if message["op"] == "start":
         _start(store, message, replay)
         return []
@@ -133,13 +133,15 @@ def _rebuildable_elsewhere(model: Any) -> bool:
         classes.update(type(v) for v in model.get_params(deep=True).values())
     except Exception:
         pass
-    for cls in classes:
-        if cls.__module__ == "builtins":
-            continue
-        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
-        if not path or not os.path.realpath(path).startswith(_installed_roots()):
-            return False
-    return True
+    return all(_installed_class(cls) for cls in classes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _installed_class(cls: type) -> bool:
+    if cls.__module__ == "builtins":
+        return True
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return bool(path) and os.path.realpath(path).startswith(_installed_roots())
 
 
 @functools.lru_cache(maxsize=1)

@@ -178,11 +178,14 @@ def finish_in_background(run, error: BaseException | None) -> None:
     Its models are pickled now, so that what the next cells do to them cannot
     change what is recorded.
     """
+    from .records import profiled
     from .writer import submit
 
     run.deactivate()
     run.conclude(error)
     submit(run.finish_message(snapshot=True), f"run {run.id[:8]}")
+    records = [*run.inputs.values(), *run.outputs.values()]
+    profiled.update(r["digest"] for r in records if r.get("profile") is not None)
 
 
 def profile_known(run, background: bool):

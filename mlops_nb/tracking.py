@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 import traceback
 import uuid
@@ -21,9 +22,9 @@ from . import config
 from .capture import CellCapture, data_record, metric_value
 from .environment import environment, notebook_path
 from .errors import MlopsError, RecordingError, TrackingError
-from .records import apply
 from .model_io import model_params, model_record
 from .processes import current_process
+from .records import apply
 from .report import metrics_text, shape_text
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ class Run:
         ``snapshot``: the record may be written by another process: models not
         stored yet travel as pickles taken now (see :func:`mlops_nb.records.model_entry`).
         """
-        from .records import model_entry, profiled
+        from .records import model_entry
 
         models = []
         for name, record in self.models.items():
@@ -244,9 +245,6 @@ class Run:
                     self.warnings.append(f"model {name}: {exc}")
                     continue
             models.append(record)
-        self._deferred = {}
-        data = [*self.inputs.values(), *self.outputs.values()]
-        profiled.update(r["digest"] for r in data if r.get("profile") is not None)
         fields = dict(
             status=self.status,
             error=self.error,
@@ -266,8 +264,9 @@ class Run:
 
     def _where(self) -> dict[str, Any]:
         if self._store is not None:
-            return {"store": self._store.url, "artifacts": self._store.artifacts.url, "create": None}
-        return {"store": config.store_url(), "artifacts": config.artifacts_url(store=config.store_url()), "create": None}
+            return {"store": self._store.url, "artifacts": self._store.artifacts.url}
+        url = config.store_url()
+        return {"store": url, "artifacts": config.artifacts_url(store=url)}
 
     def finish(self, error: BaseException | None = None) -> None:
         """Write everything recorded in one transaction.
@@ -332,8 +331,6 @@ class Run:
 
     def print_summary(self, *, to_stderr: bool = False) -> None:
         """Print :meth:`summary_line` in one write (a kernel may send two writes as two outputs)."""
-        import sys
-
         stream = sys.stderr if to_stderr else sys.stdout
         stream.write(self.summary_line() + "\n")
 

@@ -47,12 +47,12 @@ def prepare(shell) -> None:
     if background_writes(shell):
         from . import config
 
-        _recorder_for({"store": config.store_url()})
+        _recorder_for(config.store_url())
 
 
 def submit(message: dict[str, Any], what: str) -> None:
     """Write the record ``message`` in the background, after those submitted before it."""
-    recorder = _recorder_for(message)
+    recorder = _recorder_for(message["store"])
     if recorder is not None and recorder.send(message, what):
         return
     _in_thread(message, what)
@@ -69,8 +69,7 @@ def wait() -> None:
     recorder = _recorder
     if recorder is not None:
         recorder.wait()
-        for what, message in recorder.unconfirmed():  # it died: write them here
-            _in_thread(message, what, replay=True)
+        _replay(recorder)
     with _lock:
         pending = list(_futures)
         _futures.clear()
@@ -100,8 +99,7 @@ def close() -> None:
     if recorder is not None:
         with _terminate_after_writes():
             recorder.close()
-        for what, message in recorder.unconfirmed():
-            _in_thread(message, what, replay=True)
+        _replay(recorder)
     wait()
 
 
@@ -129,9 +127,10 @@ def _terminate_after_writes():
 atexit.register(close)
 
 
-def _recorder_for(message: dict[str, Any]):
+def _recorder_for(store_url: str):
+    """The running recorder for records to ``store_url``; None where they are written in this process."""
     global _recorder
-    if os.environ.get("MLOPS_NB_RECORDER", "").strip().lower() == "thread" or ":memory:" in message["store"]:
+    if os.environ.get("MLOPS_NB_RECORDER", "").strip().lower() == "thread" or ":memory:" in store_url:
         return None  # another process cannot see an in-memory database
     with _lock:
         if _recorder is None:
@@ -148,9 +147,14 @@ def _recorder_for(message: dict[str, Any]):
         dead, _recorder = _recorder, None
         os.environ["MLOPS_NB_RECORDER"] = "thread"  # records stay in order from here on
         print(f"mlops: the recorder process stopped ({dead.exit_text}); runs are now written in the kernel", file=sys.stderr)
-    for what, earlier in dead.unconfirmed():
-        _in_thread(earlier, what, replay=True)
+    _replay(dead)
     return None
+
+
+def _replay(recorder) -> None:
+    """Write here, in order, what a recorder that stopped never confirmed (nothing while it runs)."""
+    for what, message in recorder.unconfirmed():
+        _in_thread(message, what, replay=True)
 
 
 def _in_thread(message: dict[str, Any], what: str, *, replay: bool = False) -> None:

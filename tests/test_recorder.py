@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import threading
 import time
 
 import nbformat
@@ -73,10 +75,23 @@ def test_the_kernel_records_without_importing_the_store_or_skops(kernel, store):
     assert fingerprint(load_model(model["digest"], store=store)) == model["digest"]
 
 
-def test_a_read_in_the_kernel_waits_for_its_own_runs(kernel):
-    kernel.run(FIT.format(name="read-back"))
-    shown = kernel.run("import mlops_nb\nr = mlops_nb.runs(name='read-back')\nprint(len(r), r['status'].iloc[0], r['metrics.acc'].iloc[0])")
+def test_a_read_in_the_kernel_waits_for_its_own_runs(kernel, store):
+    # This process holds the registry's write lock for a while: the recorder's writes of the
+    # run wait for it, while a read (SQLite WAL) would not; so only the kernel's own wait for
+    # its runs can make the next cell see the run finished.
+    db = sqlite3.connect(store.url.removeprefix("sqlite:///"), check_same_thread=False, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(2.0, lambda: db.execute("ROLLBACK"))
+    release.start()
+    try:
+        kernel.run(FIT.format(name="read-back"))
+        started = time.monotonic()
+        shown = kernel.run("import mlops_nb\nr = mlops_nb.runs(name='read-back')\nprint(len(r), r['status'].iloc[0], r['metrics.acc'].iloc[0])")
+    finally:
+        release.join()
+        db.close()
     assert shown.split() == ["1", "finished", "1.0"]
+    assert time.monotonic() - started > 0.5  # it did wait for the lock to go
 
 
 def test_the_model_recorded_is_the_one_the_cell_ended_with(kernel, store):

@@ -2,13 +2,16 @@
 
 A run is ``running`` while the process that started it lives.  A killed
 kernel or job never writes its final status, so every run records its host,
-pid and the process's start time; whoever opens the store later on the same
-host marks runs whose process is gone as ``interrupted``.  The start time
+pid and the process's start stamp; whoever opens the store later on the same
+host marks runs whose process is gone as ``interrupted``.  The start stamp
 tells a reused pid (a new process that got the same number) from the
 original one.
 
-psutil is used when installed (IPython depends on it); otherwise Linux's
-``/proc``, and as a last resort a signal-0 probe of the pid alone.
+On Linux the stamp is the process's start in seconds after boot, read from
+``/proc``: an epoch time there is derived from the boot time, which moves
+whenever the wall clock is stepped or a virtual machine is paused, so a live
+process would look like a reused pid.  Elsewhere psutil's creation time
+(epoch seconds) is used, and as a last resort a signal-0 probe of the pid.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from typing import Any
 
 # Start times of one process read twice may differ by clock-tick rounding.
 _START_TOLERANCE_S = 1.0
+# Seconds after boot never reach this (31 years); stamps above it are epoch times.
+_EPOCH_FLOOR_S = 1e9
+_HAS_PROC = os.path.isdir("/proc/self")
 
 try:  # pragma: no cover - which branch runs depends on the environment
     import psutil
@@ -44,19 +50,21 @@ def _identity(pid: int) -> tuple[tuple[str, Any], ...]:
 
 
 def process_start_time(pid: int) -> float | None:
-    """Start of process ``pid`` in seconds since the epoch; None when unknown or not running."""
+    """Start stamp of process ``pid`` (see the module docstring); None when unknown or not running."""
+    if _HAS_PROC:
+        stat = _proc_stat(pid)
+        if stat is None:
+            return None
+        try:
+            return int(stat[19]) / os.sysconf("SC_CLK_TCK")
+        except (ValueError, IndexError, OSError):
+            return None
     if psutil is not None:
         try:
             return psutil.Process(pid).create_time()
         except (psutil.Error, OSError):
             return None
-    stat = _proc_stat(pid)
-    if stat is None:
-        return None
-    try:
-        return _boot_time() + int(stat[19]) / os.sysconf("SC_CLK_TCK")
-    except (ValueError, IndexError, OSError):
-        return None
+    return None
 
 
 def process_gone(pid: int, started: float | None) -> bool:
@@ -65,6 +73,14 @@ def process_gone(pid: int, started: float | None) -> bool:
     A zombie (killed, not yet reaped by its parent) counts as ended; so does a
     live process whose start time differs from ``started`` (the pid was reused).
     """
+    if _HAS_PROC:
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] == "Z":
+            return True
+        if started is not None and started > _EPOCH_FLOOR_S:
+            return False  # an epoch stamp from an older version: it cannot be compared reliably
+        now_started = process_start_time(pid)
+        return started is not None and now_started is not None and abs(now_started - started) > _START_TOLERANCE_S
     if psutil is not None:
         try:
             proc = psutil.Process(pid)
@@ -75,12 +91,6 @@ def process_gone(pid: int, started: float | None) -> bool:
             return True
         except (psutil.Error, OSError):
             return False  # e.g. access denied: it exists
-    if os.path.isdir("/proc/self"):
-        stat = _proc_stat(pid)
-        if stat is None or stat[0] == "Z":
-            return True
-        now_started = process_start_time(pid)
-        return started is not None and now_started is not None and abs(now_started - started) > _START_TOLERANCE_S
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -98,12 +108,3 @@ def _proc_stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     return text[text.rfind(")") + 2 :].split()
-
-
-@functools.lru_cache(maxsize=1)
-def _boot_time() -> float:
-    with open("/proc/stat", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("btime"):
-                return float(line.split()[1])
-    raise OSError("no btime in /proc/stat")

@@ -8,7 +8,10 @@ cell's AST).  When a tracked run reads a name, the ledger says whether
 
 - **stale**: it was computed from data that has changed since, by a cell that
   a top-to-bottom run would have executed *before* it (an edited, re-run
-  upstream cell — a later cell mutating the data is ordinary linear flow);
+  upstream cell — a later cell mutating the data is ordinary linear flow).
+  Re-running a cell that gives a value the same content again is not a
+  change: before a cell rebinds a value that others were made from, its
+  fingerprint is taken, and compared with the new value's after the cell;
 - **hidden**: the cell that defined it was deleted, or re-run with source that
   no longer defines it;
 - **out of order**: the cell that defined it sits below the current cell in the
@@ -61,8 +64,9 @@ class Binding:
     seq: int
     cell: str
     execution_count: int | None
-    deps: Mapping[str, int]  # names it was computed from -> their seq at the time
+    deps: Mapping[str, int]  # names it was computed from -> their version at the time
     when: float
+    version: int  # the seq at which its content last changed
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class Ledger:
     first_run: dict[str, int] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     seq: int = 0
+    _before: dict[str, str | None] = field(default_factory=dict)  # fingerprints taken before the running cell
     _order_cache: tuple[Any, Any] = (None, None)
 
     # ---- recording -----------------------------------------------------------------
@@ -154,13 +159,28 @@ class Ledger:
         if isinstance(meta, Mapping):
             self.deleted.update(str(c) for c in meta.get("deletedCells") or ())
 
+    def before(self, info: Any) -> None:
+        """Before a cell runs: fingerprint the values it will rebind that other values were made from.
+
+        Only a re-run rebinds such a value, so a straight run pays nothing here.
+        """
+        self._before = {}
+        flow = self._flow(info)
+        rebinds = [n for n in flow if n in self.bindings and n in self.shell.user_ns]
+        if not rebinds:
+            return
+        used = {(dep, version) for b in self.bindings.values() for dep, version in b.deps.items()}
+        ns = self.shell.user_ns
+        for name in rebinds:
+            if (name, self.bindings[name].version) in used and not isinstance(ns[name], _CODE):
+                self._before[name] = _content_digest(ns[name])
+
     def record(self, info: Any, result: Any = None) -> None:
         """After a cell ran: update the bindings it made (called for every cell)."""
-        raw = getattr(info, "raw_cell", None) or ""
-        if not raw.strip() or getattr(info, "silent", False):
+        before, self._before = self._before, {}
+        flow = self._flow(info)
+        if flow is None:
             return
-        source = getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw)
-        flow = cell_flow(source)
         self.seq += 1
         cell = _cell_key(info)
         count = getattr(result, "execution_count", None)
@@ -178,10 +198,19 @@ class Ledger:
                     continue
                 known = self.bindings.get(dep)
                 if known is not None and not isinstance(ns.get(dep), _CODE):
-                    recorded[dep] = known.seq
-            self.bindings[name] = Binding(name, self.seq, cell, count, recorded, now)
+                    recorded[dep] = known.version
+            version = self.seq
+            if old is not None and before.get(name) is not None and _content_digest(ns[name]) == before[name]:
+                version = old.version  # recomputed to the same content: what was made from it is current
+            self.bindings[name] = Binding(name, self.seq, cell, count, recorded, now, version)
         self.cells[cell] = CellExecution(self.seq, count, frozenset(flow))
         self.first_run.setdefault(cell, self.seq)
+
+    def _flow(self, info: Any) -> dict[str, frozenset[str]] | None:
+        raw = getattr(info, "raw_cell", None) or ""
+        if not raw.strip() or getattr(info, "silent", False):
+            return None
+        return cell_flow(getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw))
 
     # ---- judging ---------------------------------------------------------------------
     def check(self, reads: Iterable[str], info: Any) -> list[dict[str, Any]]:
@@ -241,11 +270,11 @@ class Ledger:
         )  # fmt: skip
 
     def _changed_upstream(self, b: Binding, order, seen: set[str]) -> tuple[list[str], Binding] | None:
-        for dep, seq in sorted(b.deps.items()):
+        for dep, version in sorted(b.deps.items()):
             now = self.bindings.get(dep)
             if now is None:
                 continue
-            if now.seq > seq and self._runs_before(now.cell, b, order):
+            if now.version > version and self._runs_before(now.cell, b, order):
                 return [], now
             if dep not in seen:
                 seen.add(dep)
@@ -288,6 +317,16 @@ class Ledger:
             order = None
         self._order_cache = ((path, mtime), order)
         return order, mtime
+
+
+def _content_digest(value: Any) -> str | None:
+    """The value's fingerprint, or None when it has none (then any rebinding counts as a change)."""
+    from .fingerprint import fingerprint
+
+    try:
+        return fingerprint(value)
+    except Exception:  # an object fingerprinting cannot read is simply not compared
+        return None
 
 
 def _cell_key(info: Any) -> str:

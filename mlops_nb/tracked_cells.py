@@ -86,6 +86,7 @@ class CellHooks:
         report()  # what earlier background writes could not record
         raw = getattr(info, "raw_cell", None) or ""
         self.ledger.observe_meta(getattr(info, "cell_meta", None))
+        self.ledger.before(info)
         first, _, body = raw.lstrip("\r\n").partition("\n")
         args = track_arguments(first) if first.startswith("%%mlops") else None
         if args is None:

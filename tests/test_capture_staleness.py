@@ -88,6 +88,38 @@ def test_stale_input_after_an_upstream_cell_changed(store, tmp_path, kernel_env)
         assert "⚠" not in out and _last_run(store, "train")["warnings"] is None
 
 
+def test_rerunning_an_upstream_cell_that_gives_the_same_content_is_not_stale(store, tmp_path, kernel_env):
+    """Values are compared, not only re-runs: the same data recomputed leaves what was made from it current."""
+    s = Session(
+        {
+            "load": "%load_ext mlops_nb\nimport numpy as np\nimport pandas as pd\ndf = pd.DataFrame({'a': [1.0, 2.0, 3.0]})",
+            "prep": "X_train = df * 2",
+            "noise": "draws = np.random.default_rng().normal(size=3)",
+            "derived": "noisy = draws + 1",
+            "train": "%%mlops track --name train\nfit_loss = float(X_train['a'].sum()) / 100 + float(noisy.sum())",
+        },
+        tmp_path, kernel_env,
+    )  # fmt: skip
+    with kernel_session(s.nb, env=s.env, cwd=s.cwd) as client:
+        s.run(client, "load", "prep", "noise", "derived", "train")
+        out = s.run(client, "load", "train")  # the same cell again: the same frame
+        assert "⚠" not in out and _last_run(store, "train")["warnings"] is None
+        s.edit("load", "%load_ext mlops_nb\nimport numpy as np\nimport pandas as pd\n# same data, new spelling\n"
+                       "df = pd.DataFrame({'a': [1.0, 2.0, 3.0]})")  # fmt: skip
+        out = s.run(client, "load", "train")
+        assert "⚠" not in out and _last_run(store, "train")["warnings"] is None
+        out = s.run(client, "noise", "train")  # new random draws: noisy is stale, X_train is not
+        noise_count = s.cell("noise").execution_count
+        assert f"stale: noisy was made from draws before draws changed (cell [{noise_count}])" in out
+        assert [w["name"] for w in _last_run(store, "train")["warnings"]] == ["noisy"]
+        s.run(client, "load")  # a changed frame after an unchanged re-run is still caught
+        s.edit("load", "%load_ext mlops_nb\nimport numpy as np\nimport pandas as pd\ndf = pd.DataFrame({'a': [9.0, 2.0, 3.0]})")
+        s.run(client, "load", "derived")
+        out = s.run(client, "train")
+        assert "stale: X_train was made from df before df changed" in out
+        assert [w["name"] for w in _last_run(store, "train")["warnings"]] == ["X_train"]
+
+
 def test_linear_mutation_below_is_not_stale(store, tmp_path, kernel_env):
     """A later cell changing df is ordinary top-to-bottom flow, not staleness."""
     s = Session(

@@ -99,25 +99,27 @@ def test_doctor_verifies_artifacts_reports_running_runs_and_removes_stale_temp_f
     (tmp / "fresh").write_bytes(b"y")  # may be a write in progress: left alone
     live = mlops_nb.track(name="still-going")
     live.__enter__()
-    clear_cache()
+    try:
+        clear_cache()
 
-    done = _cli(mlops_home, "doctor")
-    assert done.returncode == 0, done
-    assert "ok     artifacts: 1 verified against their digests" in done.stdout
-    assert "fixed  temporary files: removed 1 left by killed writes (4.0 KB)" in done.stdout
-    assert "1 younger than 3600 s left alone" in done.stdout
-    assert f"{live.id[:8]} still-going (pid {os.getpid()} on this host, still alive)" in done.stdout
-    assert not (tmp / "stale").exists() and (tmp / "fresh").exists()
+        done = _cli(mlops_home, "doctor")
+        assert done.returncode == 0, done
+        assert "ok     artifacts: 1 verified against their digests" in done.stdout
+        assert "fixed  temporary files: removed 1 left by killed writes (4.0 KB)" in done.stdout
+        assert "1 younger than 3600 s left alone" in done.stdout
+        assert f"{live.id[:8]} still-going (pid {os.getpid()} on this host, still alive)" in done.stdout
+        assert not (tmp / "stale").exists() and (tmp / "fresh").exists()
 
-    path = mlops_home / "artifacts" / artifact[:2] / artifact[2:]
-    path.write_bytes(path.read_bytes()[:-1] + b"!")  # one byte changed on disk
-    done = _cli(mlops_home, "doctor")
-    assert done.returncode == 1
-    assert f"DAMAGE artifacts: {artifact[:12]} (model {digest[:12]}) does not match its digest" in done.stdout
-    path.unlink()
-    done = _cli(mlops_home, "doctor")
-    assert done.returncode == 1 and f"{artifact[:12]} (model {digest[:12]}) is missing" in done.stdout
-    live.__exit__(None, None, None)
+        path = mlops_home / "artifacts" / artifact[:2] / artifact[2:]
+        path.write_bytes(path.read_bytes()[:-1] + b"!")  # one byte changed on disk
+        done = _cli(mlops_home, "doctor")
+        assert done.returncode == 1
+        assert f"DAMAGE artifacts: {artifact[:12]} (model {digest[:12]}) does not match its digest" in done.stdout
+        path.unlink()
+        done = _cli(mlops_home, "doctor")
+        assert done.returncode == 1 and f"{artifact[:12]} (model {digest[:12]}) is missing" in done.stdout
+    finally:  # a run left open would be the current run of every later test
+        live.__exit__(None, None, None)
 
 
 # ---- 2. a new store brings its own artifact folder --------------------------------------------------
@@ -160,6 +162,18 @@ def test_runs_record_their_process(store):
         assert (row["host"], row["pid"]) == (host_name(), os.getpid())
         assert row["process_start"] == pytest.approx(process_start_time(os.getpid()), abs=1)
     assert current_process()["pid"] == os.getpid()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="the boot-relative stamp is read from Linux's /proc")
+def test_the_process_stamp_does_not_move_with_the_wall_clock():
+    """Seconds after boot: a stepped wall clock or a paused VM cannot make a live run look like a reused pid."""
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    stamp = process_start_time(os.getpid())
+    assert 0 <= stamp <= uptime
+    assert not process_gone(os.getpid(), stamp)
+    assert process_gone(os.getpid(), stamp + 3600)  # another process's stamp: the pid was reused
+    assert not process_gone(os.getpid(), time.time())  # an epoch stamp of an older version is left alone
 
 
 def test_a_killed_process_leaves_an_interrupted_run_not_a_running_one(mlops_home):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import json
 import os
 import time
 import types
@@ -307,11 +308,10 @@ class Ledger:
         if key == (path, mtime):
             return cached, mtime
         order: dict[str, int] | None
-        try:
-            import nbformat
-
-            nb = nbformat.read(path, as_version=4)
-            ids = [c.get("id") for c in nb.cells if c.get("cell_type") == "code"]
+        try:  # plain JSON: importing nbformat (its schema validator) costs a kernel 1-3 s
+            with open(path, encoding="utf-8") as f:
+                cells = json.load(f).get("cells") or []
+            ids = [c.get("id") for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
             order = {str(i): n for n, i in enumerate(ids) if i} or None
         except Exception:  # an unreadable notebook only means no order is known
             order = None

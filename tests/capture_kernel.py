@@ -19,6 +19,9 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The summary line (and its warning lines) a tracked cell adds; object addresses differ per process.
+SUMMARY = re.compile(r"^mlops run [0-9a-f]{8}.*\n(?:  .*\n)*", re.MULTILINE)
+ADDRESS = re.compile(r"0x[0-9a-f]+")
 
 
 class CellIdClient(NotebookClient):
@@ -99,3 +102,22 @@ def output_text(cell) -> str:
         else:
             parts.append(str(out.get("data", {}).get("text/plain", "")))
     return ANSI.sub("", "".join(parts))
+
+
+def comparable_outputs(cell) -> list[tuple]:
+    """The cell's outputs without the summary line, consecutive streams merged, addresses masked."""
+    found: list[tuple] = []
+    for out in cell.get("outputs", []):
+        kind = out["output_type"]
+        if kind == "stream":
+            text = SUMMARY.sub("", out["text"])
+            if found and found[-1][0] == "stream" and found[-1][1] == out["name"]:
+                found[-1] = ("stream", out["name"], found[-1][2] + text)
+            else:
+                found.append(("stream", out["name"], text))
+        elif kind == "error":
+            found.append(("error", out["ename"], out["evalue"], ANSI.sub("", "\n".join(out["traceback"]))))
+        else:
+            data = {k: ADDRESS.sub("0x…", v) if isinstance(v, str) else v for k, v in out.get("data", {}).items()}
+            found.append((kind, data, out.get("execution_count")))
+    return [o for o in found if not (o[0] == "stream" and not o[2])]

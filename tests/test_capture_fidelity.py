@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from capture_kernel import ANSI, run_notebook
+from capture_kernel import ANSI, comparable_outputs, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
@@ -44,35 +44,12 @@ SHAPES = [
     "%%mlops track --name plain-last\nvalue = 21\nvalue * 2",
 ]
 
-_SUMMARY = re.compile(r"^mlops run [0-9a-f]{8}.*\n(?:  .*\n)*", re.MULTILINE)
-_ADDRESS = re.compile(r"0x[0-9a-f]+")
-
-
 def _untracked(nb):
     plain = copy.deepcopy(nb)
     for cell in plain.cells:
         if cell.cell_type == "code" and cell.source.startswith("%%mlops track"):
             cell.source = "# " + cell.source
     return plain
-
-
-def _outputs(cell) -> list[tuple]:
-    """The cell's outputs without the summary line, consecutive streams merged."""
-    found: list[tuple] = []
-    for out in cell.get("outputs", []):
-        kind = out["output_type"]
-        if kind == "stream":
-            text = _SUMMARY.sub("", out["text"])
-            if found and found[-1][0] == "stream" and found[-1][1] == out["name"]:
-                found[-1] = ("stream", out["name"], found[-1][2] + text)
-            else:
-                found.append(("stream", out["name"], text))
-        elif kind == "error":
-            found.append(("error", out["ename"], out["evalue"], ANSI.sub("", "\n".join(out["traceback"]))))
-        else:
-            data = {k: _ADDRESS.sub("0x…", v) if isinstance(v, str) else v for k, v in out.get("data", {}).items()}
-            found.append((kind, data, out.get("execution_count")))
-    return [o for o in found if not (o[0] == "stream" and not o[2])]
 
 
 def _summary(cell) -> str:
@@ -90,7 +67,7 @@ def _compare(nb, tmp_path, env, *, compare=lambda tracked, plain: True):
         if t_cell.cell_type != "code" or not compare(t_cell, p_cell):
             continue
         assert t_cell.execution_count == p_cell.execution_count, t_cell.source
-        assert _outputs(t_cell) == _outputs(p_cell), t_cell.source
+        assert comparable_outputs(t_cell) == comparable_outputs(p_cell), t_cell.source
         compared += 1
     return tracked, compared
 

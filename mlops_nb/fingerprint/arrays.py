@@ -7,6 +7,7 @@ sparse matrix hashes as its canonical CSR form, whatever its format.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,12 @@ from .objects import feed_objects
 
 
 def np_dtype_token(dt: np.dtype) -> str:
-    return repr(dt) if dt.names else dt.str
+    return _structured_token(dt) if dt.names else dt.str
+
+
+@functools.lru_cache(maxsize=256)
+def _structured_token(dt: np.dtype) -> str:
+    return repr(dt)  # slow for structured dtypes (every tree of a forest has one)
 
 
 feed.register(np.dtype, lambda o, h: atom(h, b"npdtype", np_dtype_token(o).encode()))

@@ -103,18 +103,25 @@ def model_entry(record: Mapping[str, Any], model: Any, *, snapshot: bool) -> dic
     """The message form of a model not stored yet (``record``: name, digest, class_name, params).
 
     ``snapshot``: the message leaves this process; the model is pickled now
-    when another process can rebuild it, else serialised here.
+    (stored as that pickle when its class exists only in this process).
     """
     entry = dict(record)
     if not snapshot:
         entry["object"] = model
         return entry
-    if _rebuildable_elsewhere(model):
-        try:
-            entry["pickle"] = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-            return entry
-        except Exception:
-            pass  # not picklable: serialise it here, where skops or joblib may still manage
+    try:
+        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        data = None  # not picklable: serialise it here, where skops or joblib may still manage
+    if data is not None:
+        if _rebuildable_elsewhere(model):
+            entry["pickle"] = data  # the recorder rebuilds it and stores it with skops
+        else:
+            # A class of the notebook's own: no other process can rebuild it, and loading it
+            # needs that class and explicit trust whatever the format, so the pickle is the
+            # artifact (flavor joblib) -- skops here would cost the cell its 1-2 s import.
+            entry["data"], entry["flavor"] = data, "joblib"
+        return entry
     from .model_io import serialize
 
     entry["data"], entry["flavor"] = serialize(model)

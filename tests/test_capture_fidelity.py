@@ -29,6 +29,7 @@ SHAPES = [
     "from sklearn.linear_model import LogisticRegression\nfrom sklearn.metrics import accuracy_score\n"
     "from sklearn.model_selection import GridSearchCV, cross_val_score\n"
     "df = load_iris(as_frame=True).frame\nX, y = df.drop(columns='target'), df['target']",
+    "import random\nimport numpy as np\nrandom.seed(7)\nnp.random.seed(7)",  # tracking must not draw from these
     "%%mlops track --name semicolon\nfit_loss = 0.25\n(fit_loss, 'hidden by the semicolon');",
     "%%mlops track --name shown\nclf = LogisticRegression(max_iter=300).fit(X, y)\ny_model = clf.predict(X)\naccuracy_score(y, y_model)",
     "%%mlops track --name cv\nscores = cross_val_score(LogisticRegression(max_iter=300), X, y, cv=3)\nscores",
@@ -42,6 +43,7 @@ SHAPES = [
     "%%mlops track --name nested\ndef check(v):\n    if v > 1:\n        raise ZeroDivisionError('too big')\n    return v\n\ncheck(2)",
     "%%mlops track --name awaits\nimport asyncio\nawait asyncio.sleep(0)\nfit_loss * 2",
     "%%mlops track --name plain-last\nvalue = 21\nvalue * 2",
+    "%%mlops track --name draws\n(random.random(), np.random.rand())",  # the same draws after all of the above
 ]
 
 def _untracked(nb):

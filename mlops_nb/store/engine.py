@@ -27,6 +27,9 @@ from ..errors import ConfigError, SchemaVersionError, StoreDamaged, StoreError
 from . import schema
 from .migrations import MIGRATIONS
 
+# Retry jitter from a private generator: the user's kernel may have seeded the global one.
+_JITTER = random.Random()
+
 BUSY_TIMEOUT_MS = 30_000
 _RETRIES = 8
 # Arbitrary constant shared by every process: the advisory lock taken while
@@ -216,7 +219,7 @@ def retrying(fn, *args, **kwargs):
                     f"The registry database could not be written: {exc.orig}.",
                     cause=str(exc.orig), transient=transient, damaged=False,
                 ) from exc
-        time.sleep(delay + random.random() * delay)
+        time.sleep(delay + _JITTER.random() * delay)
         delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
 

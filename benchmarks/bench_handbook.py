@@ -83,16 +83,20 @@ TARGET_PERCENT = 5.0
 
 def find_handbook(given: str | None) -> Path | None:
     """The handbook's ``notebooks`` folder, cloning it into ``build/`` when none is given and GitHub answers."""
-    candidates = [given, os.environ.get("MLOPS_NB_HANDBOOK"), str(ROOT / "build" / "PythonDataScienceHandbook")]
+    if given is not None:  # a named checkout is the only one looked at
+        return Path(given) / "notebooks" if (Path(given) / "notebooks").is_dir() else None
+    candidates = [os.environ.get("MLOPS_NB_HANDBOOK"), str(ROOT / "build" / "PythonDataScienceHandbook")]
     for candidate in filter(None, candidates):
         notebooks = Path(candidate) / "notebooks"
         if notebooks.is_dir():
             return notebooks
-    if given is None:
-        target = ROOT / "build" / "PythonDataScienceHandbook"
+    target = ROOT / "build" / "PythonDataScienceHandbook"
+    try:
         done = subprocess.run(["git", "clone", "-q", "--depth", "1", URL, str(target)], capture_output=True, timeout=300)
-        if done.returncode == 0:
-            return target / "notebooks"
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode == 0:
+        return target / "notebooks"
     return None
 
 

@@ -40,7 +40,7 @@ data sets that need a download (20 newsgroups, LFW faces, MNIST, the Fremont
 bridge counts) fail on an offline machine, identically in every mode, and
 their tracebacks are compared like any other output.
 
-Run: ``python benchmarks/bench_handbook.py [--quick] [--reps N] [--handbook DIR] [NOTEBOOK ...]``.
+Run: ``python benchmarks/bench_handbook.py [--quick] [--reps N] [--cells] [--handbook DIR] [NOTEBOOK ...]``.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def variant(original: nbformat.NotebookNode, mode: str) -> nbformat.NotebookNode
     return new_notebook(cells=cells, metadata=original.metadata)
 
 
-def run_interleaved(original, folder: Path, work: Path, env: dict[str, str]):
+def run_interleaved(original, folder: Path, work: Path, env: dict[str, str], *, show_cells: bool = False):
     """One pass: a kernel per mode, cells interleaved.  Returns the executed notebooks, cell times, sync times."""
     books, clients, homes = {}, {}, {}
     times: dict[str, list[float]] = {m: [] for m in MODES}
@@ -165,7 +165,7 @@ def run_interleaved(original, folder: Path, work: Path, env: dict[str, str]):
                     t0 = time.perf_counter()
                     flush(client)
                     synced[mode] += time.perf_counter() - t0
-        if os.environ.get("BENCH_HANDBOOK_CELLS"):  # per-cell times, for finding where the cost is
+        if show_cells:  # per-cell times, for finding where the cost is
             for index, cell in enumerate(books["track"].cells):
                 row = " ".join(f"{times[m][index]:7.3f}" for m in MODES)
                 print(f"      {index:3} {row}  {cell.source.splitlines()[0][:60] if cell.source else ''}")
@@ -174,15 +174,11 @@ def run_interleaved(original, folder: Path, work: Path, env: dict[str, str]):
 
 def recorded(home: Path) -> dict[str, int]:
     """Runs, models, metrics and stale-input warnings in the registry under ``home``."""
-    from mlops_nb import config
-    from mlops_nb.store import clear_cache, get_store
+    from mlops_nb.store import get_store
 
-    os.environ["MLOPS_NB_HOME"] = str(home)
-    config.reset()
-    clear_cache()
     if not (home / "registry.db").exists():
         return {"runs": 0, "models": 0, "metrics": 0, "warnings": 0}
-    store = get_store(create=False)
+    store = get_store(f"sqlite:///{home / 'registry.db'}", str(home / "artifacts"), create=False)
     runs = [store.get_run(r["id"]) for r in store.list_runs()]
     return {
         "runs": len(runs),
@@ -192,21 +188,19 @@ def recorded(home: Path) -> dict[str, int]:
     }
 
 
-def compare(books) -> tuple[int, list[int], list[tuple[str, int, str]]]:
-    """(cells compared, nondeterministic cell indexes, [(mode, index, source head)] that differ from untracked)."""
+def compare(books) -> tuple[list[int], list[tuple[str, int, str]]]:
+    """(cell indexes whose output varies untracked, [(mode, index, source head)] of the rest that differ from untracked)."""
     plain, again = books["untracked"].cells, books["untracked-again"].cells
     varying = [i for i in range(1, len(plain)) if comparable_outputs(plain[i]) != comparable_outputs(again[i])]
     differ = []
-    compared = 0
     for i in range(1, len(plain)):
         if i in varying:
             continue
-        compared += 1
         for mode in ("autotrack", "track"):
             cell = books[mode].cells[i]
             if comparable_outputs(cell) != comparable_outputs(plain[i]) or cell.execution_count != plain[i].execution_count:
                 differ.append((mode, i, cell.source.replace("\n", "⏎")[:70]))
-    return compared, varying, differ
+    return varying, differ
 
 
 def main() -> None:
@@ -215,6 +209,7 @@ def main() -> None:
     parser.add_argument("--handbook", help="a checkout of " + URL)
     parser.add_argument("--reps", type=int, default=2, help="sets of kernels per notebook (timing: per-cell minimum)")
     parser.add_argument("--quick", action="store_true", help="one set of kernels")
+    parser.add_argument("--cells", action="store_true", help="print every cell's time in every mode")
     args = parser.parse_args()
     folder = find_handbook(args.handbook)
     if folder is None:
@@ -235,16 +230,19 @@ def main() -> None:
     for name in names:
         original = nbformat.read(folder / name, as_version=4)
         best: dict[str, list[float]] | None = None
-        differ_all, varying_all, synced_all, compared = [], set(), {m: 0.0 for m in MODES}, 0
+        differ_all, varying_all, synced_all = [], set(), {m: 0.0 for m in MODES}
         for _ in range(reps):
             with tempfile.TemporaryDirectory() as tmp:
-                books, times, synced, homes = run_interleaved(original, folder, Path(tmp), env)
-                compared, varying, differ = compare(books)
+                books, times, synced, homes = run_interleaved(original, folder, Path(tmp), env, show_cells=args.cells)
+                varying, differ = compare(books)
                 counts = {m: recorded(homes[m]) for m in ("autotrack", "track")}
             varying_all.update(varying)
             differ_all.extend(d for d in differ if d not in differ_all)
             best = times if best is None else {m: [min(a, b) for a, b in zip(best[m], times[m])] for m in MODES}
             synced_all = {m: synced_all[m] + synced[m] / reps for m in MODES}
+        # A cell that varied untracked in any set of kernels is not compared in any.
+        differ_all = [d for d in differ_all if d[1] not in varying_all]
+        compared = len(books["untracked"].cells) - 1 - len(varying_all)
         seconds = {m: sum(best[m]) for m in MODES}
         for m in MODES:
             totals[m] += seconds[m]

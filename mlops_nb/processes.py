@@ -53,12 +53,7 @@ def process_start_time(pid: int) -> float | None:
     """Start stamp of process ``pid`` (see the module docstring); None when unknown or not running."""
     if _HAS_PROC:
         stat = _proc_stat(pid)
-        if stat is None:
-            return None
-        try:
-            return int(stat[19]) / os.sysconf("SC_CLK_TCK")
-        except (ValueError, IndexError, OSError):
-            return None
+        return None if stat is None else _boot_relative_start(stat)
     if psutil is not None:
         try:
             return psutil.Process(pid).create_time()
@@ -77,10 +72,10 @@ def process_gone(pid: int, started: float | None) -> bool:
         stat = _proc_stat(pid)
         if stat is None or stat[0] == "Z":
             return True
-        if started is not None and started > _EPOCH_FLOOR_S:
-            return False  # an epoch stamp from an older version: it cannot be compared reliably
-        now_started = process_start_time(pid)
-        return started is not None and now_started is not None and abs(now_started - started) > _START_TOLERANCE_S
+        if started is None or started > _EPOCH_FLOOR_S:
+            return False  # no stamp, or an epoch stamp from an older version: cannot be compared
+        now_started = _boot_relative_start(stat)
+        return now_started is not None and abs(now_started - started) > _START_TOLERANCE_S
     if psutil is not None:
         try:
             proc = psutil.Process(pid)
@@ -98,6 +93,14 @@ def process_gone(pid: int, started: float | None) -> bool:
     except OSError:
         return False  # exists, owned by someone else
     return False
+
+
+def _boot_relative_start(stat: list[str]) -> float | None:
+    """Seconds after boot at which the process of ``stat`` (from :func:`_proc_stat`) started."""
+    try:
+        return int(stat[19]) / os.sysconf("SC_CLK_TCK")
+    except (ValueError, IndexError, OSError):
+        return None
 
 
 def _proc_stat(pid: int) -> list[str] | None:

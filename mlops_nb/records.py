@@ -111,9 +111,11 @@ def model_entry(record: Mapping[str, Any], model: Any, *, snapshot: bool) -> dic
         return entry
     try:
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        data = None  # not picklable: serialise it here, where skops or joblib may still manage
-    if data is not None:
+    except Exception:  # not picklable: serialise it here, where skops or joblib may still manage
+        from .model_io import serialize
+
+        entry["data"], entry["flavor"] = serialize(model)
+    else:
         if _rebuildable_elsewhere(model):
             entry["pickle"] = data  # the recorder rebuilds it and stores it with skops
         else:
@@ -121,10 +123,6 @@ def model_entry(record: Mapping[str, Any], model: Any, *, snapshot: bool) -> dic
             # needs that class and explicit trust whatever the format, so the pickle is the
             # artifact (flavor joblib) -- skops here would cost the cell its 1-2 s import.
             entry["data"], entry["flavor"] = data, "joblib"
-        return entry
-    from .model_io import serialize
-
-    entry["data"], entry["flavor"] = serialize(model)
     return entry
 
 

@@ -166,7 +166,7 @@ class Ledger:
         Only a re-run rebinds such a value, so a straight run pays nothing here.
         """
         self._before = {}
-        flow = self._flow(info)
+        flow = self._flow(info) or {}
         rebinds = [n for n in flow if n in self.bindings and n in self.shell.user_ns]
         if not rebinds:
             return

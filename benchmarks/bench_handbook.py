@@ -25,6 +25,9 @@ cell where the others load the extension, and carry ``# %%mlops track`` where
 agree.  Cells run with JupyterLab's cell ids.  After a tracked cell, its
 kernel waits (untimed, reported apart) until the recorder process has
 written the run, so that one kernel's recorder never slows another's cell.
+That wait runs silently (no cell events: autotrack never sees it, and no
+import or event work moves out of the timed cells); the untracked kernels
+run a silent ``pass`` there, so every kernel makes the same extra round trip.
 
 Reported per notebook: cells compared, cells whose outputs differ from
 untracked (must be none; the summary line is the one allowed addition), runs,
@@ -62,7 +65,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from capture_kernel import CellIdClient, comparable_outputs, flush  # noqa: E402
+from capture_kernel import CellIdClient, comparable_outputs, flush, run_aside  # noqa: E402
 
 URL = "https://github.com/jakevdp/PythonDataScienceHandbook"
 CHAPTERS = re.compile(r"^05\.(0[2-9]|1[0-4])-.*\.ipynb$")
@@ -161,10 +164,12 @@ def run_interleaved(original, folder: Path, work: Path, env: dict[str, str], *, 
                 t0 = time.perf_counter()
                 client.execute_cell(cell, index)
                 times[mode].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
                 if mode in ("autotrack", "track"):
-                    t0 = time.perf_counter()
                     flush(client)
-                    synced[mode] += time.perf_counter() - t0
+                else:  # the same untimed round trip for every kernel
+                    run_aside(client, "pass")
+                synced[mode] += time.perf_counter() - t0
         if show_cells:  # per-cell times, for finding where the cost is
             for index, cell in enumerate(books["track"].cells):
                 row = " ".join(f"{times[m][index]:7.3f}" for m in MODES)

@@ -84,11 +84,21 @@ def kernel_session(nb: nbformat.NotebookNode, *, env: dict[str, str], cwd: Path)
 
 def flush(client) -> None:
     """Wait in the kernel until its runs are in the store (the next read here sees them), uncounted."""
-    client.nb.cells.append(nbformat.v4.new_code_cell("import mlops_nb; mlops_nb.sync()"))
-    try:
-        client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1, store_history=False)
-    finally:
-        client.nb.cells.pop()
+    run_aside(client, "import mlops_nb; mlops_nb.sync()")
+
+
+def run_aside(client, source: str) -> None:
+    """Execute ``source`` in the client's kernel silently: no cell events, history, count or outputs.
+
+    Silent, so that autotrack and the stale-input ledger never see it and
+    nothing it makes the kernel do (imports, event work) moves out of the
+    notebook's own cells.
+    """
+    msg_id = client.kc.execute(source, silent=True, store_history=False)
+    reply = client.wait_for_reply(msg_id)
+    if reply is None or reply["content"]["status"] != "ok":
+        content = (reply or {}).get("content", {})
+        raise RuntimeError(f"{source!r} failed in the kernel: {content.get('ename')}: {content.get('evalue')}")
 
 
 def output_text(cell) -> str:

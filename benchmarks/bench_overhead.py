@@ -195,12 +195,15 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
 
     The shared machine's speed drifts over seconds; interleaving puts each
     cell's three measurements within moments of each other.  After a tracked
-    cell, the kernel runs ``mlops_nb.sync()`` (untimed) so that one kernel's
-    recorder never competes with another kernel's cell.  Returns, per mode,
+    cell, the kernel runs ``mlops_nb.sync()`` silently and untimed so that one
+    kernel's recorder never competes with another kernel's cell (the untracked
+    kernel a silent ``pass``: the same round trip).  Returns, per mode,
     the per-cell seconds of the first run and of each later run.
     """
     from nbclient import NotebookClient
-    from nbformat.v4 import new_code_cell
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from capture_kernel import flush, run_aside
 
     books = {m: chapter(m) for m in modes}
     clients = {}
@@ -208,7 +211,6 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
     later: dict[str, list[list[float]]] = {m: [] for m in modes}
     with contextlib.ExitStack() as stack:
         for mode, nb in books.items():
-            nb.cells.append(new_code_cell("import mlops_nb; mlops_nb.sync()"))
             clients[mode] = client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": cwd}})
             stack.enter_context(client.setup_kernel(env=env, cwd=cwd))
         for attempt in range(1 + warm_passes):
@@ -222,8 +224,12 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
                     t0 = time.perf_counter()
                     client.execute_cell(nb.cells[position], position)
                     times[mode].append(time.perf_counter() - t0)
-                    if mode != "untracked":
-                        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+                    # silently (no cell events, so autotrack's work stays in the timed cells),
+                    # and the same round trip in the untracked kernel
+                    if mode == "untracked":
+                        run_aside(client, "pass")
+                    else:
+                        flush(client)
             for mode, cells in times.items():
                 if mode != "untracked":  # the load_ext cell is part of the first cell's cost, once
                     cells = [cells[0] + cells[1], *cells[2:]] if attempt == 0 else cells[1:]

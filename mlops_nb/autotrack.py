@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from .cells import Nesting
 from .errors import MlopsError
 from .staleness import cell_number_before
 
@@ -21,6 +22,7 @@ class AutoTracker:
         self.ledger = ledger  # the session's definitions, for stale-input warnings
         self.enabled = False
         self._pending = None  # (Run, CellCapture) of the running cell
+        self._nesting = Nesting()
 
     def enable(self) -> None:
         if not self.enabled:
@@ -36,6 +38,8 @@ class AutoTracker:
         self._abandon()
 
     def pre_run_cell(self, info=None) -> None:
+        if not self._nesting.enter(info):
+            return  # run by the cell itself (%%capture): part of that cell
         self._abandon()
         raw = getattr(info, "raw_cell", None) or ""
         if not raw.strip() or raw.lstrip().startswith(("%mlops", "%%mlops")):
@@ -68,7 +72,7 @@ class AutoTracker:
         self._pending = (run, capture)
 
     def post_run_cell(self, result=None) -> None:
-        if self._pending is None:
+        if not self._nesting.leave(result) or self._pending is None:
             return
         run, capture = self._pending
         self._pending = None

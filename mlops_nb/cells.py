@@ -4,14 +4,70 @@ from __future__ import annotations
 
 import ast
 import functools
+from typing import Any
 
 from IPython.core.error import UsageError
 
 
+# Cell magics that execute their body as Python in the user namespace, as the cell would.
+_RUNS_BODY_HERE = frozenset({"time", "capture", "prun"})
+
+
 @functools.lru_cache(maxsize=64)
 def parsed(source: str) -> ast.Module:
-    """``ast.parse(source)``, shared by the capture and the staleness ledger (treat as read-only)."""
-    return ast.parse(source)
+    """The AST of the Python a (transformed) cell runs, shared by the capture and the
+    staleness ledger (treat as read-only).
+
+    A cell handed whole to ``%%time``, ``%%capture`` or ``%%prun`` is IPython's
+    ``run_cell_magic(...)`` call with the code in a string: the code is that body.
+    """
+    tree = ast.parse(source)
+    body = _cell_magic_body(tree)
+    return tree if body is None else parsed(_transformer().transform_cell(body))
+
+
+def _cell_magic_body(tree: ast.Module) -> str | None:
+    """The body of a lone ``get_ipython().run_cell_magic(name, line, body)`` for the magics above."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        return None
+    call = tree.body[0].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "run_cell_magic"):
+        return None
+    args = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+    if len(args) == 3 and args[0] in _RUNS_BODY_HERE and isinstance(args[2], str):
+        return args[2]
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _transformer():
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
+
+
+class Nesting:
+    """Tells the cells a user runs from cells run inside them.
+
+    ``%%capture`` runs its body with ``shell.run_cell``, which fires the cell
+    events again inside the outer cell's; only the outermost cell is tracked.
+    ``post_run_cell`` fires for every cell (from a ``finally``), ``pre_run_cell``
+    not for an empty one: a ``result`` whose ``info`` is not open closes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._open: list[Any] = []
+
+    def enter(self, info: Any) -> bool:
+        """Note a ``pre_run_cell``; whether it is the outermost cell."""
+        self._open.append(info)
+        return len(self._open) == 1
+
+    def leave(self, result: Any) -> bool:
+        """Note a ``post_run_cell``; whether it ends the outermost cell."""
+        if self._open and self._open[-1] is getattr(result, "info", None):
+            self._open.pop()
+        return not self._open
 
 
 def cell_number(shell) -> int | None:

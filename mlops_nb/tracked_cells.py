@@ -20,6 +20,7 @@ import re
 import sys
 from typing import Any
 
+from .cells import Nesting
 from .staleness import Ledger, cell_number_before
 
 _TRACK_LINE = re.compile(r"^%%mlops[ \t]+track(?:[ \t]+(?P<args>.*))?$")
@@ -39,6 +40,7 @@ class CellHooks:
         self.ledger = Ledger(shell)
         self.autotracker = autotracker
         self._pending: Any = None  # (run, capture) of the running tracked cell
+        self._nesting = Nesting()
         self.installed = False
 
     # ---- installation ------------------------------------------------------------
@@ -69,17 +71,24 @@ class CellHooks:
 
         Invalid arguments or an empty body are left to the magic, which
         reports them as a UsageError.  The comment keeps line numbers equal
-        to the ones the user sees.
+        to the ones the user sees.  A body that starts with another cell magic
+        (``%%time``, ``%%capture``) is handed to it, as IPython would the cell.
         """
         if not lines or not lines[0].startswith("%%mlops"):
             return lines
         args = track_arguments(lines[0])
         if args is None or not "".join(lines[1:]).strip() or _options(args) is None:
             return lines
+        if lines[1].startswith("%%"):
+            from IPython.core.inputtransformer2 import cell_magic
+
+            return ["# " + lines[0], *cell_magic(lines[1:])]
         return ["# " + lines[0], *lines[1:]]
 
     # ---- events ---------------------------------------------------------------------
     def pre_run_cell(self, info=None) -> None:
+        if not self._nesting.enter(info):
+            return  # run by the cell itself (%%capture): part of that cell
         self._abandon()
         from .writer import report
 
@@ -129,6 +138,8 @@ class CellHooks:
         self._pending = (run, capture)
 
     def post_run_cell(self, result=None) -> None:
+        if not self._nesting.leave(result):
+            return
         info = getattr(result, "info", None)
         pending, self._pending = self._pending, None
         try:

@@ -43,6 +43,7 @@ SHAPES = [
     "%%mlops track --name nested\ndef check(v):\n    if v > 1:\n        raise ZeroDivisionError('too big')\n    return v\n\ncheck(2)",
     "%%mlops track --name awaits\nimport asyncio\nawait asyncio.sleep(0)\nfit_loss * 2",
     "%%mlops track --name plain-last\nvalue = 21\nvalue * 2",
+    "%%mlops track --name captured\n%%capture captured\nprint('inside')\ncaptured_clf = LogisticRegression(max_iter=300).fit(X, y)",
     "%%mlops track --name draws\n(random.random(), np.random.rand())",  # the same draws after all of the above
 ]
 
@@ -50,7 +51,8 @@ def _untracked(nb):
     plain = copy.deepcopy(nb)
     for cell in plain.cells:
         if cell.cell_type == "code" and cell.source.startswith("%%mlops track"):
-            cell.source = "# " + cell.source
+            first, body = cell.source.split("\n", 1)
+            cell.source = body if body.startswith("%%") else f"# {first}\n{body}"  # a cell magic must lead
     return plain
 
 
@@ -105,6 +107,7 @@ def test_tracked_cells_show_what_untracked_cells_show(store, tmp_path, kernel_en
     assert "clf.score" in runs["streams"]["metrics"]
     assert runs["boom"]["status"] == "failed" and "ValueError: bad split at 75" in runs["boom"]["error"]
     assert runs["awaits"]["status"] == "finished"  # top-level await runs as in any cell
+    assert [m["name"] for m in runs["captured"]["models"]] == ["captured_clf"]  # %%capture's body, tracked
     assert all(not r["warnings"] for r in runs.values())  # a straight run: nothing stale
 
 

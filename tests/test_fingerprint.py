@@ -315,7 +315,9 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 X, y = load_iris(return_X_y=True)
-OBJECTS = {
+OBJECTS = {  # first: pandas scalars in an object column before any pandas object registers pandas' types
+    "missing": np.array([None, pd.NaT, pd.NA, None], dtype=object),
+    "pandas scalars": [pd.Period("2020-01", freq="M"), pd.Interval(0, 1), pd.NaT],
     "frame": pd.DataFrame({
         "i": np.arange(50), "f": np.linspace(0, 1, 50), "s": [f"s{i}" for i in range(50)],
         "o": [i if i % 3 else str(i) for i in range(50)], "c": pd.Categorical(["a", "b"] * 25),
@@ -342,6 +344,10 @@ def test_stable_across_processes_and_pickle(tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "x.bin").write_bytes(os.urandom(1000))
+    # Here pandas' encoders are registered before any object is hashed; in the fresh processes
+    # below they register on the first pandas object: the digests must not depend on which.
+    import mlops_nb.fingerprint.frames  # noqa: F401
+
     here = _stable_digests(tmp_path)
     code = (
         "import json, sys\n"
@@ -552,3 +558,20 @@ def test_python_string_extension_array_directly():
     values = pd.array(["a", None, "c"], dtype="string[python]")
     changed = pd.array(["a", None, "d"], dtype="string[python]")
     assert fingerprint(values) == fingerprint(values.copy()) != fingerprint(changed)
+
+
+def test_pandas_is_imported_only_by_pandas_objects() -> None:
+    # pandas' import costs a kernel's first watched cell 0.2 s; a subclass from another
+    # package (geopandas-like) still finds pandas' encoders when they register lazily.
+    code = (
+        "import sys, numpy as np\n"
+        "from mlops_nb.fingerprint import data_kind, fingerprint\n"
+        "fingerprint({'x': np.arange(5), 'y': [1.5, 'a', None]}); data_kind(np.arange(3))\n"
+        "print('pandas' in sys.modules)\n"
+        "import pandas as pd\n"
+        "class GeoFrame(pd.DataFrame):\n"
+        "    pass\n"
+        "print(GeoFrame.__module__, fingerprint(GeoFrame({'a': [1, 2]})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "__main__", fingerprint(pd.DataFrame({"a": [1, 2]}))]

@@ -53,6 +53,14 @@ def test_per_cell_timeout_names_the_slow_cell(tmp_path, store):
     assert job.describe_failure() == "cell 2 [In 2], line 2: time.sleep(60): CellTimeoutError: the cell ran longer than 2 s"
 
 
+def test_kernel_that_dies_in_a_cell_names_the_cell(tmp_path, store):
+    nb = write_notebook(tmp_path / "dies.ipynb", "y = x + 1", "print('before')\nimport os\nos._exit(1)", "z = 3")
+    job = run_notebook(nb)
+    assert job.status == "failed" and job.failed_cell["index"] == 3 and job.failed_cell["ename"] == "DeadKernelError"
+    assert job.describe_failure().startswith("cell 3 [In 3]: DeadKernelError: the kernel died while running this cell")
+    assert store.get_job_run(job.id)["failed_cell"]["source"].endswith("os._exit(1)")
+
+
 def test_kernel_that_dies_at_start_is_retried_then_reported(tmp_path, store, caplog):
     import json
     import logging

@@ -143,6 +143,27 @@ def test_autotrack_records_only_cells_with_results(shell, store):
     assert {d["name"] for d in run["inputs"]} == {"X", "y"}
 
 
+def test_cells_handed_to_another_cell_magic_are_tracked_whole(shell, store, capsys):
+    # %%time and %%capture take the cell as a string; %%capture runs it with run_cell, which
+    # fires the cell events again inside the cell: one run per cell, read from the body.
+    shell.run_cell(SETUP)
+    shell.run_cell("X, y = df.drop(columns='target'), df['target']")
+    timed = shell.run_cell("%%mlops track --name timed\n%%time\nclf = LogisticRegression(max_iter=300).fit(X, y)\n"
+                           "clf.score(X, y)", store_history=True)  # fmt: skip
+    assert timed.success and 0.9 < timed.result <= 1 and "Wall time" in capsys.readouterr().out
+    shell.run_cell("%%mlops track --name quiet\n%%capture shown\nprint('inside')\nquiet = LogisticRegression(max_iter=200).fit(X, y)")
+    assert shell.user_ns["shown"].stdout == "inside\n"
+    shell.run_cell("%mlops autotrack on")
+    shell.run_cell("%%capture auto_shown\nauto = LogisticRegression(max_iter=300).fit(X, y)\nauto_acc = auto.score(X, y)")
+    shell.run_cell("%mlops autotrack off")
+    runs = {r["name"] or "auto": store.get_run(r["id"]) for r in store.list_runs()}
+    assert set(runs) == {"timed", "quiet", "auto"} and all(r["status"] == "finished" for r in runs.values())
+    assert runs["timed"]["metrics"] == {"clf.score": timed.result}
+    assert [m["name"] for m in runs["quiet"]["models"]] == ["quiet"] and "auto_acc" in runs["auto"]["metrics"]
+    assert all({d["name"] for d in r["inputs"]} == {"X", "y"} for r in runs.values())
+    assert all(not r["warnings"] for r in runs.values())
+
+
 def test_reload_ext_does_not_double_callbacks(shell, store):
     shell.run_cell("%mlops autotrack on")
     callbacks = len(shell.events.callbacks["post_run_cell"])

@@ -45,8 +45,8 @@ import xxhash
 
 from mlops_nb.errors import FingerprintError
 
-# Importing the encoder modules registers their types with ``feed``.
-from . import arrays, arrow, frames, objects, optional, paths  # noqa: F401
+# Importing the encoder modules registers their types with ``feed`` (pandas': see .optional).
+from . import arrays, arrow, objects, optional, paths  # noqa: F401
 
 from .estimators import is_fitted_estimator
 from .framing import VERSION, atom, feed, type_name

@@ -20,7 +20,7 @@ from .arrays import array_content, feed_ndarray, np_dtype_token
 from .arrow import arrow_content
 from .buffers import BLOCK
 from .framing import U64, atom, container, feed
-from .objects import feed_objects
+from .objects import feed_objects, feed_repr
 
 
 def _dtype_token(dtype: Any) -> str:
@@ -33,6 +33,8 @@ def _dtype_token(dtype: Any) -> str:
 
 
 feed.register(pd.api.extensions.ExtensionDtype, lambda o, h: atom(h, b"pddtype", _dtype_token(o).encode()))
+for _t in (pd.Period, pd.Interval, type(pd.NA), type(pd.NaT)):  # exact, deterministic reprs
+    feed.register(_t, feed_repr)
 
 
 def _column_content(arr: Any, dtype: Any) -> bytes:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .paths import walk
 
@@ -21,9 +21,10 @@ def data_kind(obj: Any) -> str | None:
         ``"dataframe"``, ``"series"``, ``"array"`` (numpy), ``"file"`` or
         ``"directory"`` (an existing ``pathlib.Path``; plain strings are None).
     """
-    if isinstance(obj, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # never imported here: a frame exists only if pandas does
+    if pd is not None and isinstance(obj, pd.DataFrame):
         return "dataframe"
-    if isinstance(obj, pd.Series):
+    if pd is not None and isinstance(obj, pd.Series):
         return "series"
     if isinstance(obj, np.ndarray):
         return "array"

@@ -14,12 +14,12 @@ import enum
 import fractions
 import functools
 import struct
+import sys
 import types
 import uuid
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xxhash
 
 from .buffers import canonical_bytes
@@ -27,7 +27,6 @@ from .framing import U64, atom, container, digest, feed, framed, type_name
 
 _STR_CHUNK = 1 << 16  # strings joined at a time: bounds the temporary memory
 _NAN = struct.pack("<d", float("nan"))
-_NO_PAYLOAD = (type(None), type(pd.NA), type(pd.NaT))
 
 
 def _float_bytes(x: float) -> bytes:
@@ -107,14 +106,23 @@ def _(obj: Any, h: Any) -> None:
     atom(h, b"callable", f"{module}.{getattr(obj, '__qualname__', obj.__name__)}".encode())
 
 
-def _feed_repr(obj: Any, h: Any) -> None:
+def feed_repr(obj: Any, h: Any) -> None:
     atom(h, b"repr", f"{type_name(type(obj))}:{obj!r}".encode())
 
 
-# Value types whose repr is exact and deterministic (tz, nanoseconds, freq included).
+# Value types whose repr is exact and deterministic (tz, nanoseconds, freq included);
+# pandas' own scalars are registered with the rest of pandas, in :mod:`.frames`.
 for _t in (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, fractions.Fraction,
-           uuid.UUID, range, slice, type(Ellipsis), pd.Period, pd.Interval, type(pd.NA), type(pd.NaT)):
-    feed.register(_t, _feed_repr)
+           uuid.UUID, range, slice, type(Ellipsis)):
+    feed.register(_t, feed_repr)
+
+
+def _no_payload(t: type) -> bool:
+    """None and pandas' NA/NaT: an element of these types is its type code alone."""
+    if t is type(None):
+        return True
+    pd = sys.modules.get("pandas")  # NA and NaT exist only once pandas is imported
+    return pd is not None and (t is type(pd.NA) or t is type(pd.NaT))
 
 
 # --------------------------------------------------------------------------- object columns
@@ -141,7 +149,7 @@ def feed_objects(values: np.ndarray, h: Any) -> None:
 def _feed_group(items: list, h: Any) -> None:
     """Objects of one type, vectorised for the common types."""
     t, n = type(items[0]), len(items)
-    if t in _NO_PAYLOAD:
+    if _no_payload(t):
         return atom(h, b"g-none")  # the count is implied by the type codes
     if issubclass(t, str) and not issubclass(t, enum.Enum):
         return _feed_strs(items, h, b"g-str")

@@ -56,6 +56,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 
 _CELL_EVENT = re.compile(r"(Executing|Ending) Cell (\d+)-")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LOG_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)): ?(.*)$")
 _TAIL_LINES = 60
 _KERNEL_START_TRIES = 3
 _KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond", "Address already in use")
@@ -220,7 +221,7 @@ def run_notebook(
         total = len(nb.cells) + (1 if params else 0)
         try:
             for tries_left in range(_KERNEL_START_TRIES - 1, -1, -1):
-                returncode, tail = _supervise(command, child_env, timeout, job_id, total, progress)
+                returncode, tail, last_cell = _supervise(command, child_env, timeout, job_id, total, progress)
                 if returncode in (0, None) or not tries_left or not _kernel_never_started(tail):
                     break
                 # Kernels started at the same moment can race for a TCP port (jupyter_client
@@ -242,6 +243,8 @@ def run_notebook(
             if failed and cell_timeout and any("CellTimeoutError" in line for line in tail):
                 # nbclient interrupts the kernel: the cell shows a bare KeyboardInterrupt.
                 failed.update(ename="CellTimeoutError", evalue=f"the cell ran longer than {cell_timeout:g} s")
+            elif out_path.exists() and (failed is None or failed["evalue"] is None):
+                failed = _unraised_failure(out_path, failed, last_cell, tail)
             error = _error_text(failed, tail)
     finally:
         if not wait_for_recorders(workdir / "recorder.lock"):
@@ -324,19 +327,23 @@ def _papermill_command(
 def _supervise(
     command: list[str], env: dict[str, str], timeout: float | None, job_id: str, total: int,
     progress: ProgressCallback | None,
-) -> tuple[int | None, list[str]]:  # fmt: skip
-    """Run papermill; its exit status (None after a timeout kill) and the tail of its log."""
+) -> tuple[int | None, list[str], int | None]:  # fmt: skip
+    """Run papermill; its exit status (None after a timeout kill), the tail of its log and the
+    number (1-based, in the executed notebook) of the last cell it started."""
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=env, text=True, errors="replace", start_new_session=True,
     )  # fmt: skip
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    started: list[int] = []
 
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             tail.append(line.rstrip("\n"))
             match = _CELL_EVENT.search(line)
+            if match and match.group(1) == "Executing":
+                started.append(int(match.group(2)))
             if match and progress is not None:
                 state = "start" if match.group(1) == "Executing" else "end"
                 try:
@@ -355,7 +362,7 @@ def _supervise(
         kill_process_tree(proc)
         raise
     reader.join(timeout=5)
-    return returncode, list(tail)
+    return returncode, list(tail), started[-1] if started else None
 
 
 def _kernel_never_started(tail: list[str]) -> bool:
@@ -391,7 +398,8 @@ def failing_cell(executed: str | os.PathLike[str] | nbformat.NotebookNode) -> di
     """The cell that raised in a notebook executed by papermill, or None.
 
     Returns ``index`` (in the source notebook), ``execution_count``, ``lineno``
-    and ``line`` (the source line that raised), ``ename``, ``evalue``.
+    and ``line`` (the source line that raised), ``ename``, ``evalue`` (None if
+    papermill flagged the cell but it holds no error output).
     """
     nb = executed if isinstance(executed, nbformat.NotebookNode) else nbformat.read(str(executed), as_version=4)
     for i, cell in enumerate(nb.cells):
@@ -409,7 +417,7 @@ def failing_cell(executed: str | os.PathLike[str] | nbformat.NotebookNode) -> di
             "lineno": lineno,
             "line": line,
             "ename": error.get("ename", "Error"),
-            "evalue": error.get("evalue", "the cell did not complete"),
+            "evalue": error.get("evalue"),  # None: no error output (see _unraised_failure)
             "source": cell.source[:2000],
         }
     return None
@@ -429,6 +437,34 @@ def _raising_line(traceback: list[str], execution_count: int | None) -> tuple[in
         if arrow and in_cell:
             found = (int(arrow.group(1)), arrow.group(2))
     return found
+
+
+def _unraised_failure(
+    out_path: Path, failed: dict[str, Any] | None, last_cell: int | None, tail: list[str],
+) -> dict[str, Any] | None:  # fmt: skip
+    """The cell papermill was running when it failed with no error in the cell itself.
+
+    A kernel that dies (a crash in native code, out of memory, ``os._exit``) leaves no
+    error output, and papermill even marks its cell completed: the cell is the last
+    one papermill started, the exception is the last one in papermill's log.
+    """
+    exception = next((m for line in reversed(tail) if (m := _LOG_EXCEPTION.match(line))), None)
+    if failed is None and last_cell is not None:
+        nb = nbformat.read(str(out_path), as_version=4)
+        index = last_cell - 1
+        if 0 <= index < len(nb.cells):
+            cell = nb.cells[index]
+            failed = {
+                "index": original_index(nb, index), "execution_count": cell.get("execution_count"),
+                "lineno": None, "line": None, "ename": "Error", "evalue": None, "source": cell.source[:2000],
+            }  # fmt: skip
+    if failed is None or exception is None:
+        return failed if failed is None else dict(failed, evalue="the cell did not complete")
+    ename, evalue = exception.group(1).rpartition(".")[2], exception.group(2)
+    if ename == "DeadKernelError":
+        evalue = ("the kernel died while running this cell (a crash in native code, running out of "
+                  "memory, os._exit or a kill); the executed notebook keeps what it printed before")  # fmt: skip
+    return dict(failed, ename=ename, evalue=evalue)
 
 
 def _error_text(failed: dict[str, Any] | None, tail: list[str]) -> str:

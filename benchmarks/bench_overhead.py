@@ -198,7 +198,8 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
     cell, the kernel runs ``mlops_nb.sync()`` silently and untimed so that one
     kernel's recorder never competes with another kernel's cell (the untracked
     kernel a silent ``pass``: the same round trip).  Returns, per mode,
-    the per-cell seconds of the first run and of each later run.
+    the per-cell seconds of the first run and of each later run, and the wall
+    times of the tracked kernels' ``%load_ext mlops_nb`` cells.
     """
     from nbclient import NotebookClient
 
@@ -209,6 +210,7 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
     clients = {}
     first: dict[str, list[float]] = {}
     later: dict[str, list[list[float]]] = {m: [] for m in modes}
+    loads: list[float] = []
     with contextlib.ExitStack() as stack:
         for mode, nb in books.items():
             clients[mode] = client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": cwd}})
@@ -232,12 +234,13 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
                         flush(client)
             for mode, cells in times.items():
                 if mode != "untracked":  # the load_ext cell is part of the first cell's cost, once
+                    loads.extend(cells[:1] if attempt == 0 else [])
                     cells = [cells[0] + cells[1], *cells[2:]] if attempt == 0 else cells[1:]
                 if attempt == 0:
                     first[mode] = cells
                 else:
                     later[mode].append(cells)
-    return first, later
+    return first, later, loads
 
 
 def main() -> None:
@@ -267,8 +270,10 @@ def main() -> None:
         kernels, warm_passes = (1, 2) if QUICK else (3, 3)
         first: dict[str, list[list[float]]] = {m: [] for m in modes}
         later: dict[str, list[list[float]]] = {m: [] for m in modes}
+        kernel_loads: list[float] = []
         for _ in range(kernels):
-            cold, warm = notebook_passes(modes, env, tmp, warm_passes)
+            cold, warm, loads_here = notebook_passes(modes, env, tmp, warm_passes)
+            kernel_loads.extend(loads_here)
             for mode in modes:
                 first[mode].append(cold[mode])
                 later[mode].extend(warm[mode])
@@ -286,8 +291,12 @@ def main() -> None:
                 f"    {mode:<10} first run {best[mode]:6.2f} s  ({(ratio - 1) * 100:+5.1f} %)   "
                 f"run again in the same kernel {again[mode]:6.2f} s  ({(warm - 1) * 100:+5.1f} %)  [target <= +5 %]"
             )
+        print(
+            f"%load_ext mlops_nb in a kernel (the cell's wall time through nbclient, recorder process started): "
+            f"median {statistics.median(kernel_loads):.3f} s of {len(kernel_loads)}  [target <= 0.15 s]"
+        )
         print(json.dumps({
-            "load_ext_s": statistics.median(loads), "cells": cells, "notebook_s": best, "notebook_again_s": again,
+            "load_ext_s": statistics.median(loads), "load_ext_kernel_s": statistics.median(kernel_loads), "cells": cells, "notebook_s": best, "notebook_again_s": again,
         }))  # fmt: skip
 
 

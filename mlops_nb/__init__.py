@@ -95,8 +95,15 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython) -> None:
     """Register ``%mlops`` / ``%%mlops`` (called by ``%load_ext mlops_nb``)."""
+    from .config import metric_regex, settings
     from .magics import MlopsMagics
 
+    try:
+        metric_regex(settings.metric_pattern)  # a bad MLOPS_NB_METRIC_PATTERN fails here, clearly
+    except MlopsError as exc:
+        from IPython.core.error import UsageError
+
+        raise UsageError(str(exc)) from None
     unload_ipython_extension(ipython)  # loading twice must not double anything
     magics = MlopsMagics(ipython)
     ipython.register_magics(magics)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 
-from .cells import Nesting
+from .cells import Nesting, contained
 from .errors import MlopsError
 from .staleness import cell_number_before
 
@@ -37,6 +37,7 @@ class AutoTracker:
             self.enabled = False
         self._abandon()
 
+    @contained
     def pre_run_cell(self, info=None) -> None:
         if not self._nesting.enter(info):
             return  # run by the cell itself (%%capture): part of that cell
@@ -64,18 +65,20 @@ class AutoTracker:
             if self.ledger is not None:
                 run.lineage_warnings = self.ledger.check(capture.names.reads, info)
             run.__enter__()
+            self._pending = (run, capture)
         except SyntaxError:
             return
         except MlopsError as exc:
             warnings.warn(f"mlops autotrack: cell not tracked: {exc}", stacklevel=1)
-            return
-        self._pending = (run, capture)
 
+    @contained
     def post_run_cell(self, result=None) -> None:
         if not self._nesting.leave(result) or self._pending is None:
             return
-        run, capture = self._pending
-        self._pending = None
+        self._finish(*self._pending, result)
+        self._pending = None  # not before: after an error of ours, _fail still has the run
+
+    def _finish(self, run, capture, result) -> None:
         error = None
         if result is not None:
             error = result.error_before_exec or result.error_in_exec
@@ -113,3 +116,7 @@ class AutoTracker:
         if self._pending is not None:
             self._pending[0].discard()
             self._pending = None
+
+    def _fail(self, exc: Exception) -> None:
+        """Drop the cell's run after an error of ours (nothing of it is stored yet)."""
+        self._abandon()

@@ -13,7 +13,6 @@ import ast
 import functools
 import numbers
 import os
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -114,16 +113,27 @@ def _base_name(node: ast.AST) -> str | None:
 
 def is_metric_name(name: str) -> bool:
     """Whether a variable name looks like a metric (see ``config.DEFAULT_METRIC_PATTERN``)."""
-    return re.search(config.settings.metric_pattern, name, flags=re.IGNORECASE) is not None
+    return config.metric_regex(config.settings.metric_pattern).search(name) is not None
+
+
+def safe_attr(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, also for objects whose lookup raises something else (proxies)."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
 
 
 def metric_value(value: Any) -> float | None:
-    """``value`` as a float when it is a real number (bools excluded), else None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if getattr(value, "shape", None) == () and getattr(value, "dtype", None) is not None:
-            return metric_value(value.item())  # 0-d numpy array
+    """``value`` as a float when it is a real number (bools excluded), else None (never raises)."""
+    try:  # isinstance asks a proxy's __class__, which may raise anything
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if safe_attr(value, "shape") == () and safe_attr(value, "dtype") is not None:
+                return metric_value(value.item())  # 0-d numpy array
+            return None
+        return float(value)
+    except Exception:
         return None
-    return float(value)
 
 
 def data_record(
@@ -155,13 +165,13 @@ def _profile(obj: Any) -> dict[str, Any] | None:
 
 
 def _existing_path(value: Any) -> Path | None:
-    if isinstance(value, Path) or (isinstance(value, str) and value.strip() == value and value):
-        try:
+    try:  # isinstance asks a proxy's __class__, which may raise anything
+        if isinstance(value, Path) or (isinstance(value, str) and value.strip() == value and value):
             path = Path(value).expanduser()
             if path.is_file() or (path.is_dir() and isinstance(value, Path)):
                 return path
-        except (OSError, ValueError):
-            return None
+    except Exception:
+        return None
     return None
 
 

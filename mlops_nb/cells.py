@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -68,6 +71,30 @@ class Nesting:
         if self._open and self._open[-1] is getattr(result, "info", None):
             self._open.pop()
         return not self._open
+
+
+def contained(hook: Callable[..., None]) -> Callable[..., None]:
+    """A cell-event method whose unexpected errors end in one line, not in IPython's callback traceback.
+
+    The cell itself has run (or will) as usual; the owner's ``_fail(exc)``
+    closes whatever run it holds.  ``MLOPS_NB_DEBUG=1`` lets the error through.
+    """
+
+    @functools.wraps(hook)
+    def guarded(self, *args: Any) -> None:
+        try:
+            hook(self, *args)
+        except Exception as exc:
+            if os.environ.get("MLOPS_NB_DEBUG", "").strip() not in ("", "0"):
+                raise
+            self._fail(exc)
+            print(
+                f"mlops: this cell was not recorded: {type(exc).__name__}: {exc} (an error in mlops_nb, not in "
+                "the cell, which ran as usual). Set MLOPS_NB_DEBUG=1 to see the traceback, and please report it.",
+                file=sys.stderr,
+            )
+
+    return guarded
 
 
 def cell_number(shell) -> int | None:

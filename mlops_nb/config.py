@@ -11,6 +11,7 @@ Resolution order for the store and artifact locations, first match wins:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -123,13 +124,21 @@ def init(project: str | None = None, store: str | None = None, artifacts: str | 
 def configure(*, metric_pattern: str | None = None) -> None:
     """Change capture settings for this process (``metric_pattern``: a regex)."""
     if metric_pattern is not None:
-        try:
-            re.compile(metric_pattern)
-        except re.error as exc:
-            raise ConfigError(
-                f"metric_pattern is not a valid regular expression: {exc}", pattern=metric_pattern
-            ) from None
+        metric_regex(metric_pattern, source="metric_pattern")
         settings.metric_pattern = metric_pattern
+
+
+@functools.lru_cache(maxsize=8)
+def metric_regex(pattern: str, source: str = "MLOPS_NB_METRIC_PATTERN") -> re.Pattern[str]:
+    """``pattern`` compiled (case-insensitive), or a ConfigError naming where it came from."""
+    try:
+        return re.compile(pattern, flags=re.IGNORECASE)
+    except re.error as exc:
+        raise ConfigError(
+            f"{source} is not a valid regular expression ({exc}): {pattern!r}. Fix it or unset it; the default "
+            "matches names such as accuracy, val_loss or test_rmse.",
+            pattern=pattern,
+        ) from None
 
 
 def reset() -> None:

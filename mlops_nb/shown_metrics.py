@@ -26,7 +26,7 @@ import math
 import re
 from typing import Any
 
-from .capture import is_metric_name, metric_value
+from .capture import is_metric_name, metric_value, safe_attr
 from .cells import parsed
 
 _METRIC_FUNCTION = re.compile(r".+_(score|error|loss)$")
@@ -53,7 +53,7 @@ def add_shown_metrics(run: Any, capture: Any, displayed: Any) -> None:
     for name, model in capture.models.items():
         if "." not in name:
             _record_search(run, name, model)
-    if displayed is not None and getattr(displayed, "cv_results_", None) is not None and not any(
+    if displayed is not None and safe_attr(displayed, "cv_results_") is not None and not any(
         m is displayed for m in capture.models.values()
     ):
         _record_search(run, type(displayed).__name__, displayed)
@@ -130,7 +130,7 @@ def _record(run: Any, name: str, value: Any) -> None:
 
 
 def _numbers(value: Any) -> list[float] | None:
-    shape = getattr(value, "shape", None)
+    shape = safe_attr(value, "shape")
     if shape is not None and len(shape) != 1:
         return None
     if shape is None and not isinstance(value, (list, tuple)):

@@ -38,6 +38,13 @@ from typing import Any
 from .cells import parsed
 
 _CODE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
+
+
+def _is_code(obj: Any) -> bool:
+    """Whether ``obj`` is a module, class or function (by its real type: a proxy's __class__ may raise)."""
+    return issubclass(type(obj), _CODE)
+
+
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 # Method calls that change their object in place (estimators, or pandas' inplace=True).
 _MUTATING_METHODS = {"fit", "partial_fit", "fit_transform", "fit_predict", "set_params"}
@@ -173,7 +180,7 @@ class Ledger:
         used = {(dep, version) for b in self.bindings.values() for dep, version in b.deps.items()}
         ns = self.shell.user_ns
         for name in rebinds:
-            if (name, self.bindings[name].version) in used and not isinstance(ns[name], _CODE):
+            if (name, self.bindings[name].version) in used and not _is_code(ns[name]):
                 self._before[name] = _content_digest(ns[name])
 
     def record(self, info: Any, result: Any = None) -> None:
@@ -198,7 +205,7 @@ class Ledger:
                         recorded.update(old.deps)  # changed in place / from itself: keeps its origins
                     continue
                 known = self.bindings.get(dep)
-                if known is not None and not isinstance(ns.get(dep), _CODE):
+                if known is not None and not _is_code(ns.get(dep)):
                     recorded[dep] = known.version
             version = self.seq
             if old is not None and before.get(name) is not None and _content_digest(ns[name]) == before[name]:
@@ -223,7 +230,7 @@ class Ledger:
         current = _cell_key(info)
         order: dict[str, int] | None = None
         saved_at = 0.0
-        candidates = [n for n in sorted(reads) if n in self.bindings and n in ns and not isinstance(ns[n], _CODE)]
+        candidates = [n for n in sorted(reads) if n in self.bindings and n in ns and not _is_code(ns[n])]
         if candidates:
             order, saved_at = self._notebook_order()
         found = []

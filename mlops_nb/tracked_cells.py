@@ -20,7 +20,7 @@ import re
 import sys
 from typing import Any
 
-from .cells import Nesting
+from .cells import Nesting, contained
 from .staleness import Ledger, cell_number_before
 
 _TRACK_LINE = re.compile(r"^%%mlops[ \t]+track(?:[ \t]+(?P<args>.*))?$")
@@ -39,7 +39,7 @@ class CellHooks:
         self.shell = shell
         self.ledger = Ledger(shell)
         self.autotracker = autotracker
-        self._pending: Any = None  # (run, capture) of the running tracked cell
+        self._pending: Any = None  # (run, capture, info) of the running tracked cell
         self._nesting = Nesting()
         self.installed = False
 
@@ -86,16 +86,20 @@ class CellHooks:
         return ["# " + lines[0], *lines[1:]]
 
     # ---- events ---------------------------------------------------------------------
+    @contained
     def pre_run_cell(self, info=None) -> None:
-        if not self._nesting.enter(info):
-            return  # run by the cell itself (%%capture): part of that cell
-        self._abandon()
-        from .writer import report
+        outermost = self._nesting.enter(info)
+        if not outermost and self._pending is not None:
+            return  # run by the tracked cell itself (%%capture): part of it
+        if outermost:
+            self._abandon()
+            from .writer import report
 
-        report()  # what earlier background writes could not record
+            report()  # what earlier background writes could not record
+            self.ledger.observe_meta(getattr(info, "cell_meta", None))
+            self.ledger.before(info)
+        # A cell run from inside an untracked one (%rerun of a tracked cell) is tracked itself.
         raw = getattr(info, "raw_cell", None) or ""
-        self.ledger.observe_meta(getattr(info, "cell_meta", None))
-        self.ledger.before(info)
         first, _, body = raw.lstrip("\r\n").partition("\n")
         args = track_arguments(first) if first.startswith("%%mlops") else None
         if args is None:
@@ -125,6 +129,7 @@ class CellHooks:
             run.lineage_warnings = self.ledger.check(capture.names.reads, info)
             run.persist_start = not background
             run.__enter__()
+            self._pending = (run, capture, info)
             if background:
                 from .writer import submit
 
@@ -133,20 +138,21 @@ class CellHooks:
         except SyntaxError:
             return  # IPython reports it when it compiles the cell
         except MlopsError as exc:
+            self._abandon()
             print(f"mlops: this cell runs untracked: {exc}", file=sys.stderr)
-            return
-        self._pending = (run, capture)
 
+    @contained
     def post_run_cell(self, result=None) -> None:
-        if not self._nesting.leave(result):
-            return
+        outermost = self._nesting.leave(result)
         info = getattr(result, "info", None)
-        pending, self._pending = self._pending, None
+        pending = self._pending
         try:
-            if pending is not None:
-                self._finish(*pending, result)
+            if pending is not None and (outermost or pending[2] is info):
+                self._finish(pending[0], pending[1], result)
+                self._pending = None
         finally:
-            self.ledger.record(info, result)
+            if outermost:
+                self.ledger.record(info, result)
 
     def _finish(self, run, capture, result) -> None:
         from .errors import MlopsError
@@ -176,6 +182,26 @@ class CellHooks:
         if self._pending is not None:
             self._pending[0].discard()
             self._pending = None
+
+    def _fail(self, exc: Exception) -> None:
+        """End the pending run after an error of ours: failed, saying why, if its start is stored."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        run = pending[0]
+        run.deactivate()
+        if not (run.persist_start or run._inserted):
+            return run.discard()
+        from .errors import RecordingError
+
+        error = RecordingError(f"mlops_nb could not record this cell: {type(exc).__name__}: {exc}", run_id=run.id)
+        try:
+            if run.persist_start:
+                run.finish(error)
+            else:
+                finish_in_background(run, error)
+        except Exception:  # the record cannot be written either: the reaper ends it with the kernel
+            run.discard()
 
 
 def _background(shell) -> bool:

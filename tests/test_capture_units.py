@@ -7,6 +7,7 @@ import ast
 import pytest
 
 from mlops_nb.capture import analyze_source
+from mlops_nb.cells import contained
 from mlops_nb.shown_metrics import metric_call_label
 from mlops_nb.staleness import cell_flow
 from mlops_nb.tracked_cells import track_arguments
@@ -41,3 +42,29 @@ def test_visible_in_place_changes():
 )  # fmt: skip
 def test_track_line(line, args):
     assert track_arguments(line) == args
+
+
+class _Hooks:
+    """A cell-event owner whose hook fails the way a bug of ours would."""
+
+    def __init__(self) -> None:
+        self.failed: list[Exception] = []
+
+    @contained
+    def post_run_cell(self, result=None) -> None:
+        {}["missing"]  # noqa: B018
+
+    def _fail(self, exc: Exception) -> None:
+        self.failed.append(exc)
+
+
+def test_an_error_of_ours_in_a_cell_event_is_one_line_and_closes_the_run(capsys, monkeypatch):
+    hooks = _Hooks()
+    monkeypatch.delenv("MLOPS_NB_DEBUG", raising=False)
+    hooks.post_run_cell(None)  # IPython would print its callback traceback if this raised
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mlops: this cell was not recorded: KeyError: 'missing'")
+    assert "MLOPS_NB_DEBUG=1" in err and [type(e) for e in hooks.failed] == [KeyError]
+    monkeypatch.setenv("MLOPS_NB_DEBUG", "1")
+    with pytest.raises(KeyError):
+        hooks.post_run_cell(None)

@@ -536,6 +536,14 @@ def test_unsupported_objects_raise_clear_errors(iris: tuple[np.ndarray, np.ndarr
     with pytest.raises(FingerprintError, match="cyclic"):
         fingerprint(cyclic)
 
+    class LazyProxy:  # a proxy whose target fails to load: even isinstance() on it raises
+        @property
+        def __class__(self):
+            raise RuntimeError("the proxied object could not be loaded")
+
+    with pytest.raises(FingerprintError, match=r"builtins.list: reading it raised RuntimeError: the proxied"):
+        fingerprint([1, LazyProxy()])
+
 
 def test_data_kind_and_describe() -> None:
     df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})

@@ -156,12 +156,53 @@ def test_cells_handed_to_another_cell_magic_are_tracked_whole(shell, store, caps
     shell.run_cell("%mlops autotrack on")
     shell.run_cell("%%capture auto_shown\nauto = LogisticRegression(max_iter=300).fit(X, y)\nauto_acc = auto.score(X, y)")
     shell.run_cell("%mlops autotrack off")
-    runs = {r["name"] or "auto": store.get_run(r["id"]) for r in store.list_runs()}
+    again = shell.run_cell("%%mlops track --name again\nagain_loss = 0.5", store_history=True)
+    shell.run_cell(f"%rerun {again.execution_count}")  # a tracked cell run from an untracked one: tracked
+    assert [r["name"] for r in store.list_runs()].count("again") == 2
+    runs = {r["name"] or "auto": store.get_run(r["id"]) for r in store.list_runs() if r["name"] != "again"}
     assert set(runs) == {"timed", "quiet", "auto"} and all(r["status"] == "finished" for r in runs.values())
     assert runs["timed"]["metrics"] == {"clf.score": timed.result}
     assert [m["name"] for m in runs["quiet"]["models"]] == ["quiet"] and "auto_acc" in runs["auto"]["metrics"]
     assert all({d["name"] for d in r["inputs"]} == {"X", "y"} for r in runs.values())
     assert all(not r["warnings"] for r in runs.values())
+
+
+PROXY = """
+class LazyProxy:  # a proxy whose target fails to load: even isinstance() on it raises
+    @property
+    def __class__(self):
+        raise ConnectionError("the proxied object could not be loaded")
+"""
+
+
+def test_objects_that_break_isinstance_do_not_break_tracking(shell, store, capsys):
+    shell.run_cell(PROXY)
+    tracked = shell.run_cell("%%mlops track --name proxied\nproxy = LazyProxy()\nproxy_score = LazyProxy()\nval_loss = 0.5")
+    shell.run_cell("%mlops autotrack on")
+    shell.run_cell("more = [proxy, 1]\ntest_acc = 0.75")
+    shell.run_cell("proxy = LazyProxy()\nre_acc = 0.25")  # rebinding a name that others were made from
+    shell.run_cell("%mlops autotrack off")
+    out = capsys.readouterr()
+    assert tracked.success and "Error in callback" not in out.out + out.err and "not recorded" not in out.err
+    runs = [store.get_run(r["id"]) for r in reversed(store.list_runs())]
+    assert [r["metrics"] for r in runs] == [{"val_loss": 0.5}, {"test_acc": 0.75}, {"re_acc": 0.25}]
+    assert all(r["status"] == "finished" for r in runs) and mlops_nb.active_run() is None
+
+
+def test_a_bad_metric_pattern_is_refused_at_load(shell, store, monkeypatch):
+    monkeypatch.setenv("MLOPS_NB_METRIC_PATTERN", "(val_loss")
+    from mlops_nb import config
+
+    config.reset()
+    shell.run_line_magic("unload_ext", "mlops_nb")
+    try:
+        with pytest.raises(UsageError, match=r"MLOPS_NB_METRIC_PATTERN is not a valid regular expression .*'\(val_loss'"):
+            shell.run_line_magic("load_ext", "mlops_nb")
+        assert "mlops" not in shell.magics_manager.magics["cell"]
+    finally:
+        monkeypatch.delenv("MLOPS_NB_METRIC_PATTERN")
+        config.reset()
+        shell.run_line_magic("load_ext", "mlops_nb")  # for the fixture's unload
 
 
 def test_reload_ext_does_not_double_callbacks(shell, store):

@@ -86,6 +86,12 @@ def fingerprint(obj: Any) -> str:
                                type_name=name) from None  # fmt: skip
     except OSError as exc:
         raise FingerprintError(f"Cannot fingerprint {obj!r}: {exc}", type_name=name) from exc
+    except FingerprintError:
+        raise
+    except Exception as exc:  # the object's own code failed (a third-party array, a broken proxy)
+        raise FingerprintError(
+            f"Cannot fingerprint {name}: reading it raised {type(exc).__name__}: {exc}", type_name=name
+        ) from exc
     return h.hexdigest()
 
 

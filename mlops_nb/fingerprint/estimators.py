@@ -92,11 +92,11 @@ def feed_internal_state(obj: Any, h: Any) -> None:
 def is_fitted_estimator(obj: Any) -> bool:
     """True if ``obj`` is a scikit-learn estimator instance passing ``check_is_fitted`` (never raises)."""
     base = sys.modules.get("sklearn.base")  # not imported: obj cannot be an estimator
-    if base is None or not isinstance(obj, base.BaseEstimator):
-        return False
-    from sklearn.utils.validation import check_is_fitted
-
     try:
+        if base is None or not isinstance(obj, base.BaseEstimator):  # a proxy's __class__ may raise
+            return False
+        from sklearn.utils.validation import check_is_fitted
+
         check_is_fitted(obj)
     except Exception:
         return False

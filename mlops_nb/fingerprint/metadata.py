@@ -22,17 +22,17 @@ def data_kind(obj: Any) -> str | None:
         ``"directory"`` (an existing ``pathlib.Path``; plain strings are None).
     """
     pd = sys.modules.get("pandas")  # never imported here: a frame exists only if pandas does
-    if pd is not None and isinstance(obj, pd.DataFrame):
-        return "dataframe"
-    if pd is not None and isinstance(obj, pd.Series):
-        return "series"
-    if isinstance(obj, np.ndarray):
-        return "array"
-    if isinstance(obj, pathlib.Path):
-        try:
+    try:  # isinstance asks a proxy's __class__, which may raise anything
+        if pd is not None and isinstance(obj, pd.DataFrame):
+            return "dataframe"
+        if pd is not None and isinstance(obj, pd.Series):
+            return "series"
+        if isinstance(obj, np.ndarray):
+            return "array"
+        if isinstance(obj, pathlib.Path):
             return "file" if obj.is_file() else "directory" if obj.is_dir() else None
-        except OSError:
-            return None
+    except Exception:
+        return None
     return None
 
 

@@ -37,6 +37,7 @@ object) and :mod:`.metadata` (:func:`data_kind`, :func:`describe`).
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 from typing import Any
@@ -44,9 +45,6 @@ from typing import Any
 import xxhash
 
 from mlops_nb.errors import FingerprintError
-
-# Importing the encoder modules registers their types with ``feed`` (pandas': see .optional).
-from . import arrays, arrow, objects, optional, paths  # noqa: F401
 
 from .estimators import is_fitted_estimator
 from .framing import VERSION, atom, feed, type_name
@@ -76,6 +74,7 @@ def fingerprint(obj: Any) -> str:
     FingerprintError
         If ``obj`` or something inside it is unsupported, or a path cannot be read.
     """
+    _register_encoders()
     h = xxhash.xxh3_128()
     atom(h, b"version", VERSION)
     name = type_name(type(obj))
@@ -93,6 +92,17 @@ def fingerprint(obj: Any) -> str:
             f"Cannot fingerprint {name}: reading it raised {type(exc).__name__}: {exc}", type_name=name
         ) from exc
     return h.hexdigest()
+
+
+@functools.cache
+def _register_encoders() -> None:
+    """Register the encoders with ``feed`` on the first fingerprint, not at import.
+
+    They import numpy (0.05 s), which a kernel's first watched cell would
+    otherwise pay before the notebook imports it, or when nothing needs a
+    fingerprint at all. pandas' encoders register later still (see .optional).
+    """
+    from . import arrays, arrow, objects, optional, paths  # noqa: F401
 
 
 def fingerprint_path(path: str | os.PathLike[str]) -> str:

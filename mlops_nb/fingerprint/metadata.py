@@ -7,8 +7,6 @@ import pathlib
 import sys
 from typing import Any
 
-import numpy as np
-
 from .paths import walk
 
 
@@ -27,7 +25,8 @@ def data_kind(obj: Any) -> str | None:
             return "dataframe"
         if pd is not None and isinstance(obj, pd.Series):
             return "series"
-        if isinstance(obj, np.ndarray):
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(obj, np.ndarray):
             return "array"
         if isinstance(obj, pathlib.Path):
             return "file" if obj.is_file() else "directory" if obj.is_dir() else None

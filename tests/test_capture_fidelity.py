@@ -111,6 +111,26 @@ def test_tracked_cells_show_what_untracked_cells_show(store, tmp_path, kernel_en
     assert all(not r["warnings"] for r in runs.values())  # a straight run: nothing stale
 
 
+def test_autotracked_cells_show_what_untracked_cells_show(store, tmp_path, kernel_env):
+    # The same shapes with no track lines: autotrack watches every cell of one kernel.
+    bodies = [s.split("\n", 1)[1] if s.startswith("%%mlops track") else s for s in SHAPES]
+    auto = new_notebook(cells=[new_code_cell(b) for b in bodies], metadata=KERNEL)
+    auto.cells[0].source = "%load_ext mlops_nb\n%mlops autotrack on"
+    plain = copy.deepcopy(auto)
+    plain.cells[0].source = "%load_ext mlops_nb"
+    run_notebook(auto, env=kernel_env, cwd=tmp_path)
+    run_notebook(plain, env={**kernel_env, "MLOPS_NB_HOME": str(tmp_path / "untracked-home")}, cwd=tmp_path)
+    for a_cell, p_cell in zip(auto.cells[1:], plain.cells[1:]):
+        assert a_cell.execution_count == p_cell.execution_count, a_cell.source
+        assert comparable_outputs(a_cell) == comparable_outputs(p_cell), a_cell.source
+    runs = [store.get_run(r["id"]) for r in store.list_runs()]
+    metrics = {k for r in runs for k in r["metrics"]}
+    assert {"fit_loss", "accuracy_score", "scores.mean", "search.best_score", "clf.score"} <= metrics
+    models = {m["name"] for r in runs for m in r["models"]}
+    assert {"clf", "search", "captured_clf"} <= models  # %%capture's body too
+    assert all(not r["warnings"] for r in runs) and all(r["status"] in ("finished", "failed") for r in runs)
+
+
 @pytest.mark.parametrize("name", ["quickstart", "drift_monitoring", "scheduled_retraining"])
 def test_example_notebooks_show_the_same_tracked_and_untracked(store, tmp_path, kernel_env, name):
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)

@@ -64,6 +64,15 @@ def test_kernel_that_dies_in_a_cell_names_the_cell(tmp_path, store):
     assert store.get_job_run(job.id)["failed_cell"]["source"].endswith("os._exit(1)")
 
 
+def test_a_magic_usage_error_names_the_cell_and_the_message(tmp_path, store):
+    # IPython prints a magic's UsageError instead of raising it: the cell has no error output.
+    nb = write_notebook(tmp_path / "usage.ipynb", "%load_ext mlops_nb", "%mlops rollback nosuch production", "z = 3")
+    job = run_notebook(nb)
+    assert job.status == "failed" and job.failed_cell["ename"] == "UsageError"
+    assert job.describe_failure() == f"cell 3 [In 3]: UsageError: {job.failed_cell['evalue']}"
+    assert job.failed_cell["evalue"].startswith("No registered model 'nosuch'")
+
+
 def test_kernel_that_dies_at_start_is_retried_then_reported(tmp_path, store, caplog):
     import json
     import logging

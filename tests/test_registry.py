@@ -90,7 +90,10 @@ def test_rollback_follows_the_audit_history(reg):
     with pytest.raises(RegistryError, match="no earlier holder"):
         mlops_nb.rollback("iris", "production", store=reg)
     mlops_nb.promote("iris", 3, "production", store=reg)
-    assert mlops_nb.rollback("iris", "production", store=reg).version == 1
+    # undoing one's own promotion: only while the alias still points at it
+    moved_on = mlops_nb.rollback("iris", "production", from_version=2, store=reg)
+    assert (moved_on.status, moved_on.version, reg.get_alias("iris", "production")) == ("unchanged", 3, 3)
+    assert mlops_nb.rollback("iris", "production", from_version="v3", store=reg).version == 1
     actions = [e["action"] for e in mlops_nb.audit("iris", store=reg)]
     assert actions.count("rollback") == 3 and actions.count("promote") == 4
     assert mlops_nb.verify_audit(store=reg).ok

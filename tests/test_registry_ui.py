@@ -104,7 +104,9 @@ def test_magics_register_promote_rollback_audit(shell, mlops_home, capsys):
     shell.run_line_magic("mlops", "register clf2 --name iris")
     shell.run_line_magic("mlops", 'promote iris 2 production --reason "v2 is simpler"')
     assert "iris@production now points at v2 (was v1)" in capsys.readouterr().out
-    shell.run_line_magic("mlops", "rollback iris production")
+    shell.run_line_magic("mlops", "rollback iris production --from 1")
+    assert "iris@production no longer points at v1 (now v2): nothing rolled back" in capsys.readouterr().out
+    shell.run_line_magic("mlops", "rollback iris production --from 2")
     assert "rolled back to v1" in capsys.readouterr().out and store.get_alias("iris", "production") == 1
     frame = shell.run_line_magic("mlops", "versions iris")
     assert list(frame["version"]) == [2, 1] and frame.loc[frame.version == 1, "aliases"].item() == "production"

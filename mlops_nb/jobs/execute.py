@@ -409,7 +409,7 @@ def failing_cell(executed: str | os.PathLike[str] | nbformat.NotebookNode) -> di
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if not errors and not meta.get("exception"):
             continue
-        error = errors[0] if errors else {}
+        error = errors[0] if errors else _printed_error(cell)
         lineno, line = _raising_line(error.get("traceback", []), cell.get("execution_count"))
         return {
             "index": original_index(nb, i),
@@ -421,6 +421,13 @@ def failing_cell(executed: str | os.PathLike[str] | nbformat.NotebookNode) -> di
             "source": cell.source[:2000],
         }
     return None
+
+
+def _printed_error(cell: nbformat.NotebookNode) -> dict[str, str]:
+    """``{ename, evalue}`` of an error IPython printed instead of raising (a magic's UsageError)."""
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stderr")
+    found = re.findall(r"^(UsageError): (.+)$", _ANSI.sub("", text), flags=re.MULTILINE)
+    return {"ename": found[-1][0], "evalue": found[-1][1]} if found else {}
 
 
 def _raising_line(traceback: list[str], execution_count: int | None) -> tuple[int | None, str | None]:
@@ -448,7 +455,7 @@ def _unraised_failure(
     error output, and papermill even marks its cell completed: the cell is the last
     one papermill started, the exception is the last one in papermill's log.
     """
-    exception = next((m for line in reversed(tail) if (m := _LOG_EXCEPTION.match(line))), None)
+    exception = next((m for line in reversed(tail) if (m := _LOG_EXCEPTION.match(_ANSI.sub("", line)))), None)
     if failed is None and last_cell is not None:
         nb = nbformat.read(str(out_path), as_version=4)
         index = last_cell - 1

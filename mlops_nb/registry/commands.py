@@ -128,13 +128,14 @@ def requests_command(name: str | None, show_all: bool) -> None:
 @models_group.command("rollback")
 @click.argument("name")
 @click.argument("alias")
+@click.option("--from", "from_version", metavar="VERSION", help="Only if NAME@ALIAS still points at VERSION.")
 @_reason_option
-def rollback_command(name: str, alias: str, reason: str | None) -> None:
+def rollback_command(name: str, alias: str, from_version: str | None, reason: str | None) -> None:
     """Point NAME@ALIAS back at its previous holder."""
     from . import rollback
     from .tables import promotion_line
 
-    click.echo(promotion_line(rollback(name, alias, reason=reason)))
+    click.echo(promotion_line(rollback(name, alias, from_version=from_version, reason=reason)))
 
 
 @models_group.command("remove-alias")

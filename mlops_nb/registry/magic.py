@@ -51,6 +51,7 @@ def _approve_args(line):
 @magic_arguments()
 @argument("name")
 @argument("alias")
+@argument("--from", dest="from_version", metavar="VERSION", help="only if NAME@ALIAS still points at VERSION")
 @argument("--reason", help="why (kept in the audit trail)")
 def _rollback_args(line):
     """%mlops rollback: point NAME@ALIAS back at its previous holder."""
@@ -127,7 +128,7 @@ def rollback_command(shell, line: str) -> None:
 
     args = parse(_rollback_args, line, "rollback")
     if args is not None:
-        print(promotion_line(rollback(args.name, args.alias, reason=args.reason)))
+        print(promotion_line(rollback(args.name, args.alias, from_version=args.from_version, reason=args.reason)))
 
 
 def audit_command(shell, line: str) -> Any:

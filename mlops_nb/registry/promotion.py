@@ -6,6 +6,7 @@ transaction as the change it describes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ class Promotion:
     alias: str
     version: int
     previous_version: int | None
-    status: str  # promoted / pending_approval / rolled_back / removed
+    status: str  # promoted / pending_approval / rolled_back / removed / unchanged
     request_id: int | None = None
     gates: list[dict[str, Any]] = field(default_factory=list)
 
@@ -41,6 +42,8 @@ class Promotion:
         was = f" (was v{self.previous_version})" if self.previous_version is not None else ""
         if self.status == "pending_approval":
             return f"<Promotion {self.name}@{self.alias} → v{self.version} waiting for approval: request {self.request_id}>"
+        if self.status == "unchanged":
+            return f"<Promotion {self.name}@{self.alias} at v{self.version}, not v{self.previous_version}: unchanged>"
         return f"<Promotion {self.name}@{self.alias} → v{self.version}{was}: {self.status}>"
 
 
@@ -69,11 +72,16 @@ def promote(
     check_alias(alias)
     actor = actor_or_user(actor)
     rules = load_policy(policy, store)
+    # Another writer moving the alias after our gates ran: check again against the new holder.
+    return _again_if_moved(lambda: _promote_once(name, _version_number(version), alias, rules, reason, actor, store))
+
+
+def _again_if_moved(change: Callable[[], Promotion]) -> Promotion:
+    """Run ``change`` again (up to ``_ATTEMPTS`` times) when the alias moved under it."""
     for attempt in range(_ATTEMPTS):
         try:
-            return _promote_once(name, _version_number(version), alias, rules, reason, actor, store)
+            return change()
         except ConcurrentChange:
-            # Another writer moved the alias after our gates ran: check again against the new holder.
             if attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
@@ -202,6 +210,7 @@ def rollback(
     name: str,
     alias: str,
     *,
+    from_version: int | str | None = None,
     reason: str | None = None,
     actor: str | None = None,
     store: SqlStore | None = None,
@@ -209,12 +218,25 @@ def rollback(
     """Point ``name@alias`` back at the version that held it before the current one.
 
     The previous holder passed its gates when it was promoted, so a rollback
-    needs no approval; it is audited like any other move.
+    needs no approval; it is audited like any other move.  ``from_version``:
+    only if the alias still points at that version (a job undoing its own
+    promotion while others may move the alias); if it has moved on, nothing
+    changes and the result's status is ``unchanged``.
     """
     store = store or _store()
     check_name(name)
     check_alias(alias)
+    expected = None if from_version is None else _version_number(from_version)
+    # The holder is read inside: a rollback run a moment later would have seen the new one.
+    return _again_if_moved(lambda: _rollback_once(name, alias, expected, reason, actor_or_user(actor), store))
+
+
+def _rollback_once(
+    name: str, alias: str, expected: int | None, reason: str | None, actor: str, store: SqlStore
+) -> Promotion:
     current = store.get_alias(name, alias)
+    if expected is not None and current != expected:
+        return Promotion(name, alias, current, expected, "unchanged")  # type: ignore[arg-type]
     if current is None:
         store.resolve_alias(name, alias)  # raises: no such alias
     stack = alias_history(name, alias, store=store)
@@ -227,7 +249,7 @@ def rollback(
             name=name, alias=alias,
         )  # fmt: skip
     target = stack[-2]
-    previous = store.set_alias(name, alias, target, action="rollback", expected=current, reason=reason, actor=actor_or_user(actor))
+    previous = store.set_alias(name, alias, target, action="rollback", expected=current, reason=reason, actor=actor)
     return Promotion(name, alias, target, previous, "rolled_back")
 
 

@@ -92,6 +92,9 @@ def promotion_line(result: Promotion) -> str:
             f"{result.name}:{result.version} → @{result.alias} waits for approval (request {result.request_id}); "
             f"an approver runs: mlops-nb models approve {result.request_id}"
         )
+    if result.status == "unchanged":
+        now_at = f"v{result.version}" if result.version is not None else "nothing"
+        return f"{result.name}@{result.alias} no longer points at v{result.previous_version} (now {now_at}): nothing rolled back"
     was = f" (was v{result.previous_version})" if result.previous_version is not None else ""
     verb = {"promoted": "now points at", "rolled_back": "rolled back to", "removed": "removed from"}[result.status]
     return f"{result.name}@{result.alias} {verb} v{result.version}{was}"

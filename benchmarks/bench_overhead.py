@@ -234,7 +234,8 @@ def notebook_passes(modes: list[str], env: dict[str, str], cwd: str, warm_passes
                         flush(client)
             for mode, cells in times.items():
                 if mode != "untracked":  # the load_ext cell is part of the first cell's cost, once
-                    loads.extend(cells[:1] if attempt == 0 else [])
+                    if attempt == 0:
+                        loads.append(cells[0])
                     cells = [cells[0] + cells[1], *cells[2:]] if attempt == 0 else cells[1:]
                 if attempt == 0:
                     first[mode] = cells

@@ -128,7 +128,7 @@ def metric_value(value: Any) -> float | None:
     """``value`` as a float when it is a real number (bools excluded), else None (never raises)."""
     try:  # isinstance asks a proxy's __class__, which may raise anything
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            if safe_attr(value, "shape") == () and safe_attr(value, "dtype") is not None:
+            if getattr(value, "shape", None) == () and getattr(value, "dtype", None) is not None:
                 return metric_value(value.item())  # 0-d numpy array
             return None
         return float(value)

@@ -42,7 +42,7 @@ def _cell_magic_body(tree: ast.Module) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _transformer():
     from IPython.core.inputtransformer2 import TransformerManager
 

@@ -18,10 +18,17 @@ from .estimators import feed_estimator, feed_internal_state
 from .framing import feed, unsupported
 
 
+_pandas_registered = False  # set once .frames is imported: every estimator's fallback skips the check
+
+
 @feed.register(object)
 def _feed_optional(obj: Any, h: Any) -> None:
-    if "pandas" in sys.modules and any(c.__module__.partition(".")[0] == "pandas" for c in type(obj).__mro__):
+    global _pandas_registered
+    if not _pandas_registered and "pandas" in sys.modules and any(
+        c.__module__.partition(".")[0] == "pandas" for c in type(obj).__mro__
+    ):
         importlib.import_module(".frames", __package__)  # registers pandas' types with feed
+        _pandas_registered = True
         if feed.dispatch(type(obj)) is not _feed_optional:
             return feed(obj, h)
     base = sys.modules.get("sklearn.base")

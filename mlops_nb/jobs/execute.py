@@ -239,12 +239,13 @@ def run_notebook(
         elif returncode == 0:
             status = "finished"
         else:
-            failed = failing_cell(out_path) if out_path.exists() else None
+            executed = nbformat.read(str(out_path), as_version=4) if out_path.exists() else None
+            failed = failing_cell(executed) if executed is not None else None
             if failed and cell_timeout and any("CellTimeoutError" in line for line in tail):
                 # nbclient interrupts the kernel: the cell shows a bare KeyboardInterrupt.
                 failed.update(ename="CellTimeoutError", evalue=f"the cell ran longer than {cell_timeout:g} s")
-            elif out_path.exists() and (failed is None or failed["evalue"] is None):
-                failed = _unraised_failure(out_path, failed, last_cell, tail)
+            elif executed is not None and (failed is None or failed["evalue"] is None):
+                failed = _unraised_failure(executed, failed, last_cell, tail)
             error = _error_text(failed, tail)
     finally:
         if not wait_for_recorders(workdir / "recorder.lock"):
@@ -409,18 +410,23 @@ def failing_cell(executed: str | os.PathLike[str] | nbformat.NotebookNode) -> di
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if not errors and not meta.get("exception"):
             continue
-        error = errors[0] if errors else _printed_error(cell)
-        lineno, line = _raising_line(error.get("traceback", []), cell.get("execution_count"))
-        return {
-            "index": original_index(nb, i),
-            "execution_count": cell.get("execution_count"),
-            "lineno": lineno,
-            "line": line,
-            "ename": error.get("ename", "Error"),
-            "evalue": error.get("evalue"),  # None: no error output (see _unraised_failure)
-            "source": cell.source[:2000],
-        }
+        return _cell_failure(nb, i, errors[0] if errors else _printed_error(cell))
     return None
+
+
+def _cell_failure(nb: nbformat.NotebookNode, index: int, error: Mapping[str, Any]) -> dict[str, Any]:
+    """The failure record of cell ``index`` of the executed notebook, from its error output (or ``{}``)."""
+    cell = nb.cells[index]
+    lineno, line = _raising_line(error.get("traceback", []), cell.get("execution_count"))
+    return {
+        "index": original_index(nb, index),
+        "execution_count": cell.get("execution_count"),
+        "lineno": lineno,
+        "line": line,
+        "ename": error.get("ename", "Error"),
+        "evalue": error.get("evalue"),  # None: no error output (see _unraised_failure)
+        "source": cell.source[:2000],
+    }
 
 
 def _printed_error(cell: nbformat.NotebookNode) -> dict[str, str]:
@@ -447,7 +453,7 @@ def _raising_line(traceback: list[str], execution_count: int | None) -> tuple[in
 
 
 def _unraised_failure(
-    out_path: Path, failed: dict[str, Any] | None, last_cell: int | None, tail: list[str],
+    nb: nbformat.NotebookNode, failed: dict[str, Any] | None, last_cell: int | None, tail: list[str],
 ) -> dict[str, Any] | None:  # fmt: skip
     """The cell papermill was running when it failed with no error in the cell itself.
 
@@ -455,18 +461,13 @@ def _unraised_failure(
     error output, and papermill even marks its cell completed: the cell is the last
     one papermill started, the exception is the last one in papermill's log.
     """
+    if failed is None:
+        if last_cell is None or not 0 < last_cell <= len(nb.cells):
+            return None
+        failed = _cell_failure(nb, last_cell - 1, {})
     exception = next((m for line in reversed(tail) if (m := _LOG_EXCEPTION.match(_ANSI.sub("", line)))), None)
-    if failed is None and last_cell is not None:
-        nb = nbformat.read(str(out_path), as_version=4)
-        index = last_cell - 1
-        if 0 <= index < len(nb.cells):
-            cell = nb.cells[index]
-            failed = {
-                "index": original_index(nb, index), "execution_count": cell.get("execution_count"),
-                "lineno": None, "line": None, "ename": "Error", "evalue": None, "source": cell.source[:2000],
-            }  # fmt: skip
-    if failed is None or exception is None:
-        return failed if failed is None else dict(failed, evalue="the cell did not complete")
+    if exception is None:
+        return dict(failed, evalue="the cell did not complete")
     ename, evalue = exception.group(1).rpartition(".")[2], exception.group(2)
     if ename == "DeadKernelError":
         evalue = ("the kernel died while running this cell (a crash in native code, running out of "

@@ -240,6 +240,12 @@ def _rollback_once(
     if current is None:
         store.resolve_alias(name, alias)  # raises: no such alias
     stack = alias_history(name, alias, store=store)
+    moved = store.get_alias(name, alias)
+    if moved != current:  # another writer moved it while its history was read: read both again
+        raise ConcurrentChange(
+            f"{name}@{alias} moved to version {moved} during the rollback (it was {current}).",
+            name=name, alias=alias, found=moved, expected=current,
+        )  # fmt: skip
     while len(stack) >= 2 and stack[-1] != current:
         stack.pop()
     if len(stack) < 2:

@@ -11,7 +11,11 @@ COMPAT_TESTS := tests/test_fingerprint.py tests/test_tracking.py tests/test_magi
                 tests/test_drift_engine.py tests/test_drift_profile.py tests/test_drift_stattests.py \
                 tests/test_drift_timeline.py tests/test_notebooks.py
 
-.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab
+.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab check-imports
+
+# No import circles, every arrow pointing down the layers of ARCHITECTURE.md.
+check-imports:
+	python3 tools/check_imports.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +34,7 @@ demo: $(STAMP)
 test: test-main test-pandas2
 
 test-main: $(STAMP) postgres-binaries
+	$(BIN)/python tools/check_imports.py
 	$(BIN)/python -m pytest
 
 # The store, registry and jobs suites start a real PostgreSQL server (initdb/pg_ctl in a

@@ -162,7 +162,7 @@ def compare(label: str, n: int, seed: int, python: Path | None, workdir: Path) -
 
 def ours_at_scale(n: int, seed: int) -> dict:
     from mlops_nb.drift import drift
-    from mlops_nb.profile import build_profile
+    from mlops_nb.profiling.profile import build_profile
 
     ref, cur, _, _ = make_frames(n, seed)
     print(f"\n--- ours alone: {n:,} rows x {ref.shape[1]} columns (reference and current each) ---")

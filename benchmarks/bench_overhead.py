@@ -124,7 +124,7 @@ def per_cell(repeats: int) -> dict[str, dict[str, float]]:
             shell.events.callbacks[event][i] = cb
         originals.clear()
 
-    import mlops_nb.writer as writer
+    import mlops_nb.tracking.writer as writer
 
     def timed(cell: str) -> tuple[float, float, float]:
         """(wall time of the cell, time in mlops_nb's hooks, wait until its run is in the store)."""

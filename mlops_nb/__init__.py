@@ -12,7 +12,6 @@ from typing import Any
 
 from .config import configure, init
 from .errors import MlopsError
-from .lineage import lineage  # bound eagerly: the function must shadow its module
 
 
 def fingerprint(obj: Any) -> str:
@@ -23,18 +22,6 @@ def fingerprint(obj: Any) -> str:
     from .fingerprint import fingerprint as _fingerprint
 
     return _fingerprint(obj)
-
-
-def sync() -> None:
-    """Wait until every run this process recorded in the background is in the store.
-
-    Reads through mlops_nb wait by themselves; call this before another
-    process (a script, a test, the CLI) reads the registry while this kernel
-    keeps running.
-    """
-    from .writer import wait
-
-    wait()
 
 
 class _Package(types.ModuleType):
@@ -48,7 +35,7 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 __all__ = [
     "MlopsError", "Run", "__version__", "active_run", "configure", "drift", "drift_over_time",
@@ -62,7 +49,8 @@ __all__ = [
 # Heavier features are imported on first use, keeping %load_ext fast.
 _LAZY = {
     **dict.fromkeys(
-        ("Run", "active_run", "log_metric", "log_model", "log_param", "log_params", "runs", "track"), "mlops_nb.tracking"
+        ("Run", "active_run", "log_metric", "log_model", "log_param", "log_params", "runs", "sync", "track"),
+        "mlops_nb.tracking",
     ),  # the tracking API pulls in SQLAlchemy and pandas
     "drift_over_time": "mlops_nb.drift", "DriftReport": "mlops_nb.drift",
     "validate": "mlops_nb.jobs", "run_notebook": "mlops_nb.jobs", "batch": "mlops_nb.jobs",
@@ -72,7 +60,7 @@ _LAZY = {
     "rollback": "mlops_nb.registry", "remove_alias": "mlops_nb.registry", "models": "mlops_nb.registry",
     "versions": "mlops_nb.registry", "get_model_version": "mlops_nb.registry", "audit": "mlops_nb.registry",
     "audit_head": "mlops_nb.registry", "verify_audit": "mlops_nb.registry", "ModelVersion": "mlops_nb.registry",
-    "Promotion": "mlops_nb.registry", "load_model": "mlops_nb.registry",
+    "Promotion": "mlops_nb.registry", "load_model": "mlops_nb.registry", "lineage": "mlops_nb.registry",
     "search_runs": "mlops_nb.search", "RunPage": "mlops_nb.search",
     "predict": "mlops_nb.scoring", "serve": "mlops_nb.scoring", "ScoringResult": "mlops_nb.scoring",
     "monitor": "mlops_nb.monitoring", "monitors": "mlops_nb.monitoring", "alerts": "mlops_nb.monitoring",
@@ -108,7 +96,7 @@ def load_ipython_extension(ipython) -> None:
     magics = MlopsMagics(ipython)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
-    from .writer import prepare
+    from .tracking.writer import prepare
 
     prepare(ipython)  # in a kernel: the recorder process starts on the other core
 

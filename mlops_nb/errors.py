@@ -51,6 +51,10 @@ class NoRegistry(StoreError):
     """A read-only command found no registry where it looked (``looked_in``)."""
 
 
+class SpoolError(StoreError):
+    """A record the registry could not take could not be kept in the local spool either (full, disk full)."""
+
+
 class NotFoundError(MlopsError):
     """A run, data version, model version or other record does not exist."""
 

@@ -20,6 +20,7 @@ def mlops_home(tmp_path, monkeypatch) -> Path:
     for var in ("MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL", "MLOPS_NB_PROJECT", "MLOPS_NB_JOB_RUN_ID", "MLOPS_NB_BATCH_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLOPS_NB_HOME", str(home))
+    monkeypatch.setenv("MLOPS_NB_SPOOL_DIR", str(tmp_path / "spool"))  # never the user's own spool
     config.reset()
     clear_cache()
     yield home

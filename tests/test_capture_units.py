@@ -6,11 +6,11 @@ import ast
 
 import pytest
 
-from mlops_nb.capture import analyze_source
-from mlops_nb.cells import contained
-from mlops_nb.shown_metrics import metric_call_label
-from mlops_nb.staleness import cell_flow
-from mlops_nb.tracked_cells import track_arguments
+from mlops_nb.tracking.capture import analyze_source
+from mlops_nb.tracking.cells import contained
+from mlops_nb.tracking.shown_metrics import metric_call_label
+from mlops_nb.tracking.staleness import cell_flow
+from mlops_nb.tracking.hooks import track_arguments
 
 
 def test_cell_flow_follows_statements_and_in_place_changes():

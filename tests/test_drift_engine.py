@@ -303,5 +303,5 @@ def test_top_level_api_in_a_fresh_interpreter():
 
 def test_profiles_import_without_scipy():
     """Capture builds a profile for every tracked DataFrame: it must stay a light import."""
-    out = _fresh("import sys, mlops_nb.profile\nprint('scipy.stats' in sys.modules)\n")
+    out = _fresh("import sys, mlops_nb.profiling.profile\nprint('scipy.stats' in sys.modules)\n")
     assert out.strip() == "False"

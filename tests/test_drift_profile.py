@@ -13,7 +13,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, loa
 from mlops_nb.drift import drift, resolve_reference
 from mlops_nb import fingerprint
 from mlops_nb.errors import DriftError, NotFoundError
-from mlops_nb.profile import build_profile, is_profile
+from mlops_nb.profiling.profile import build_profile, is_profile
 
 # Documented tolerances (mlops_nb/profile.py): |profile - raw| per test
 TOLERANCE = {

@@ -12,7 +12,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from mlops_nb.drift import drift
-from mlops_nb.drift.dists import ExactDist, SketchDist, build_sketch, cdf_distances, sketch_below, sturges_edges
+from mlops_nb.profiling.dists import ExactDist, SketchDist, build_sketch, cdf_distances, sketch_below, sturges_edges
 from mlops_nb.drift.stattests import default_test, ks_pvalue
 from mlops_nb.errors import DriftError
 

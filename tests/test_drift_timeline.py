@@ -8,7 +8,7 @@ import pytest
 
 from mlops_nb.drift import DriftTimeline, drift_over_time
 from mlops_nb.errors import DriftError
-from mlops_nb.profile import build_profile
+from mlops_nb.profiling.profile import build_profile
 
 
 @pytest.fixture

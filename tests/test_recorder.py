@@ -19,8 +19,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from capture_kernel import flush, kernel_session, output_text
 from mlops_nb import load_model
 from mlops_nb.fingerprint import fingerprint
-from mlops_nb.recorder import LOCK_ENV, wait_for_recorders
-from mlops_nb.records import apply
+from mlops_nb.tracking.recorder import LOCK_ENV, wait_for_recorders
+from mlops_nb.tracking.records import apply
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 SETUP = (
@@ -62,7 +62,7 @@ def test_the_kernel_records_without_importing_the_store_or_skops(kernel, store):
     # The heavy imports happen in the recorder, not in the user's kernel.
     assert kernel.run("import sys; print(sorted(m for m in ('sqlalchemy', 'skops') if m in sys.modules))").strip() == "[]"
     pids = kernel.run(
-        "import mlops_nb.writer as w, os; print(os.getpid(), w._recorder._proc.pid)"
+        "import mlops_nb.tracking.writer as w, os; print(os.getpid(), w._recorder._proc.pid)"
     ).split()  # fmt: skip
     assert pids[0] != pids[1]
     flush(kernel.client)
@@ -136,7 +136,7 @@ def test_runs_survive_the_kernel_exiting_right_after_the_cell(kernel_env, tmp_pa
 
 def test_a_dead_recorder_loses_nothing(kernel, store):
     kernel.run(FIT.format(name="before-kill"))
-    pid = int(kernel.run("import mlops_nb.writer as w; print(w._recorder._proc.pid)"))
+    pid = int(kernel.run("import mlops_nb.tracking.writer as w; print(w._recorder._proc.pid)"))
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while kernel.run("print(w._recorder is not None and w._recorder.alive)").strip() == "True":
@@ -152,7 +152,7 @@ def test_a_dead_recorder_loses_nothing(kernel, store):
 
 
 def test_a_record_written_twice_on_replay_is_written_once(store, mlops_home):
-    from mlops_nb.tracking import Run
+    from mlops_nb.tracking.run import Run
 
     run = Run("replayed", store=store)
     run.start(persist=False)

@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import mlops_nb
-from mlops_nb.capture import analyze_source, is_metric_name
+from mlops_nb.tracking.capture import analyze_source, is_metric_name
 from mlops_nb.errors import ModelFormatError, TrackingError
 
 
@@ -109,7 +109,7 @@ def test_pickle_flavor_needs_trust_true():
 
     import joblib
 
-    from mlops_nb.model_io import deserialize
+    from mlops_nb.tracking.model_io import deserialize
 
     buffer = io.BytesIO()
     joblib.dump(Scaler(), buffer)

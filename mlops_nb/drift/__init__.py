@@ -7,9 +7,9 @@
 Public API: :func:`drift`, :func:`drift_over_time`, :class:`DriftReport`,
 :class:`DriftTimeline`, :func:`resolve_reference`, ``TESTS`` (test specs).
 
-The names are imported on first use, so that light modules of this package
-(:mod:`.coltypes`, :mod:`.dists`, used by :mod:`mlops_nb.profile` when runs
-are captured) load without scipy. ``mlops_nb.drift`` (this package) is
+The names are imported on first use, so that importing the package does not
+load scipy. Column typing and distribution sketches live below, in
+:mod:`mlops_nb.profiling`, with the data profiles tracked runs store. ``mlops_nb.drift`` (this package) is
 itself callable as ``drift(...)``, so ``mlops_nb.drift(ref, cur)`` works
 whichever of the module or the function that attribute names.
 """

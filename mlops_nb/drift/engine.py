@@ -34,14 +34,14 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from mlops_nb.drift import coltypes as ct
+from mlops_nb.profiling import coltypes as ct
 from mlops_nb.drift import stattests as st
-from mlops_nb.drift.dists import SKETCH_NOTE, CatCounts, SketchDist
+from mlops_nb.profiling.dists import SKETCH_NOTE, CatCounts, SketchDist
 from mlops_nb.drift.histograms import histogram
 from mlops_nb.drift.report import DriftReport
 from mlops_nb.drift.sides import Incomparable, profile_side, raw_side
 from mlops_nb.errors import DriftError, MlopsError
-from mlops_nb.profile import as_frame, column_key, is_profile
+from mlops_nb.profiling.profile import as_frame, column_key, is_profile
 
 class PreparedReference:
     """A reference (DataFrame or profile) with per-column sides cached, so that
@@ -137,7 +137,7 @@ def drift(
     Parameters
     ----------
     reference : DataFrame, Series, profile dict, or str
-        The baseline. A profile (see :mod:`mlops_nb.profile`) stands in for
+        The baseline. A profile (see :mod:`mlops_nb.profiling.profile`) stands in for
         the raw data. Strings are resolved with
         :func:`mlops_nb.drift.reference.resolve_reference`: ``"run:ID"``,
         ``"run:ID:NAME"``, ``"model:DIGEST"``, ``"data:DIGEST"``.

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlops_nb.drift import coltypes as ct
+from mlops_nb.profiling import coltypes as ct
 from mlops_nb.drift import stattests as st
-from mlops_nb.drift.dists import CatCounts, bin_counts
+from mlops_nb.profiling.dists import CatCounts, bin_counts
 
 HIST_BINS = 30
 HIST_TOP = 20

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from mlops_nb.errors import DriftError, MlopsError
-from mlops_nb.profile import is_profile
+from mlops_nb.profiling.profile import is_profile
 
 _FRAME_KINDS = {"dataframe", "series"}
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")

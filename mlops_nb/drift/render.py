@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 # SKETCH_NOTE: the engine's note on every row of a sketch (profile) reference, shown once in the header instead
-from mlops_nb.drift.dists import SKETCH_NOTE
+from mlops_nb.profiling.dists import SKETCH_NOTE
 
 REF_COLOR = "#4c72b0"
 CUR_COLOR = "#dd8452"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlops_nb.drift import coltypes as ct
-from mlops_nb.drift.dists import CatCounts, ExactDist, SketchDist, sketch_below
+from mlops_nb.profiling import coltypes as ct
+from mlops_nb.profiling.dists import CatCounts, ExactDist, SketchDist, sketch_below
 
 
 class Incomparable(Exception):

@@ -1,8 +1,8 @@
 """Drift tests and the default choice of test, following Evidently's conventions.
 
 Every test takes a reference side and a current side (numerical:
-:class:`~mlops_nb.drift.dists.ExactDist` / :class:`~mlops_nb.drift.dists.SketchDist`;
-categorical and boolean: :class:`~mlops_nb.drift.dists.CatCounts`) and
+:class:`~mlops_nb.profiling.dists.ExactDist` / :class:`~mlops_nb.profiling.dists.SketchDist`;
+categorical and boolean: :class:`~mlops_nb.profiling.dists.CatCounts`) and
 returns a :class:`TestOutcome`.
 
 =============  ========  =========  ======================================  ===========================
@@ -45,8 +45,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance as _distance
 
-from mlops_nb.drift import coltypes as ct
-from mlops_nb.drift.dists import CatCounts, cdf_distances, sturges_edges
+from mlops_nb.profiling import coltypes as ct
+from mlops_nb.profiling.dists import CatCounts, cdf_distances, sturges_edges
 from mlops_nb.errors import DriftError
 
 

@@ -113,7 +113,7 @@ def drift_over_time(
         Passed to :func:`mlops_nb.drift` (columns, method, threshold, ...).
     """
     from mlops_nb.drift.engine import PreparedReference, compare
-    from mlops_nb.profile import as_frame
+    from mlops_nb.profiling.profile import as_frame
 
     if (by is None) == (chunk_size is None):
         raise DriftError("Give exactly one of by='W' (a pandas frequency) or chunk_size=N.")

@@ -35,7 +35,7 @@ import yaml
 from .. import config
 from ..environment import current_user, environment
 from ..errors import JobError, NotebookChanged, NotebookExecutionError
-from ..recorder import LOCK_ENV, wait_for_recorders
+from ..tracking.recorder import LOCK_ENV, wait_for_recorders
 from .notebook import (
     PAPERMILL_TAGS,
     kernel_name,

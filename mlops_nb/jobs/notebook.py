@@ -14,6 +14,7 @@ from typing import Any
 import nbformat
 
 from ..errors import JobError
+from ..fingerprint.notebooks import notebook_hash
 
 PARAMETERS_TAG = "parameters"
 #: Tags papermill gives the cells it adds to an executed notebook.
@@ -40,21 +41,6 @@ def load_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
         raise JobError(f"Cannot read {file}: {exc.strerror}.", path=str(file)) from None
     except Exception as exc:  # nbformat raises assorted errors for malformed documents
         raise JobError(f"{file} is not a readable notebook: {exc}", path=str(file)) from None
-
-
-def notebook_hash(nb: nbformat.NotebookNode) -> str:
-    """SHA-256 of what a notebook *does*: kernel, cell types, sources and tags.
-
-    Outputs, execution counts and other metadata are left out, so running or
-    re-saving a notebook in Jupyter does not change its hash; editing any cell does.
-    """
-    kernel = (nb.get("metadata", {}).get("kernelspec") or {}).get("name")
-    cells = [
-        [cell.get("cell_type"), _text(cell.get("source", "")), sorted(cell.get("metadata", {}).get("tags", []))]
-        for cell in nb.get("cells", [])
-    ]
-    body = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -151,10 +137,6 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> Path:
     except OSError as exc:
         raise JobError(f"Cannot write {target}: {exc.strerror}.", path=str(target)) from None
     return target
-
-
-def _text(source: str | list[str]) -> str:
-    return "".join(source) if isinstance(source, list) else source
 
 
 def check_parameter_names(

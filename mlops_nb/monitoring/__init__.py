@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .checks import CheckResult
 from .definitions import monitor, monitors, remove_monitor

@@ -9,7 +9,7 @@ DataFrame::
      "columns": {"age": {...}, "city": {...}}}
 
 Per column (name as ``str``), always: ``type`` (numerical / categorical /
-boolean / datetime, see :mod:`mlops_nb.drift.coltypes`), ``dtype``, ``count``
+boolean / datetime, see :mod:`mlops_nb.profiling.coltypes`), ``dtype``, ``count``
 (rows), ``missing`` (NaN, None, NaT and +-inf), ``n_unique``. Then:
 
 numerical and datetime (datetimes as seconds since the epoch, UTC)
@@ -18,7 +18,7 @@ numerical and datetime (datetimes as seconds since the epoch, UTC)
     ``values`` with ``counts`` (when there are at most 128 distinct values
     or at most 256 non-missing rows: every test is then exact), or a
     ``sketch``: ``knots`` = the data values at the ranks of
-    :data:`mlops_nb.drift.dists.PROBS` (0.5 % steps plus 1e-4, 5e-4, 1e-3,
+    :data:`mlops_nb.profiling.dists.PROBS` (0.5 % steps plus 1e-4, 5e-4, 1e-3,
     2e-3 in each tail; minimum and maximum included; 10 significant digits),
     ``equal`` = rows equal to each knot, ``between`` = rows strictly between
     consecutive knots. About 5 KB of JSON per column at most.
@@ -55,10 +55,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_nb.drift import coltypes as ct
-from mlops_nb.drift.dists import ExactDist, build_sketch
+from mlops_nb.profiling import coltypes as ct
+from mlops_nb.profiling.dists import ExactDist, build_sketch
 
-FORMAT = "mlops_nb.profile"
+FORMAT = "mlops_nb.profile"  # the stored format tag, kept when the module moved
 VERSION = 1
 EXACT_MAX_UNIQUE = 128
 EXACT_MAX_ROWS = 256

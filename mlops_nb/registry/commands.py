@@ -207,4 +207,13 @@ def export_command(fmt: str, name: str | None, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-COMMANDS = [models_group, audit_group]
+@click.command("lineage")
+@click.argument("ref")
+def lineage_command(ref: str) -> None:
+    """Where REF came from and what used it: run:ID, data:DIGEST or model:DIGEST."""
+    from .lineage import lineage
+
+    click.echo(repr(lineage(ref)))
+
+
+COMMANDS = [models_group, audit_group, lineage_command]

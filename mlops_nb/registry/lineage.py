@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFoundError
-from .report import metrics_text, shape_text
+from ..errors import NotFoundError
+from ..report import metrics_text, shape_text
 
 if TYPE_CHECKING:
-    from .store import SqlStore
+    from ..store import SqlStore
 
 _MAX_DEPTH = 12
 
@@ -60,7 +60,7 @@ def lineage(ref: str, *, store: SqlStore | None = None) -> Lineage:
         ``run:ID``, ``data:DIGEST``, ``model:DIGEST`` (unique prefixes are
         enough), ``model:NAME@ALIAS``, ``model:NAME:VERSION``, or a bare run id.
     """
-    from .store import get_store
+    from ..store import get_store
 
     store = store or get_store()
     kind, _, key = ref.partition(":") if ":" in ref else ("run", "", ref)
@@ -72,7 +72,7 @@ def lineage(ref: str, *, store: SqlStore | None = None) -> Lineage:
         version = store.get_data_version(key)
         return Lineage(walker.data(version["digest"], version, "", 0), store.data_lineage(version["digest"])["read_by"])
     if kind == "model":
-        from .registry import get_model_version
+        from .versions import get_model_version
 
         digest = get_model_version(key, store=store).digest  # NAME@ALIAS, NAME:3 or a digest
         return Lineage(walker.model(store.get_model_version(digest), 0), [])

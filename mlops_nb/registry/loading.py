@@ -25,7 +25,7 @@ def load_model(ref: str, *, trust: bool | Iterable[str] = False, store: SqlStore
         refusal lists them); joblib (pickle) models need ``trust=True``.
     """
     from ..fingerprint import fingerprint
-    from ..model_io import deserialize
+    from ..tracking.model_io import deserialize
     from ..store import get_store
     from .versions import get_model_version
 

@@ -1,4 +1,4 @@
-"""``%mlops register | models | versions | promote | approve | rollback | audit | registry``.
+"""``%mlops register | models | versions | promote | approve | rollback | audit | registry | lineage``.
 
 Each handler parses its line and calls the registry API; mlops_nb errors
 become one-line ``UsageError``s in :mod:`mlops_nb.magics`.
@@ -157,3 +157,18 @@ def registry_command(shell, line: str) -> Any:
 
     args = parse(_registry_args, line, "registry")
     return None if args is None else RegistryPanel(name=args.name)
+
+
+@magic_arguments()
+@argument("ref", help="run:ID, data:DIGEST or model:DIGEST (a unique prefix is enough)")
+def _lineage_args(line):
+    """%mlops lineage: trace a run, data version or model version."""
+
+
+def lineage_command(shell, line: str) -> Any:
+    args = parse(_lineage_args, line, "lineage")
+    if args is None:
+        return None
+    from .lineage import lineage
+
+    return lineage(args.ref)

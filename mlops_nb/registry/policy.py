@@ -220,7 +220,7 @@ def _lineage_gates(rules: AliasPolicy, candidate: ModelVersion, store: SqlStore)
 
 
 def _validated_gate(run: dict[str, Any], store: SqlStore) -> Gate:
-    from ..jobs.notebook import file_hash
+    from ..fingerprint.notebooks import notebook_file_hash as file_hash
 
     notebook_hash = None
     if run.get("job_run_id"):
@@ -243,7 +243,7 @@ def _validated_gate(run: dict[str, Any], store: SqlStore) -> Gate:
 
 
 def _warnings_gate(run: dict[str, Any], store: SqlStore) -> Gate:
-    from ..lineage import lineage
+    from .lineage import lineage
 
     flagged = []
     runs = [run]

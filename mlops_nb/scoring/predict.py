@@ -118,7 +118,7 @@ def predict(
     share as metrics, and the predictions as an output.
     """
     from ..store import get_store
-    from ..tracking import track
+    from ..tracking.run import track
 
     if data is None:
         raise MlopsError("predict() needs data: a DataFrame or a .parquet/.csv path.")

@@ -150,7 +150,7 @@ def create_app(holder: ModelHolder):
         return JSONResponse({"status": "ok", **holder.describe()})
 
     async def version(request: Request) -> JSONResponse:
-        from .. import __version__
+        from ..version import __version__
 
         return JSONResponse({
             **holder.describe(), "schema": holder.current.schema, "loaded_at": holder.loaded_at,

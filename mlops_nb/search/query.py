@@ -41,7 +41,7 @@ class RunPage(list):
     @property
     def df(self) -> pd.DataFrame:
         """The page as a DataFrame: run columns, then ``metrics.*``, ``params.*``, ``tags.*``."""
-        from ..tracking import runs_frame
+        from ..tracking.run import runs_frame
 
         return runs_frame(list(self))
 

@@ -19,9 +19,22 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .app import setup
-
     setup(serverapp)
+
+
+def setup(serverapp: Any) -> None:
+    """Register the API handlers on ``serverapp`` (called by jupyter_server)."""
+    from jupyter_server.utils import url_path_join
+
+    from .app import API_PREFIX, MlopsNb
+    from .handlers import handlers
+
+    settings = MlopsNb(root_dir=serverapp.root_dir, config=serverapp.config, parent=serverapp)
+    web_app = serverapp.web_app
+    base = url_path_join(web_app.settings["base_url"], API_PREFIX)
+    web_app.settings["mlops_nb"] = settings
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in handlers])
+    serverapp.log.info("mlops_nb: sidebar API at %s (registry %s)", base, settings.registry_info()["store_url"])
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Configuration of the sidebar API and its registration on a running jupyter_server.
+"""Configuration of the sidebar API (``c.MlopsNb.*``); :mod:`mlops_nb.server` registers it.
 
 The registry is found as a kernel started by this server would find it:
 ``MlopsNb.store_url`` / ``MlopsNb.artifacts_url`` (traitlets config) first,
@@ -111,17 +111,3 @@ def _hide_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a SQLAlchemy URL: shown as given (it has no password)
         return url
-
-
-def setup(serverapp: Any) -> None:
-    """Register the API handlers on ``serverapp`` (called by jupyter_server)."""
-    from jupyter_server.utils import url_path_join
-
-    from .handlers import handlers
-
-    settings = MlopsNb(root_dir=serverapp.root_dir, config=serverapp.config, parent=serverapp)
-    web_app = serverapp.web_app
-    base = url_path_join(web_app.settings["base_url"], API_PREFIX)
-    web_app.settings["mlops_nb"] = settings
-    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in handlers])
-    serverapp.log.info("mlops_nb: sidebar API at %s (registry %s)", base, settings.registry_info()["store_url"])

@@ -62,7 +62,7 @@ def list_runs(
 
 def get_run(store: SqlStore, run_id: str) -> dict[str, Any]:
     """One run in full: params, metrics (and their history), inputs with where they came from, outputs, models, source."""
-    from ..lineage import lineage
+    from ..registry.lineage import lineage
 
     run = store.get_run(run_id)
     out = run_summary(run)
@@ -106,7 +106,7 @@ def _run_names(store: SqlStore, ids: Iterable[str]) -> dict[str, str | None]:
 
 
 def run_lineage(store: SqlStore, ref: str) -> dict[str, Any]:
-    from ..lineage import lineage
+    from ..registry.lineage import lineage
 
     return lineage(ref, store=store).to_dict()
 

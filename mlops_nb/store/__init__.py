@@ -12,16 +12,31 @@ import threading
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 from .. import config
 from ..errors import NoRegistry
-from .artifacts import ArtifactStore
-from .engine import make_engine, read_transaction
-from .reaping import reap_dead_runs
-from .sql import SqlStore
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactStore
+    from .sql import SqlStore
 
 __all__ = ["ArtifactStore", "SqlStore", "Store", "get_store", "clear_cache", "registry_exists"]
 
-Store = SqlStore
+# SQLAlchemy and fsspec load with the first store, not with the package: a kernel
+# imports mlops_nb.store.hooks without paying for them.
+_LAZY = {"ArtifactStore": ("artifacts", "ArtifactStore"), "SqlStore": ("sql", "SqlStore"), "Store": ("sql", "SqlStore")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _cache: dict[tuple[str, str], SqlStore] = {}
 _reaped: dict[tuple[str, str], float] = {}
 _lock = threading.Lock()
@@ -37,6 +52,9 @@ def get_store(url: str | None = None, artifacts: str | None = None, *, create: b
     a registry that does not exist yet raises :class:`~mlops_nb.errors.NoRegistry`
     instead of being created.
     """
+    from .reaping import reap_dead_runs
+    from .sql import SqlStore
+
     store_url = config.store_url(url)
     artifacts_url = config.artifacts_url(artifacts, store=store_url)
     key = (store_url, artifacts_url)
@@ -63,6 +81,8 @@ def registry_exists(url: str) -> bool:
     path = _sqlite_path(url)
     if path is not None:
         return path == ":memory:" or Path(path).is_file()
+    from .engine import make_engine, read_transaction
+
     engine = make_engine(url)
     try:
         with read_transaction(engine) as conn:
@@ -82,6 +102,8 @@ def _describe(url: str) -> str:
     path = _sqlite_path(url)
     if path is not None:
         return path
+    from .engine import make_engine
+
     return f"the schema_info table in {make_engine(url).url.render_as_string(hide_password=True)}"
 
 

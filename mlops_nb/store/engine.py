@@ -25,6 +25,7 @@ from sqlalchemy.exc import (
 
 from ..errors import ConfigError, SchemaVersionError, StoreDamaged, StoreError
 from . import schema
+from .hooks import run_read_barriers
 from .migrations import MIGRATIONS
 
 # Retry jitter from a private generator: the user's kernel may have seeded the global one.
@@ -58,15 +59,13 @@ def make_engine(url: str) -> Engine:
             url=url,
             module=exc.name,
         ) from None
-    # Reads in a kernel see its own runs: wait for the writes still in the background.
-    event.listen(engine, "engine_connect", _after_background_writes)
+    # Reads see what this process wrote in the background (see .hooks).
+    event.listen(engine, "engine_connect", _before_read)
     return engine
 
 
-def _after_background_writes(connection) -> None:
-    from ..writer import wait
-
-    wait()
+def _before_read(connection) -> None:
+    run_read_barriers()
 
 
 # Drivers of the dialects people try first; SQLite and PostgreSQL are the tested ones.

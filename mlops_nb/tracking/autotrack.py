@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 
 from .cells import Nesting, contained
-from .errors import MlopsError
+from ..errors import MlopsError
 from .staleness import cell_number_before
 
 
@@ -46,7 +46,7 @@ class AutoTracker:
         if not raw.strip() or raw.lstrip().startswith(("%mlops", "%%mlops")):
             return
         from .capture import CellCapture
-        from .tracking import Run, active_run
+        from .run import Run, active_run
 
         if active_run() is not None:
             return
@@ -54,7 +54,7 @@ class AutoTracker:
             source = getattr(info, "transformed_cell", None) or self.shell.transform_cell(raw)
             run = Run(source=raw, execution_count=cell_number_before(self.shell, info), namespace=self.shell.user_ns)
             run.persist_start = False  # stored only if the cell yields a model or metric
-            from .tracked_cells import profile_known
+            from .hooks import profile_known
             from .writer import background_writes
 
             capture = CellCapture(
@@ -101,7 +101,7 @@ class AutoTracker:
             run.outputs.update(capture.outputs)
             capture.complete_profiles()
             if background:
-                from .tracked_cells import finish_in_background
+                from .hooks import finish_in_background
 
                 finish_in_background(run, error)
             else:

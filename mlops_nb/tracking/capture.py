@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config
+from .. import config
 from .cells import parsed
-from .errors import FingerprintError
-from .fingerprint import data_kind, describe, fingerprint, is_fitted_estimator
+from ..errors import FingerprintError
+from ..fingerprint import data_kind, describe, fingerprint, is_fitted_estimator
 
 _MAX_LITERAL_PATH = 4096
 
@@ -154,7 +154,7 @@ def data_record(
 
 def _profile(obj: Any) -> dict[str, Any] | None:
     try:
-        from .profile import build_profile
+        from ..profiling.profile import build_profile
     except ImportError:  # profiles arrive with the drift module
         return None
     try:

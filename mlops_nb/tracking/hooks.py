@@ -111,8 +111,8 @@ class CellHooks:
         if options is None:
             return
         from .capture import CellCapture
-        from .errors import MlopsError
-        from .tracking import Run
+        from ..errors import MlopsError
+        from .run import Run
 
         name, tags, data, models = options
         try:
@@ -155,7 +155,7 @@ class CellHooks:
                 self.ledger.record(info, result)
 
     def _finish(self, run, capture, result) -> None:
-        from .errors import MlopsError
+        from ..errors import MlopsError
         from .shown_metrics import add_shown_metrics
 
         error = None
@@ -192,7 +192,7 @@ class CellHooks:
         run.deactivate()
         if not (run.persist_start or run._inserted):
             return run.discard()
-        from .errors import RecordingError
+        from ..errors import RecordingError
 
         error = RecordingError(f"mlops_nb could not record this cell: {type(exc).__name__}: {exc}", run_id=run.id)
         try:
@@ -243,7 +243,7 @@ def _options(args: str) -> tuple[str | None, dict[str, str], bool, bool] | None:
     """(name, tags, data, models) of valid ``track`` arguments, else None."""
     from IPython.core.error import UsageError
 
-    from .magics import parse_track_options
+    from .options import parse_track_options
 
     try:
         return parse_track_options(args)

@@ -11,8 +11,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import FingerprintError, ModelFormatError
-from .fingerprint import fingerprint
+from ..errors import FingerprintError, ModelFormatError
+from ..fingerprint import fingerprint
 
 FLAVORS = ("skops", "joblib")
 

@@ -15,11 +15,12 @@ take unwritten records with it: it writes what reached the pipe, then exits
 when the pipe closes.  If the recorder itself dies, the kernel writes the
 records it did not confirm (:meth:`Recorder.unconfirmed`).
 
-Run as ``python -m mlops_nb.recorder`` (by :class:`Recorder` only).
+Run as ``python -m mlops_nb.tracking.recorder`` (by :class:`Recorder` only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -43,7 +44,7 @@ class Recorder:
         try:
             with open(log_path(), "ab") as log:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "mlops_nb.recorder"],
+                    [sys.executable, "-m", "mlops_nb.tracking.recorder"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, cwd=os.getcwd(),
                     start_new_session=True,  # a kernel killed with its group leaves the recorder to finish
                     pass_fds=() if lock is None else (lock,),  # the recorder holds the lock until it exits
@@ -130,13 +131,15 @@ class Recorder:
         pipe = self._proc.stdout
         while True:
             try:
-                seq, notes, error = pickle.load(pipe)
+                seq, notes, error, queued = pickle.load(pipe)
             except Exception:  # EOF: the recorder exited (or died)
                 break
             with self._done:
                 what, _ = self._pending.pop(seq, ("a record", None))
                 if error is not None:
                     self._reports.append(f"mlops: {what} could not be recorded: {error}")
+                if queued is not None:
+                    self._reports.append(queued_text(what, queued))
                 self._reports.extend(f"mlops {what}: not recorded: {note}" for note in notes)
                 self._done.notify_all()
         with self._done:
@@ -210,23 +213,66 @@ def serve(inbox: BinaryIO, outbox: BinaryIO | None) -> None:
 
     threading.Thread(target=read, name="mlops-recorder-read", daemon=True).start()
     _warm_up()
-    from .errors import MlopsError
-    from .records import apply
+    from ..errors import MlopsError
+    from . import spool
 
-    while (item := received.get()) is not None:
+    waiting: set[str] = set()  # stores with records in the spool: retried while nothing arrives
+    while True:
+        try:
+            item = received.get(timeout=RETRY_EVERY_S if waiting else None)
+        except queue.Empty:
+            for url in list(waiting):
+                with _quiet():
+                    spool.replay(url)
+                if not spool.has_waiting(url):
+                    waiting.discard(url)
+            continue
+        if item is None:
+            break
         seq, message = item
         notes: list[str] = []
-        error = None
+        error = queued = None
         try:
-            notes = apply(message)
+            notes, queued = spool.deliver(message, what=_what(message))
+            if message["op"] == "replay":
+                queued = None  # nothing new was queued; what still waits is retried
         except Exception as exc:  # say what failed; the next record may well succeed
             error = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
+        if spool.has_waiting(message["store"]):
+            waiting.add(message["store"])
         if outbox is not None:
             try:
-                pickle.dump((seq, notes, error), outbox, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((seq, notes, error, queued), outbox, protocol=pickle.HIGHEST_PROTOCOL)
                 outbox.flush()
             except OSError:  # the kernel is gone: write what it sent all the same
                 outbox = None
+    for url in waiting:  # a last try before exiting; what still waits stays in the spool
+        with _quiet():
+            spool.replay(url)
+
+
+#: How often the recorder tries again while records wait in the spool.
+RETRY_EVERY_S = 5.0
+
+
+def queued_text(what: str, reason: str) -> str:
+    """The line a user sees for a record kept in the spool."""
+    return (
+        f"mlops: {what} queued (registry unreachable: {reason}); it is written when the registry answers "
+        "(mlops-nb status shows what waits)"
+    )
+
+
+def _what(message: dict[str, Any]) -> str:
+    return f"run {str(message.get('run_id', ''))[:8]}"
+
+
+@contextlib.contextmanager
+def _quiet():
+    try:
+        yield
+    except Exception as exc:  # a retry that fails is tried again later; the log says why
+        print(f"mlops recorder: replay failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _warm_up() -> None:
@@ -237,7 +283,8 @@ def _warm_up() -> None:
     model should not wait for that import.
     """
     try:
-        from . import records, store  # noqa: F401
+        from .. import store  # noqa: F401
+        from . import records  # noqa: F401
     except Exception:  # the record that needs them says what is wrong
         pass
 

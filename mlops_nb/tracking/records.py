@@ -28,7 +28,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import MlopsError
+from ..errors import MlopsError
 
 # Digests of data versions profiled in this process: a profile is built once per version.
 profiled: set[str] = set()
@@ -41,7 +41,7 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
     died before confirming): a run already started or finished is left alone.
     """
     if store is None:
-        from .store import get_store
+        from ..store import get_store
 
         store = get_store(message["store"], message["artifacts"])
     if message["op"] == "start":
@@ -53,7 +53,7 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
 
 
 def _start(store, message: Mapping[str, Any], replay: bool) -> None:
-    from .environment import git_state
+    from ..environment import git_state
 
     if replay and store.run_status(message["run_id"]) is not None:
         return
@@ -63,7 +63,9 @@ def _start(store, message: Mapping[str, Any], replay: bool) -> None:
 
 
 def _finish(store, message: Mapping[str, Any], replay: bool) -> list[str]:
-    if replay and store.run_status(message["run_id"]) not in (None, "running"):
+    # A run marked interrupted while its record waited (its kernel has exited since) is
+    # finished by that record: the record is what the run did.
+    if replay and store.run_status(message["run_id"]) not in (None, "running", "interrupted"):
         return []
     notes: list[str] = []
     models = []

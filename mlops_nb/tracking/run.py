@@ -18,19 +18,19 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import config
+from .. import config
 from .capture import CellCapture, data_record, metric_value
-from .environment import environment, notebook_path
-from .errors import MlopsError, RecordingError, TrackingError
+from ..environment import environment, notebook_path
+from ..errors import MlopsError, RecordingError, TrackingError
 from .model_io import model_params, model_record
-from .processes import current_process
-from .records import apply
-from .report import metrics_text, shape_text
+from ..processes import current_process
+from .spool import deliver, waiting_reason
+from ..report import metrics_text, shape_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .store import SqlStore
+    from ..store import SqlStore
 
 _stack: list[Run] = []
 
@@ -86,12 +86,13 @@ class Run:
         self.persist_start = True
         self._inserted = False
         self._deferred: dict[str, Any] = {}  # models whose artifacts are not written yet
+        self.queued: str | None = None  # why the run waits in the local spool (see .spool), if it does
 
     @property
     def store(self) -> SqlStore:
         """The store the run is recorded in (opened on first use)."""
         if self._store is None:
-            from .store import get_store
+            from ..store import get_store
 
             self._store = get_store()
         return self._store
@@ -186,7 +187,7 @@ class Run:
         self.warnings.extend(capture.warnings)
 
     def _defer_model(self, name: str, model: Any, digest: str | None) -> None:
-        from .fingerprint import fingerprint
+        from ..fingerprint import fingerprint
 
         cls = type(model)
         record = {
@@ -208,7 +209,7 @@ class Run:
             self._insert()
 
     def _insert(self) -> None:
-        apply(self.start_message(), store=self.store)
+        _, self.queued = deliver(self.start_message(), store=self._store, what=f"run {self.id[:8]}")
         self._inserted = True
 
     def start_message(self) -> dict[str, Any]:
@@ -278,7 +279,9 @@ class Run:
             raise TrackingError("finish() called on a run that was never started.", run_id=self.id)
         self.conclude(error)
         message = self.finish_message()
-        self.warnings.extend(apply(message, store=self.store))
+        notes, queued = deliver(message, store=self._store, what=f"run {self.id[:8]}")
+        self.warnings.extend(notes)
+        self.queued = queued or self.queued
         self._inserted = True
 
     def conclude(self, error: BaseException | None = None) -> None:
@@ -339,6 +342,9 @@ class Run:
         parts = [f"mlops run {self.id[:8]}" + (f" {self.name}" if self.name else "")]
         if self.status != "finished":
             parts.append(self.status.upper())
+        queued = self.queued or waiting_reason(self._where()["store"])  # behind records already waiting
+        if queued:
+            parts.append(f"queued (registry unreachable: {queued})")
         if self.inputs:
             parts.append("read " + ", ".join(_data_label(r) for r in self.inputs.values()))
         if self.models:
@@ -451,10 +457,14 @@ def runs(
     ``metrics.<key>``, ``params.<key>`` and ``tags.<key>``.  For filters on
     metrics and params use :func:`mlops_nb.search_runs`.
     """
-    from .store import get_store
+    from ..store import get_store
+
+    from .spool import note_waiting
 
     project = None if project == "*" else config.project_name(project)
-    rows = (store or get_store()).list_runs(name=name, last=last, project=project, status=status, batch_id=batch_id)
+    store = store or get_store()
+    rows = store.list_runs(name=name, last=last, project=project, status=status, batch_id=batch_id)
+    note_waiting(store.url)
     return runs_frame(rows)
 
 

@@ -302,7 +302,7 @@ class Ledger:
 
     def _notebook_order(self) -> tuple[dict[str, int] | None, float]:
         """Code-cell ids of the saved notebook -> position, and when it was saved (or None, 0)."""
-        from .environment import notebook_path
+        from ..environment import notebook_path
 
         path = notebook_path(self.shell.user_ns)
         if not path:
@@ -328,7 +328,7 @@ class Ledger:
 
 def _content_digest(value: Any) -> str | None:
     """The value's fingerprint, or None when it has none (then any rebinding counts as a change)."""
-    from .fingerprint import fingerprint
+    from ..fingerprint import fingerprint
 
     try:
         return fingerprint(value)

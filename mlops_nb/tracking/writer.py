@@ -3,7 +3,8 @@
 Inside a Jupyter kernel a tracked cell's store writes (:mod:`mlops_nb.records`)
 go to the recorder process (:mod:`mlops_nb.recorder`), in order.  Nothing in
 the kernel can observe the store before they are done: every connection the
-kernel opens to a registry first calls :func:`wait`, and so does interpreter
+kernel opens to a registry first calls :func:`wait` (a read barrier registered
+on the store), and so does interpreter
 exit.  A run is marked finished only by its final transaction, so a write
 that never happens leaves it ``running`` (then ``interrupted``), never
 half-finished.  Where the recorder cannot run (an in-memory store, a failed
@@ -25,6 +26,8 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..store.hooks import add_read_barrier
+
 _lock = threading.Lock()
 _recorder: Any = None  # mlops_nb.recorder.Recorder, started on first use
 _executor: ThreadPoolExecutor | None = None
@@ -43,11 +46,18 @@ def background_writes(shell) -> bool:
 
 
 def prepare(shell) -> None:
-    """Start the recorder for ``shell`` now (at ``%load_ext``), so it is ready by the first run."""
-    if background_writes(shell):
-        from . import config
+    """Start the recorder for ``shell`` now (at ``%load_ext``), so it is ready by the first run.
 
-        _recorder_for(config.store_url())
+    Records an earlier session left in the local spool are replayed by it now.
+    """
+    if background_writes(shell):
+        from .. import config
+        from .spool import has_waiting
+
+        url = config.store_url()
+        recorder = _recorder_for(url)
+        if recorder is not None and has_waiting(url):
+            recorder.send({"op": "replay", "store": url}, "records waiting in the local spool")
 
 
 def submit(message: dict[str, Any], what: str) -> None:
@@ -125,6 +135,8 @@ def _terminate_after_writes():
 
 # Flush (and join the writer thread's work) before interpreter teardown.
 atexit.register(close)
+# A read in this process waits for its background writes.
+add_read_barrier(wait)
 
 
 def _recorder_for(store_url: str):
@@ -159,12 +171,15 @@ def _replay(recorder) -> None:
 
 def _in_thread(message: dict[str, Any], what: str, *, replay: bool = False) -> None:
     global _executor
-    from .records import apply
+    from .recorder import queued_text
+    from .spool import deliver
 
     def work() -> None:
-        for note in apply(message, replay=replay):
-            with _lock:
-                _notes.append(f"mlops {what}: not recorded: {note}")
+        notes, queued = deliver(message, what=what, replay_safe=replay)
+        with _lock:
+            _notes.extend(f"mlops {what}: not recorded: {note}" for note in notes)
+            if queued is not None:
+                _notes.append(queued_text(what, queued))
 
     with _lock:
         if _executor is None:

@@ -175,7 +175,7 @@ class RegistryPanel(StaticFallback):
         self._run(load)
 
     def _lineage(self, _button=None) -> None:
-        from ..lineage import lineage
+        from ..registry.lineage import lineage
 
         v = self._selected()
         if v is None:

@@ -1,0 +1,330 @@
+"""The local spool: records the registry could not take wait here, on disk, and are replayed in order.
+
+A run record (:mod:`.records`) that cannot be written because the registry
+database or the artifact store does not answer (a restart, a failover, a
+dropped VPN, expired credentials) is appended to a spool file beside the
+user's home instead of being lost: one SQLite file per store URL, written
+with ``synchronous=FULL`` (each append is on disk before the cell's summary
+says "queued").  Model bytes travel inside the record, so an artifact that
+could not be uploaded waits with it and is uploaded before the run that
+references it is marked finished.
+
+Records are replayed oldest first, exactly once in effect: a record's run id
+is its key and :func:`.records.apply` with ``replay=True`` leaves alone what
+is already in the store, so a replay after a write whose acknowledgement was
+lost adds nothing.  While a store has records waiting, new records for it
+queue behind them, so the store always sees a kernel's records in order.
+
+Replays happen by themselves: in the recorder (before each record, and
+every few seconds while records wait), at ``%load_ext``, at the start of any
+``mlops-nb`` command and by ``mlops-nb sync`` / ``mlops_nb.sync()``.
+
+``MLOPS_NB_SPOOL_DIR`` moves the folder (default ``~/.mlops_nb/spool``);
+``MLOPS_NB_SPOOL_MAX`` caps each spool (bytes, suffixes K/M/G; default 2G).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlopsError, SpoolError
+
+DEFAULT_MAX = 2 * 1024**3
+
+
+@dataclass
+class Waiting:
+    """What one spool holds: ``count`` records (``runs`` distinct runs) of ``bytes`` size, since ``oldest``."""
+
+    store: str
+    path: str
+    count: int
+    runs: int
+    bytes: int
+    oldest: float | None
+    reason: str | None
+
+
+def folder() -> Path:
+    """Where spool files live (``MLOPS_NB_SPOOL_DIR``, else ``~/.mlops_nb/spool``)."""
+    return Path(os.environ.get("MLOPS_NB_SPOOL_DIR") or Path.home() / ".mlops_nb" / "spool").expanduser()
+
+
+def spool_path(store_url: str) -> Path:
+    """The spool file of ``store_url`` (whether or not it exists)."""
+    return folder() / f"{hashlib.sha256(store_url.encode()).hexdigest()[:24]}.db"
+
+
+def max_bytes() -> int:
+    """The size cap of one spool, from ``MLOPS_NB_SPOOL_MAX``."""
+    text = os.environ.get("MLOPS_NB_SPOOL_MAX", "").strip().upper()
+    if not text:
+        return DEFAULT_MAX
+    scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1], 1)
+    try:
+        return int(float(text.rstrip("KMGB") or "x") * scale)
+    except ValueError:
+        raise SpoolError(
+            f"MLOPS_NB_SPOOL_MAX={os.environ['MLOPS_NB_SPOOL_MAX']!r} is not a size: use bytes or a number with K, M or G (e.g. 500M).",
+            setting="MLOPS_NB_SPOOL_MAX",
+        ) from None
+
+
+def has_waiting(store_url: str) -> bool:
+    """Cheap: whether ``store_url`` has records waiting (its spool file exists and is not empty)."""
+    return waiting_reason(store_url) is not None
+
+
+def waiting_reason(store_url: str) -> str | None:
+    """Why records wait for ``store_url`` (the last failure), or None when nothing waits. Read-only, cheap."""
+    path = spool_path(store_url)
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            row = db.execute("SELECT reason FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:  # not created yet, or being created
+        return None
+    return None if row is None else (row[0] or "unknown")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the registry or its artifact store could not be reached or written.
+
+    Such a record is worth keeping for later; a record the store refuses for
+    what it is (an unknown schema, a bad value) would be refused again.
+    """
+    from ..errors import ArtifactError, ConfigError, IntegrityError, SchemaVersionError, StoreError
+
+    if isinstance(exc, (SchemaVersionError, ConfigError, IntegrityError)):
+        return False
+    if isinstance(exc, (StoreError, ArtifactError, OSError, ConnectionError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in {"sqlalchemy", "psycopg", "psycopg2", "botocore", "aiohttp", "s3fs"}
+
+
+def reason_text(exc: BaseException) -> str:
+    """One short line for what made a store unreachable."""
+    fields = getattr(exc, "fields", None) or {}
+    text = str(fields.get("cause") or exc).split(". Check that", 1)[0].strip() or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def append(message: Mapping[str, Any], reason: str, what: str = "a record") -> None:
+    """Keep ``message`` for its store, after everything already waiting there.
+
+    Raises :class:`SpoolError` (one clear line) when the spool is full or the
+    disk refuses the write; the caller says so, and the cell still runs.
+    """
+    body = pickle.dumps(dict(message), protocol=pickle.HIGHEST_PROTOCOL)
+    path = spool_path(message["store"])
+    cap = max_bytes()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _open(path) as db:
+            used = db.execute("SELECT COALESCE(SUM(size), 0) FROM records").fetchone()[0]
+            if used + len(body) > cap:
+                raise SpoolError(
+                    f"{what} could not be kept: the local spool for {message['store']} is full "
+                    f"({used / 1e6:.1f} MB waiting, cap {cap / 1e6:.0f} MB, MLOPS_NB_SPOOL_MAX). Nothing was dropped "
+                    "from it: bring the registry back and run `mlops-nb sync`, or raise MLOPS_NB_SPOOL_MAX.",
+                    store=message["store"], used=used, cap=cap,
+                )  # fmt: skip
+            db.execute(
+                "INSERT INTO records (run_id, op, what, store, reason, created, size, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.get("run_id"), message.get("op"), what, message["store"], reason, time.time(), len(body), body),
+            )
+    except sqlite3.Error as exc:
+        raise SpoolError(_disk_text(what, path, exc), path=str(path)) from None
+    except OSError as exc:
+        raise SpoolError(_disk_text(what, path, exc), path=str(path)) from None
+
+
+def replay(store_url: str, *, store=None) -> tuple[int, str | None]:
+    """Write what waits for ``store_url``, oldest first; return (records written, why it stopped or None).
+
+    One replayer at a time per spool (a file lock); the others return at once.
+    A record is deleted only after the store has it.
+    """
+    from .records import apply
+
+    path = spool_path(store_url)
+    if not path.exists():
+        return 0, None
+    written = 0
+    with _exclusive(path) as mine:
+        if not mine:
+            return 0, "another process is replaying"
+        while True:
+            with _open(path) as db:
+                row = db.execute("SELECT seq, body FROM records ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return written, None
+            seq, body = row
+            message = pickle.loads(body)
+            try:
+                apply(message, store=store, replay=True)
+            except Exception as exc:
+                if unreachable(exc):
+                    with _open(path) as db:
+                        db.execute("UPDATE records SET reason = ?, attempts = attempts + 1 WHERE seq = ?", (reason_text(exc), seq))
+                    return written, reason_text(exc)
+                # The store answers but refuses this record: set it aside, never block the rest.
+                with _open(path) as db:
+                    db.execute(
+                        "INSERT INTO refused (seq, run_id, what, store, reason, created, body) "
+                        "SELECT seq, run_id, what, store, ?, created, body FROM records WHERE seq = ?",
+                        (f"{type(exc).__name__}: {exc}", seq),
+                    )
+                    db.execute("DELETE FROM records WHERE seq = ?", (seq,))
+                continue
+            with _open(path) as db:
+                db.execute("DELETE FROM records WHERE seq = ?", (seq,))
+            written += 1
+
+
+def waiting(store_url: str | None = None) -> list[Waiting]:
+    """What every spool (or the one of ``store_url``) holds, for ``status``."""
+    paths = [spool_path(store_url)] if store_url else sorted(folder().glob("*.db"))
+    found = []
+    for path in paths:
+        if not path.exists():
+            continue
+        with _open(path) as db:
+            count, runs, size, oldest = db.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT run_id), COALESCE(SUM(size), 0), MIN(created) FROM records"
+            ).fetchone()
+            row = db.execute("SELECT store, reason FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        if count:
+            found.append(Waiting(row[0], str(path), count, runs, size, oldest, row[1]))
+    return found
+
+
+def note_waiting(store_url: str) -> str | None:
+    """Say on stderr, once per read, that records of this machine are not in ``store_url`` yet."""
+    found = waiting(store_url) if has_waiting(store_url) else []
+    if not found:
+        return None
+    text = (
+        f"mlops: {found[0].count} local record(s) of {found[0].runs} run(s) are not in the registry yet "
+        f"(registry unreachable: {found[0].reason}); they are written when it answers (mlops-nb status)"
+    )
+    import sys
+
+    print(text, file=sys.stderr)
+    return text
+
+
+def refused(store_url: str) -> list[dict[str, Any]]:
+    """Records the store refused on replay (kept, never dropped), oldest first."""
+    path = spool_path(store_url)
+    if not path.exists():
+        return []
+    with _open(path) as db:
+        rows = db.execute("SELECT seq, run_id, what, reason, created FROM refused ORDER BY seq").fetchall()
+    return [dict(zip(("seq", "run_id", "what", "reason", "created"), r)) for r in rows]
+
+
+def deliver(
+    message: Mapping[str, Any], *, store=None, what: str = "a record", replay_safe: bool = False
+) -> tuple[list[str], str | None]:
+    """Write ``message`` now, or keep it in the spool when the store cannot take it.
+
+    Returns (notes from the write, None) once it is in the store, or
+    ([], reason) when it waits in the spool.  Records already waiting for the
+    same store go first.  Raises :class:`SpoolError` when it could be neither
+    written nor kept.  ``replay_safe``: the record may be in the store already
+    (its first writer died before confirming it).
+    """
+    from .records import apply
+
+    url = message["store"]
+    if message["op"] == "replay":
+        _, why = replay(url, store=store)
+        return [], why
+    if has_waiting(url):
+        _, why = replay(url, store=store)
+        if has_waiting(url):
+            append(message, why or "records written earlier are still waiting", what)
+            return [], why or "records written earlier are still waiting"
+    try:
+        return apply(message, store=store, replay=replay_safe), None
+    except MlopsError as exc:
+        if not unreachable(exc):
+            raise
+        reason = reason_text(exc)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        reason = reason_text(exc)
+    append(message, reason, what)
+    return [], reason
+
+
+# ---- the file ---------------------------------------------------------------------------
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, op TEXT, what TEXT, store TEXT NOT NULL,
+    reason TEXT, created REAL NOT NULL, size INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refused (
+    seq INTEGER PRIMARY KEY, run_id TEXT, what TEXT, store TEXT, reason TEXT, created REAL, body BLOB
+);
+"""
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[sqlite3.Connection]:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # an append is on disk before anyone is told "queued"
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[bool]:
+    import fcntl
+
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _disk_text(what: str, path: Path, exc: BaseException) -> str:
+    cause = str(exc) or type(exc).__name__
+    if "full" in cause.lower() or getattr(exc, "errno", None) == 28:
+        return (
+            f"{what} could not be kept: the disk holding the local spool ({path.parent}) is full. "
+            "Free space there or set MLOPS_NB_SPOOL_DIR to another disk; the cell itself ran."
+        )
+    return f"{what} could not be kept in the local spool {path}: {cause}. Set MLOPS_NB_SPOOL_DIR to a writable folder."

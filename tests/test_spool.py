@@ -152,3 +152,30 @@ def test_a_bad_spool_cap_is_a_clear_error(mlops_home, monkeypatch):
     monkeypatch.setenv("MLOPS_NB_SPOOL_MAX", "lots")
     with pytest.raises(SpoolError, match="MLOPS_NB_SPOOL_MAX='lots' is not a size"):
         spool.max_bytes()
+
+
+def test_records_spooled_by_a_recorder_that_is_killed_are_written_by_the_next_command(pg, kernel_env, tmp_path):
+    url = config.store_url()
+    nb = new_notebook(metadata=KERNEL)
+    env = {**kernel_env, "MLOPS_NB_STORE_URL": url, "MLOPS_NB_ARTIFACTS_URL": str(tmp_path / "artifacts")}
+    with kernel_session(nb, env=env, cwd=tmp_path) as client:
+        def run(source: str) -> str:
+            cell = new_code_cell(source)
+            nb.cells.append(cell)
+            client.execute_cell(cell, len(nb.cells) - 1)
+            return output_text(cell)
+
+        run("%load_ext mlops_nb")
+        pg.pause()
+        run("%%mlops track --name kept\naccuracy = 0.75")
+        deadline = time.time() + 30
+        while time.time() < deadline and not spool.has_waiting(url):
+            time.sleep(0.2)
+        assert spool.has_waiting(url)
+        run("import os, signal, mlops_nb.tracking.writer as w; os.kill(w._recorder._proc.pid, signal.SIGKILL)")
+    pg.resume()
+    synced = _cli("sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert _names(url) == ["kept"]
+    row = get_store(url).list_runs()[0]
+    assert get_store(url).get_run(row["id"])["metrics"] == {"accuracy": 0.75}

@@ -21,7 +21,6 @@ from mlops_nb import config
 from mlops_nb.errors import SpoolError
 from mlops_nb.store import clear_cache, get_store
 from mlops_nb.tracking import spool
-from mlops_nb.tracking.records import apply
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 
@@ -105,7 +104,7 @@ def test_a_kernel_loses_no_run_across_a_restart_and_nobody_has_to_do_anything(pg
             time.sleep(1)  # the recorder retries by itself
         assert _names(url) == ["first", "second", "third"], (second, third, status)
         assert "Traceback" not in second + third
-        assert "queued (registry unreachable" in third + status or "wait in the local spool" in status
+        assert "queued (registry unreachable" in third + status or "in the local spool" in status
     assert not spool.has_waiting(url)
     store = get_store(url)
     for row in store.list_runs():

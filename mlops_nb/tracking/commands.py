@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
@@ -60,11 +59,7 @@ def status(all_stores: bool) -> None:
     url = config.store_url()
     found = waiting(None if all_stores else url)
     for w in found:
-        age = time.time() - w.oldest if w.oldest else 0.0
-        click.echo(
-            f"{w.store}: {w.count} record(s) of {w.runs} run(s), {w.bytes / 1e6:.2f} MB, oldest {age:.0f} s ago, "
-            f"waiting because: {w.reason}"
-        )
+        click.echo(w.line())
     for r in refused(url):
         click.echo(f"{url}: {r['what']} refused by the registry and kept aside: {r['reason']}")
     if not found:

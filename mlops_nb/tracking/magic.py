@@ -67,7 +67,5 @@ def status_command(shell, line: str) -> None:
         print(f"mlops: every record is in the registry {url}")
         return
     for w in found:
-        print(
-            f"mlops: {w.count} record(s) of {w.runs} run(s) wait in the local spool for {w.store} "
-            f"({w.bytes / 1e6:.2f} MB): {w.reason}. They are written as soon as it answers; mlops_nb.sync() tries now."
-        )
+        print(f"mlops: in the local spool, {w.line()}")
+    print("mlops: they are written as soon as the registry answers; mlops_nb.sync() tries now.")

@@ -53,6 +53,14 @@ class Waiting:
     oldest: float | None
     reason: str | None
 
+    def line(self) -> str:
+        """What waits and why, in one line (``status`` and ``%mlops status``)."""
+        age = time.time() - self.oldest if self.oldest else 0.0
+        return (
+            f"{self.store}: {self.count} record(s) of {self.runs} run(s), {self.bytes / 1e6:.2f} MB, "
+            f"oldest {age:.0f} s ago, waiting because: {self.reason}"
+        )
+
 
 def folder() -> Path:
     """Where spool files live (``MLOPS_NB_SPOOL_DIR``, else ``~/.mlops_nb/spool``)."""

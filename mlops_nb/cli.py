@@ -11,8 +11,49 @@ from . import config
 from .errors import MlopsError
 
 
+#: Every sub-command lives with the feature it drives (in that module's COMMANDS): name -> (module, one-line help).
+#: Nothing is imported until a command runs, so ``--help`` and a listing start at once; the
+#: help line here must match the command's own (tests/test_cli.py checks it).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "summary": ("mlops_nb.tracking.commands", "What the registry holds, and the newest runs with their data versions, models and metrics."),
+    "show": ("mlops_nb.tracking.commands", "One run in full."),
+    "status": ("mlops_nb.tracking.commands", "What waits in the local spool to reach the registry, and why."),
+    "sync": ("mlops_nb.tracking.commands", "Write what waits in the local spool to the registry now."),
+    "runs": ("mlops_nb.search.commands", "Recorded runs of the project, newest first: id, name, status, start, duration and metrics."),
+    "models": ("mlops_nb.registry.commands", "Registered models: list, versions, register, promote, approve, roll back."),
+    "audit": ("mlops_nb.registry.commands", "The audit trail: list, verify, export, head."),
+    "lineage": ("mlops_nb.registry.commands", "Where REF came from and what used it: run:ID, data:DIGEST or model:DIGEST."),
+    "validate": ("mlops_nb.jobs.commands", "Can NOTEBOOK become a job? Static checks, then two clean runs compared."),
+    "run": ("mlops_nb.jobs.commands", "Execute NOTEBOOK with papermill in a separate process and record the job run."),
+    "batch": ("mlops_nb.jobs.commands", "Run NOTEBOOK once per parameter combination, in parallel; print parameters × metrics × status."),
+    "schedule": ("mlops_nb.jobs.commands", "Cron schedules kept in the registry, fired by `mlops-nb scheduler`."),
+    "scheduler": ("mlops_nb.jobs.commands", "The embedded scheduler: fire due schedules with timeouts, retries and catch-up."),
+    "jobs": ("mlops_nb.jobs.commands", "Recorded job runs (from run, batch and the scheduler)."),
+    "doctor": ("mlops_nb.doctor", "Check the registry database and every artifact; remove leftovers of killed writes."),
+    "predict": ("mlops_nb.scoring.commands", "Score a file with MODEL (NAME@ALIAS, NAME:VERSION or a digest), recorded as a scoring run."),
+    "serve": ("mlops_nb.scoring.commands", "Serve MODEL over HTTP (/invocations, /health, /version); follows NAME@ALIAS when it moves."),
+    "monitor": ("mlops_nb.monitoring.commands", "Model monitors: check new data on a schedule, retrain, champion vs challenger."),
+    "alerts": ("mlops_nb.monitoring.commands", "Alerts from monitors, newest first."),
+}  # fmt: skip
+
+
 class _Group(click.Group):
-    """Turns mlops_nb errors into one clear line and exit status 1."""
+    """Loads each sub-command when it runs; turns mlops_nb errors into one clear line and exit status 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return next(c for c in importlib.import_module(COMMANDS[name][0]).COMMANDS if c.name == name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The listing from the table: importing every feature to print one line each is what made --help slow.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, _shortened(COMMANDS[name][1], limit)) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -20,6 +61,10 @@ class _Group(click.Group):
         except MlopsError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
 
 
 @click.group(cls=_Group)
@@ -58,18 +103,6 @@ def _replay_spool() -> None:
 #: Commands that may create a registry where none exists (``schedule add`` says so itself).
 CREATES_REGISTRY = {"run", "batch", "validate", "scheduler"}
 
-
-# Every sub-command lives with the feature it drives (tracking/commands.py, registry/commands.py, ...).
-for _module in (
-    "mlops_nb.tracking.commands", "mlops_nb.search.commands", "mlops_nb.registry.commands", "mlops_nb.jobs.commands",
-    "mlops_nb.doctor", "mlops_nb.scoring.commands", "mlops_nb.monitoring.commands",
-):
-    try:
-        for _command in importlib.import_module(_module).COMMANDS:
-            main.add_command(_command)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _module:
-            raise
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -49,3 +49,30 @@ def test_errors_are_one_line_and_exit_1(store):
         assert result.exit_code == 1
         assert result.output.startswith("Error: ") and message in result.output and "Traceback" not in result.output
     assert "no runs recorded yet" in _invoke("runs").output
+
+
+def test_help_starts_without_importing_any_feature():
+    """``mlops-nb --help`` lists every command from the CLI's table: no heavy import before a command runs."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mlops_nb.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    heavy = {"nbformat", "pandas", "sqlalchemy.orm", "sklearn", "jsonschema"} & imported
+    assert not heavy, f"--help imported {sorted(heavy)}"
+    assert "mlops_nb.jobs" not in imported and "summary" in done.stdout and "validate" in done.stdout
+
+
+def test_the_cli_table_matches_the_commands_of_every_feature():
+    import importlib
+
+    from mlops_nb.cli import COMMANDS
+
+    for module in {module for module, _ in COMMANDS.values()}:
+        commands = {c.name: c for c in importlib.import_module(module).COMMANDS}
+        assert set(commands) == {name for name, (m, _) in COMMANDS.items() if m == module}, module
+        for name, command in commands.items():
+            assert command.get_short_help_str(limit=300) == COMMANDS[name][1], name

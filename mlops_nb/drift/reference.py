@@ -3,7 +3,7 @@
 Accepted references:
 
 * a DataFrame or Series (returned as is);
-* a profile dict from :func:`mlops_nb.profile.build_profile` (returned as is);
+* a profile dict from :func:`mlops_nb.profiling.profile.build_profile` (returned as is);
 * ``"run:RUN_ID"`` / ``"run:RUN_ID:NAME"``: a DataFrame input of that run,
   taken from its stored profile (no raw data needed). NAME picks an input
   (a DataFrame or a Series). Without NAME, the candidates are the run's
@@ -45,7 +45,7 @@ def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series |
         if is_profile(ref):
             return ref
         raise DriftError(
-            "This dict is not a data profile: build one with mlops_nb.profile.build_profile(df).",
+            "This dict is not a data profile: build one with mlops_nb.profiling.profile.build_profile(df).",
             keys=sorted(map(str, ref))[:10],
         )
     if not isinstance(ref, str):

@@ -4,12 +4,12 @@ A thread cannot take this work off the kernel: importing SQLAlchemy and skops,
 serialising a forest and writing the registry are Python code that holds the
 GIL, so a writer thread slows the user's cells by as much as it works.  The
 recorder does it on another core.  The kernel sends it run records
-(:mod:`mlops_nb.records`: plain values, models as pickles taken when their
+(:mod:`mlops_nb.tracking.records`: plain values, models as pickles taken when their
 cell ended) over a pipe; it answers each one when it is in the store.
 
 Nothing the kernel reads can see the store before then: every connection the
 kernel opens to a registry first waits for the answers
-(:func:`mlops_nb.writer.wait`), and so does the kernel's exit.  The recorder
+(:func:`mlops_nb.tracking.writer.wait`), and so does the kernel's exit.  The recorder
 runs in its own session, so a kernel killed with its process group does not
 take unwritten records with it: it writes what reached the pipe, then exits
 when the pipe closes.  If the recorder itself dies, the kernel writes the

@@ -4,7 +4,7 @@ A run reaches the store in two writes: ``start`` (the row that makes it
 visible while it runs, with git state) and ``finish`` (everything it
 recorded, in one transaction).  Both are dicts of plain, picklable values,
 so the same :func:`apply` writes them here (scripts, tests, plain IPython) or
-in :mod:`mlops_nb.recorder`, the process beside a Jupyter kernel that keeps
+in :mod:`mlops_nb.tracking.recorder`, the process beside a Jupyter kernel that keeps
 SQLAlchemy, skops and the file writes off the kernel's time.
 
 A model travels in one of three forms:
@@ -16,7 +16,7 @@ A model travels in one of three forms:
     object cannot leak in); the applier rebuilds it and stores it as skops,
     or keeps the pickle as the joblib flavor when it cannot be rebuilt there;
 ``data`` + ``flavor``
-    bytes already serialised by :func:`mlops_nb.model_io.serialize`.
+    bytes already serialised by :func:`mlops_nb.tracking.model_io.serialize`.
 """
 
 from __future__ import annotations

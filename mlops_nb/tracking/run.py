@@ -77,7 +77,7 @@ class Run:
         self.outputs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.warnings: list[str] = []
-        # Stale / hidden / out-of-order inputs: [{kind, name, message, cell}] (mlops_nb.staleness)
+        # Stale / hidden / out-of-order inputs: [{kind, name, message, cell}] (mlops_nb.tracking.staleness)
         self.lineage_warnings: list[dict[str, Any]] = []
         self.status = "created"
         self.error: str | None = None
@@ -213,7 +213,7 @@ class Run:
         self._inserted = True
 
     def start_message(self) -> dict[str, Any]:
-        """The record that makes the run visible while it runs (:mod:`mlops_nb.records`)."""
+        """The record that makes the run visible while it runs (:mod:`mlops_nb.tracking.records`)."""
         fields = dict(
             name=self.name,
             start_time=self.start_time,
@@ -233,7 +233,7 @@ class Run:
         """The record of everything the run recorded, written in one transaction.
 
         ``snapshot``: the record may be written by another process: models not
-        stored yet travel as pickles taken now (see :func:`mlops_nb.records.model_entry`).
+        stored yet travel as pickles taken now (see :func:`mlops_nb.tracking.records.model_entry`).
         """
         from .records import model_entry
 

@@ -1,7 +1,7 @@
 """Where a tracked run's writes happen: here and now, or off the cell's critical path.
 
-Inside a Jupyter kernel a tracked cell's store writes (:mod:`mlops_nb.records`)
-go to the recorder process (:mod:`mlops_nb.recorder`), in order.  Nothing in
+Inside a Jupyter kernel a tracked cell's store writes (:mod:`mlops_nb.tracking.records`)
+go to the recorder process (:mod:`mlops_nb.tracking.recorder`), in order.  Nothing in
 the kernel can observe the store before they are done: every connection the
 kernel opens to a registry first calls :func:`wait` (a read barrier registered
 on the store), and so does interpreter
@@ -29,7 +29,7 @@ from typing import Any
 from ..store.hooks import add_read_barrier
 
 _lock = threading.Lock()
-_recorder: Any = None  # mlops_nb.recorder.Recorder, started on first use
+_recorder: Any = None  # mlops_nb.tracking.recorder.Recorder, started on first use
 _executor: ThreadPoolExecutor | None = None
 _futures: list[tuple[Future, str]] = []
 _notes: list[str] = []

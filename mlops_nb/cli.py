@@ -10,7 +10,6 @@ import click
 from . import config
 from .errors import MlopsError
 
-
 #: Every sub-command lives with the feature it drives (in that module's COMMANDS): name -> (module, one-line help).
 #: Nothing is imported until a command runs, so ``--help`` and a listing start at once; the
 #: help line here must match the command's own (tests/test_cli.py checks it).
@@ -85,13 +84,10 @@ def main(ctx: click.Context, store: str | None, artifacts: str | None, project: 
 
 def _replay_spool() -> None:
     """Write records an unreachable registry left in the local spool, now that a command runs."""
-    from .tracking.spool import has_waiting, reason_text, replay
+    from .tracking.spool import reason_text, replay
 
-    url = config.store_url()
-    if not has_waiting(url):
-        return
     try:
-        written, why = replay(url)
+        written, why = replay(config.store_url())
     except Exception as exc:  # the command itself will say what is wrong with the registry
         written, why = 0, reason_text(exc)
     if written:

@@ -9,9 +9,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .tracking.autotrack import AutoTracker
 from .errors import MlopsError, RecordingError
 from .magic_parsing import parse
+from .tracking.autotrack import AutoTracker
 from .tracking.hooks import CellHooks
 from .tracking.options import parse_track_options
 

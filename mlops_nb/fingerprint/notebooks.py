@@ -33,7 +33,7 @@ def notebook_file_hash(path: str | os.PathLike[str]) -> str:
     if nb.get("nbformat", 4) < 4:  # an old format: hashed as nbformat upgrades it, as jobs read it
         import nbformat
 
-        nb = nbformat.reads(json.dumps(nb), as_version=4)
+        nb = nbformat.convert(nbformat.from_dict(nb), 4)
     return notebook_hash(nb)
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, RegistryError
 from .promotion import promote
-from .versions import ModelVersion, _store, check_name, get_model_version
+from .versions import ModelVersion, check_name, get_model_version
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -36,7 +36,10 @@ def register(
     Registering a model version already registered under ``name`` returns that
     version (with a note) instead of adding a duplicate.
     """
-    store = store or _store()
+    if store is None:
+        from ..store import get_store
+
+        store = get_store()
     check_name(name)
     digest, run_id = _model_digest(model, store)
     row, created = store.register_version(name, digest, run_id=run_id, description=description, tags=tags)

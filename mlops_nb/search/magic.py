@@ -28,8 +28,8 @@ def runs_command(shell, line: str) -> Any:
         return None
     if args.last is not None and args.last < 1:
         raise UsageError("--last must be a positive number of runs.")
-    from .grammar import quote
     from ..widgets.runs_panel import PAGE_SIZE, RunsPanel
+    from .grammar import quote
 
     clauses = [args.filter] if args.filter else []
     clauses += [f"{field} = {quote(value)}" for field, value in (("name", args.name), ("status", args.status)) if value]

@@ -19,10 +19,6 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    setup(serverapp)
-
-
-def setup(serverapp: Any) -> None:
     """Register the API handlers on ``serverapp`` (called by jupyter_server)."""
     from jupyter_server.utils import url_path_join
 

@@ -165,6 +165,11 @@ _DAMAGE = ("malformed", "not a database", "disk i/o error", "corrupt", "invalid 
 _TRANSIENT = ("locked", "busy", "could not serialize", "deadlock")
 
 
+def _tables_gone(lowered: str) -> bool:
+    """The database answers but its registry tables are not there: the file was moved or replaced."""
+    return "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered)
+
+
 def store_error(exc: DBAPIError, engine: Engine, action: str) -> StoreError:
     """A :class:`StoreError` saying what failed and what to do, for a database error.
 
@@ -176,8 +181,14 @@ def store_error(exc: DBAPIError, engine: Engine, action: str) -> StoreError:
     lowered = cause.lower()
     where = engine.url.render_as_string(hide_password=True)
     transient = isinstance(exc, OperationalError) and any(w in lowered for w in _TRANSIENT)
-    damaged = any(w in lowered for w in _DAMAGE)
-    if damaged:
+    gone = _tables_gone(lowered)
+    damaged = gone or any(w in lowered for w in _DAMAGE)
+    if gone:
+        hint = (
+            " The registry's tables are missing: the database file was moved, replaced or emptied. "
+            "Put the registry back (or point MLOPS_NB_STORE at it), then run `mlops-nb doctor`."
+        )
+    elif damaged:
         hint = (
             " The database is damaged: run `mlops-nb doctor` to check it, then restore it from a backup "
             "(or move the file aside to start a new registry)."

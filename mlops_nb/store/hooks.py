@@ -19,12 +19,6 @@ def add_read_barrier(barrier: Callable[[], None]) -> None:
         _read_barriers.append(barrier)
 
 
-def remove_read_barrier(barrier: Callable[[], None]) -> None:
-    """Undo :func:`add_read_barrier` (no error when ``barrier`` was not registered)."""
-    if barrier in _read_barriers:
-        _read_barriers.remove(barrier)
-
-
 def run_read_barriers() -> None:
     """Run every registered barrier, in the order they were added."""
     for barrier in list(_read_barriers):

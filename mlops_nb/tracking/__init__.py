@@ -45,13 +45,11 @@ def sync() -> None:
     unreachable) are written now if the registry answers.
     """
     from .. import config
-    from .spool import has_waiting, replay
+    from .spool import replay
     from .writer import wait
 
     wait()
-    url = config.store_url()
-    if has_waiting(url):
-        replay(url)
+    replay(config.store_url())
 
 
 __all__ = ["Run", "active_run", "log_metric", "log_model", "log_param", "log_params", "runs", "sync", "track"]

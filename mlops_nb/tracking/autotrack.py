@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import warnings
 
-from .cells import Nesting, contained
 from ..errors import MlopsError
+from .cells import Nesting, contained
 from .staleness import cell_number_before
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from .cells import parsed
 from ..errors import FingerprintError
 from ..fingerprint import data_kind, describe, fingerprint, is_fitted_estimator
+from .cells import parsed
 
 _MAX_LITERAL_PATH = 4096
 

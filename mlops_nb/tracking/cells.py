@@ -11,7 +11,6 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-
 # Cell magics that execute their body as Python in the user namespace, as the cell would.
 _RUNS_BODY_HERE = frozenset({"time", "capture", "prun"})
 

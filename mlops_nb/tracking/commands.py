@@ -58,14 +58,16 @@ def status(all_stores: bool) -> None:
 
     url = config.store_url()
     found = waiting(None if all_stores else url)
+    kept = refused(url)
     for w in found:
         click.echo(w.line())
-    for r in refused(url):
-        click.echo(f"{url}: {r['what']} refused by the registry and kept aside: {r['reason']}")
-    if not found:
+    for r in kept:
+        click.echo(f"{url}: {r['what']} refused by the registry and kept aside in the spool: {r['reason']}")
+    if not found and not kept:
         click.echo(f"nothing waits for {url if not all_stores else 'any registry'}: every record is in the registry")
         return
-    click.echo("They are written as soon as the registry answers (any mlops-nb command, %load_ext, or mlops-nb sync).")
+    if found:
+        click.echo("They are written as soon as the registry answers (any mlops-nb command, %load_ext, or mlops-nb sync).")
     sys.exit(1)
 
 
@@ -73,12 +75,12 @@ def status(all_stores: bool) -> None:
 def sync() -> None:
     """Write what waits in the local spool to the registry now. Exit 1 when some must still wait."""
     from .. import config
-    from .spool import has_waiting, replay
+    from .spool import replay
 
     url = config.store_url()
     written, why = replay(url)
     click.echo(f"wrote {written} waiting record(s) to {url}")
-    if has_waiting(url):
+    if why is not None:
         click.echo(f"records still wait: {why}", err=True)
         sys.exit(1)
 

@@ -110,8 +110,8 @@ class CellHooks:
         options = _options(args)
         if options is None:
             return
-        from .capture import CellCapture
         from ..errors import MlopsError
+        from .capture import CellCapture
         from .run import Run
 
         name, tags, data, models = options

@@ -216,16 +216,15 @@ def serve(inbox: BinaryIO, outbox: BinaryIO | None) -> None:
     from ..errors import MlopsError
     from . import spool
 
-    waiting: set[str] = set()  # stores with records in the spool: retried while nothing arrives
+    waiting: set[str] = set()  # stores with records in the spool
     while True:
         try:
             item = received.get(timeout=RETRY_EVERY_S if waiting else None)
         except queue.Empty:
             for url in list(waiting):
                 with _quiet():
-                    spool.replay(url)
-                if not spool.has_waiting(url):
-                    waiting.discard(url)
+                    if spool.replay(url)[1] is None:
+                        waiting.discard(url)
             continue
         if item is None:
             break
@@ -234,12 +233,12 @@ def serve(inbox: BinaryIO, outbox: BinaryIO | None) -> None:
         error = queued = None
         try:
             notes, queued = spool.deliver(message, what=_what(message))
-            if message["op"] == "replay":
-                queued = None  # nothing new was queued; what still waits is retried
         except Exception as exc:  # say what failed; the next record may well succeed
             error = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
-        if spool.has_waiting(message["store"]):
+        if queued is not None:  # records wait for that store: retried while nothing arrives
             waiting.add(message["store"])
+        if message["op"] == "replay":
+            queued = None  # nothing new was queued
         if outbox is not None:
             try:
                 pickle.dump((seq, notes, error, queued), outbox, protocol=pickle.HIGHEST_PROTOCOL)

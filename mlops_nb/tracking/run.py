@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from .capture import CellCapture, data_record, metric_value
 from ..environment import environment, notebook_path
 from ..errors import MlopsError, RecordingError, TrackingError
-from .model_io import model_params, model_record
 from ..processes import current_process
-from .spool import deliver, waiting_reason
 from ..report import metrics_text, shape_text
+from .capture import CellCapture, data_record, metric_value
+from .model_io import model_params, model_record
+from .spool import deliver, waiting_reason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -458,7 +458,6 @@ def runs(
     metrics and params use :func:`mlops_nb.search_runs`.
     """
     from ..store import get_store
-
     from .spool import note_waiting
 
     project = None if project == "*" else config.project_name(project)

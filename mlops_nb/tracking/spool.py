@@ -29,14 +29,17 @@ import contextlib
 import hashlib
 import os
 import pickle
-import sqlite3
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import MlopsError, SpoolError
+from ..errors import SpoolError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 DEFAULT_MAX = 2 * 1024**3
 
@@ -46,7 +49,6 @@ class Waiting:
     """What one spool holds: ``count`` records (``runs`` distinct runs) of ``bytes`` size, since ``oldest``."""
 
     store: str
-    path: str
     count: int
     runs: int
     bytes: int
@@ -88,24 +90,39 @@ def max_bytes() -> int:
 
 
 def has_waiting(store_url: str) -> bool:
-    """Cheap: whether ``store_url`` has records waiting (its spool file exists and is not empty)."""
-    return waiting_reason(store_url) is not None
+    """Whether ``store_url`` has records waiting: a ``stat``, and a read-only query when a spool exists.
+
+    Exact (never cached): whether a new record may go straight to the store depends on it.
+    """
+    return _last_reason(spool_path(store_url)) is not None
+
+
+# path -> (the spool files' stat signature, the reason read then): a tracked cell's summary asks
+# every time, and the answer only changes when a write to the spool changes the files.
+_reasons: dict[Path, tuple[tuple, str | None]] = {}
 
 
 def waiting_reason(store_url: str) -> str | None:
-    """Why records wait for ``store_url`` (the last failure), or None when nothing waits. Read-only, cheap."""
+    """Why records wait for ``store_url`` (the last failure), or None when nothing waits; for display.
+
+    Two ``stat`` calls when the spool files have not changed since the last
+    call in this process, a read-only query otherwise.  A write within the
+    file system's timestamp granularity may be seen one call late: use
+    :func:`has_waiting` where order depends on the answer.
+    """
     path = spool_path(store_url)
-    if not path.exists():
+    signature = _signature(path)
+    if signature is None:
         return None
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            row = db.execute("SELECT reason FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:  # not created yet, or being created
-        return None
-    return None if row is None else (row[0] or "unknown")
+    known = _reasons.get(path)
+    if known is None or known[0] != signature:
+        known = _reasons[path] = (signature, _last_reason(path))
+    return known[1]
+
+
+def _last_reason(path: Path) -> str | None:
+    rows = _read(path, "SELECT reason FROM records ORDER BY seq DESC LIMIT 1")
+    return None if not rows else (rows[0][0] or "unknown")
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -114,9 +131,11 @@ def unreachable(exc: BaseException) -> bool:
     Such a record is worth keeping for later; a record the store refuses for
     what it is (an unknown schema, a bad value) would be refused again.
     """
-    from ..errors import ArtifactError, ConfigError, IntegrityError, SchemaVersionError, StoreError
+    from ..errors import ArtifactError, ConfigError, IntegrityError, SchemaVersionError, StoreDamaged, StoreError
 
-    if isinstance(exc, (SchemaVersionError, ConfigError, IntegrityError)):
+    # A damaged registry or artifact, a newer schema, a bad URL: waiting does not mend them, and
+    # the user must hear of them now (mlops-nb doctor), not find runs quietly queued.
+    if isinstance(exc, (SchemaVersionError, StoreDamaged, ConfigError, IntegrityError)):
         return False
     if isinstance(exc, (StoreError, ArtifactError, OSError, ConnectionError, TimeoutError)):
         return True
@@ -137,6 +156,8 @@ def append(message: Mapping[str, Any], reason: str, what: str = "a record") -> N
     Raises :class:`SpoolError` (one clear line) when the spool is full or the
     disk refuses the write; the caller says so, and the cell still runs.
     """
+    import sqlite3
+
     body = pickle.dumps(dict(message), protocol=pickle.HIGHEST_PROTOCOL)
     path = spool_path(message["store"])
     cap = max_bytes()
@@ -155,23 +176,22 @@ def append(message: Mapping[str, Any], reason: str, what: str = "a record") -> N
                 "INSERT INTO records (run_id, op, what, store, reason, created, size, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (message.get("run_id"), message.get("op"), what, message["store"], reason, time.time(), len(body), body),
             )
-    except sqlite3.Error as exc:
-        raise SpoolError(_disk_text(what, path, exc), path=str(path)) from None
-    except OSError as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise SpoolError(_disk_text(what, path, exc), path=str(path)) from None
 
 
 def replay(store_url: str, *, store=None) -> tuple[int, str | None]:
     """Write what waits for ``store_url``, oldest first; return (records written, why it stopped or None).
 
-    One replayer at a time per spool (a file lock); the others return at once.
-    A record is deleted only after the store has it.
+    Returns at once when nothing waits.  One replayer at a time per spool (a
+    file lock); the others return at once.  A record is deleted only after the
+    store has it.
     """
     from .records import apply
 
-    path = spool_path(store_url)
-    if not path.exists():
+    if not has_waiting(store_url):
         return 0, None
+    path = spool_path(store_url)
     written = 0
     with _exclusive(path) as mine:
         if not mine:
@@ -209,40 +229,36 @@ def waiting(store_url: str | None = None) -> list[Waiting]:
     paths = [spool_path(store_url)] if store_url else sorted(folder().glob("*.db"))
     found = []
     for path in paths:
-        if not path.exists():
-            continue
-        with _open(path) as db:
-            count, runs, size, oldest = db.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT run_id), COALESCE(SUM(size), 0), MIN(created) FROM records"
-            ).fetchone()
-            row = db.execute("SELECT store, reason FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        if count:
-            found.append(Waiting(row[0], str(path), count, runs, size, oldest, row[1]))
+        rows = _read(
+            path,
+            "SELECT COUNT(*), COUNT(DISTINCT run_id), COALESCE(SUM(size), 0), MIN(created), "
+            "(SELECT store FROM records ORDER BY seq DESC LIMIT 1), "
+            "(SELECT reason FROM records ORDER BY seq DESC LIMIT 1) FROM records",
+        )
+        if rows and rows[0][0]:
+            count, runs, size, oldest, store, reason = rows[0]
+            found.append(Waiting(store, count, runs, size, oldest, reason))
     return found
 
 
 def note_waiting(store_url: str) -> str | None:
     """Say on stderr, once per read, that records of this machine are not in ``store_url`` yet."""
-    found = waiting(store_url) if has_waiting(store_url) else []
+    if not has_waiting(store_url):
+        return None
+    found = waiting(store_url)
     if not found:
         return None
     text = (
         f"mlops: {found[0].count} local record(s) of {found[0].runs} run(s) are not in the registry yet "
         f"(registry unreachable: {found[0].reason}); they are written when it answers (mlops-nb status)"
     )
-    import sys
-
     print(text, file=sys.stderr)
     return text
 
 
 def refused(store_url: str) -> list[dict[str, Any]]:
     """Records the store refused on replay (kept, never dropped), oldest first."""
-    path = spool_path(store_url)
-    if not path.exists():
-        return []
-    with _open(path) as db:
-        rows = db.execute("SELECT seq, run_id, what, reason, created FROM refused ORDER BY seq").fetchall()
+    rows = _read(spool_path(store_url), "SELECT seq, run_id, what, reason, created FROM refused ORDER BY seq")
     return [dict(zip(("seq", "run_id", "what", "reason", "created"), r)) for r in rows]
 
 
@@ -259,27 +275,18 @@ def deliver(
     """
     from .records import apply
 
-    url = message["store"]
+    _, why = replay(message["store"], store=store)  # what waits goes first
     if message["op"] == "replay":
-        _, why = replay(url, store=store)
         return [], why
-    if has_waiting(url):
-        _, why = replay(url, store=store)
-        if has_waiting(url):
-            append(message, why or "records written earlier are still waiting", what)
-            return [], why or "records written earlier are still waiting"
-    try:
-        return apply(message, store=store, replay=replay_safe), None
-    except MlopsError as exc:
-        if not unreachable(exc):
-            raise
-        reason = reason_text(exc)
-    except Exception as exc:
-        if not unreachable(exc):
-            raise
-        reason = reason_text(exc)
-    append(message, reason, what)
-    return [], reason
+    if why is None:
+        try:
+            return apply(message, store=store, replay=replay_safe), None
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            why = reason_text(exc)
+    append(message, why, what)
+    return [], why
 
 
 # ---- the file ---------------------------------------------------------------------------
@@ -294,13 +301,21 @@ CREATE TABLE IF NOT EXISTS refused (
 """
 
 
+_created: set[Path] = set()  # spool files whose tables this process has made sure of
+
+
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[sqlite3.Connection]:
+    """One write transaction on the spool at ``path`` (created if missing)."""
+    import sqlite3
+
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # an append is on disk before anyone is told "queued"
-        db.executescript(_SCHEMA)
+        if path not in _created:
+            db.execute("PRAGMA journal_mode=WAL")  # kept by the file once set
+            db.executescript(_SCHEMA)
+            _created.add(path)
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -310,6 +325,35 @@ def _open(path: Path) -> Iterator[sqlite3.Connection]:
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+def _read(path: Path, query: str) -> list[tuple]:
+    """Rows of a read-only ``query`` on the spool at ``path``; none when it does not exist (yet)."""
+    if not path.exists():
+        return []
+    import sqlite3  # here, not at import: a kernel without a spool never loads it
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute(query).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:  # being created by another process: nothing in it yet
+        return []
+
+
+def _signature(path: Path) -> tuple | None:
+    """What changes whenever the spool at ``path`` is written (its file and its WAL); None without a spool."""
+    try:
+        main = os.stat(path)
+    except FileNotFoundError:
+        return None
+    try:
+        wal = os.stat(f"{path}-wal")
+        wal_part = (wal.st_mtime_ns, wal.st_size)
+    except FileNotFoundError:
+        wal_part = None
+    return (main.st_mtime_ns, main.st_size, wal_part)
 
 
 @contextlib.contextmanager

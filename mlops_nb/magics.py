@@ -131,7 +131,7 @@ class MlopsMagics(Magics):
         check_trackable(transformed)
         try:
             run = Run(name, tags=tags, source=cell, execution_count=cell_number(shell), namespace=shell.user_ns)
-            capture = CellCapture(transformed, shell.user_ns, data=data, models=models, known=run.store.has_profile)
+            capture = CellCapture(transformed, shell.user_ns, data=data, models=models, known=run.known_profile)
             run.watch(capture)
         except MlopsError as exc:
             raise UsageError(f"mlops cannot track this cell: {exc}") from None

@@ -67,6 +67,10 @@ class PostgresServer:
         """Stop the server the way a restart or failover does (``-m fast``: sessions are cut), keeping its data."""
         self._run(self.pg_ctl, "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
 
+    def crash(self) -> None:
+        """Kill the server as a power cut would (``-m immediate``: no checkpoint, open transactions cut off)."""
+        self._run(self.pg_ctl, "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
+
     def resume(self) -> None:
         """Start a paused server again on the same port and data."""
         self._run(

@@ -8,8 +8,6 @@ checks every run is in the registry exactly once.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -21,34 +19,11 @@ from mlops_nb import config
 from mlops_nb.errors import SpoolError
 from mlops_nb.store import clear_cache, get_store
 from mlops_nb.tracking import spool
+from spool_support import cli as _cli
+from spool_support import pg  # noqa: F401  (a fixture)
+from spool_support import run_names as _names
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-
-
-@pytest.fixture
-def pg(mlops_home, tmp_path, monkeypatch):
-    """A PostgreSQL server of this test's own, with the test's registry on it; stopped afterwards."""
-    from pg_server import PostgresServer
-
-    server = PostgresServer()
-    url = server.start()
-    monkeypatch.setenv("MLOPS_NB_STORE_URL", url)
-    monkeypatch.setenv("MLOPS_NB_ARTIFACTS_URL", str(tmp_path / "artifacts"))
-    config.reset()
-    clear_cache()
-    get_store(create=True)  # the registry exists before the faults start
-    yield server
-    clear_cache()
-    server.stop()
-
-
-def _names(url: str) -> list[str]:
-    clear_cache()
-    return sorted(r["name"] for r in get_store(url).list_runs())
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlops_nb.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_runs_tracked_while_the_registry_is_down_wait_and_are_written_once_by_sync(pg, capsys):

@@ -118,16 +118,22 @@ class _CellBar:
             self.bar.close()
 
 
-def job_summary(job) -> str:
-    """A few lines about a finished job run."""
+def _job_runs(job) -> list[dict[str, Any]]:
     from ..store import get_store
 
+    return sorted(get_store().list_runs(job_run_id=job.id), key=lambda r: r["start_time"]) if job.id else []
+
+
+def job_summary(job) -> str:
+    """A few lines about a finished job run."""
     lines = [f"job run {job.id}  {job.status}  {job.duration:.1f} s  {Path(job.notebook_path).name}"
              + (f"  {job.parameters}" if job.parameters else "")]  # fmt: skip
     if not job.ok:
         lines.append(f"  failed: {job.describe_failure()}")
-    store = get_store()
-    for run in sorted(store.list_runs(job_run_id=job.id), key=lambda r: r["start_time"]) if job.id else []:
+    if job.queued:
+        lines.append(f"  queued (registry unreachable: {job.queued}): the job run and its tracked runs wait in "
+                     "the local spool and are written when the registry answers (mlops-nb status)")  # fmt: skip
+    for run in _job_runs(job) if not job.queued else []:
         metrics = metrics_text(run["metrics"])
         lines.append(f"  run {run['id'][:8]} {run['name'] or '-':<18} {run['status']:<9} {metrics}")
     if job.output_digest:

@@ -90,6 +90,7 @@ class JobRun:
     schedule_name: str | None = None
     firing_id: int | None = None
     attempt: int | None = None
+    queued: str | None = None  # why the record waits in the local spool (registry unreachable)
 
     @property
     def ok(self) -> bool:
@@ -185,13 +186,13 @@ def run_notebook(
         ``.raise_for_status()``.
     """
     from ..registry.versions import pin_references
-    from ..store import get_store
+    from ..tracking.spool import deliver
 
     file = notebook_file(notebook)
     nb = load_notebook(file)
     params = dict(parameters or {})
     kernel = kernel or kernel_name(nb) or "python3"
-    store = store or get_store()
+    store, urls = _open_store(store)
     job_id = job_run_id or uuid.uuid4().hex
     nb_hash = notebook_hash(nb)
     if expected_hash is not None and nb_hash != expected_hash:
@@ -200,22 +201,30 @@ def run_notebook(
             f"{expected_hash[:12]}): validate it again and re-add the schedule.",
             path=str(file), expected=expected_hash, actual=nb_hash,
         )  # fmt: skip
-    params, pinned = pin_references(params, store)
+    # With the registry down no alias can be pinned: the notebook resolves it when it runs.
+    params, pinned = pin_references(params, store) if store is not None else (params, {})
     params_yaml = _parameters_yaml(params)  # bad values are refused before anything is recorded
     start = time.time()
-    store.start_job_run(
-        job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
-        environment=dict(environment(), cwd=str(cwd or file.parent), **({"models": pinned} if pinned else {})),
-        start_time=start,
-        batch_id=batch_id, schedule_name=schedule_name, firing_id=firing_id, attempt=attempt,
-        user=current_user(), host=socket.gethostname(),
+    what = f"job run {job_id[:8]}"
+    # Through the spool: with the registry down the notebook still runs, and its job run waits
+    # on disk ahead of the runs its kernel tracks (their job_run_id points at it).
+    _, queued = deliver(
+        {"op": "job_start", **urls, "run_id": job_id, "fields": dict(
+            notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
+            environment=dict(environment(), cwd=str(cwd or file.parent), **({"models": pinned} if pinned else {})),
+            start_time=start, batch_id=batch_id, schedule_name=schedule_name, firing_id=firing_id,
+            attempt=attempt, user=current_user(), host=socket.gethostname())},
+        store=store, what=what,
     )  # fmt: skip
+    if queued:
+        log.warning("job run %s: registry unreachable (%s); the notebook runs and its record waits in the "
+                    "local spool", job_id[:8], queued)  # fmt: skip
     log.info("job run %s started: %s %s", job_id[:8], file, params or "")
     workdir = Path(tempfile.mkdtemp(prefix="mlops-nb-job-"))
     out_path = workdir / f"{file.stem}-{job_id[:8]}.ipynb"
     status, error, failed = "failed", None, None
     try:
-        child_env = _child_env(store, job_id, file, batch_id, env)
+        child_env = _child_env(urls, job_id, file, batch_id, env)
         child_env[LOCK_ENV] = str(workdir / "recorder.lock")  # so that we can wait for the kernel's writes
         command = _papermill_command(file, out_path, workdir, params_yaml, kernel, cell_timeout, cwd or file.parent)
         total = len(nb.cells) + (1 if params else 0)
@@ -250,22 +259,27 @@ def run_notebook(
     finally:
         if not wait_for_recorders(workdir / "recorder.lock"):
             log.warning("job run %s: the kernel's recorder is still writing runs", job_id[:8])
-        digest, url = _keep_output(store, out_path, output, file, job_id)
+        executed_bytes = out_path.read_bytes() if out_path.exists() else None
+        url = _copy_output(out_path, output, file, job_id)
         shutil.rmtree(workdir, ignore_errors=True)
         end = time.time()
-        run_ids = [r["id"] for r in store.list_runs(job_run_id=job_id)]
-        # The kernel is gone: a tracked cell it was still running can never finish.
-        store.interrupt_runs(run_ids, f"the job run ended ({status}) while this run was recording")
-        store.finish_job_run(
-            job_id, status=status, end_time=end, duration=end - start, output_digest=digest,
-            output_url=url, error=error, failed_cell=failed, run_ids=run_ids,
+        outcome = dict(status=status, end_time=end, duration=end - start, output_url=url, error=error, failed_cell=failed)
+        _, queued = deliver(
+            {"op": "job_finish", **urls, "run_id": job_id, "output": executed_bytes, "fields": outcome},
+            store=store, what=what,
         )  # fmt: skip
-        log.info("job run %s %s after %.1f s", job_id[:8], status, end - start)
+        if queued:
+            log.warning("job run %s %s; queued (registry unreachable: %s): written when it answers "
+                        "(mlops-nb status)", job_id[:8], status, queued)  # fmt: skip
+        else:
+            log.info("job run %s %s after %.1f s", job_id[:8], status, end - start)
+    record = store.get_job_run(job_id) if store is not None and not queued else {}
     return JobRun(
         id=job_id, notebook_path=str(file), notebook_hash=nb_hash, parameters=params, kernel=kernel,
-        status=status, start_time=start, end_time=end, duration=end - start, output_digest=digest,
-        output_url=url, error=error, failed_cell=failed, run_ids=run_ids, batch_id=batch_id,
-        schedule_name=schedule_name, firing_id=firing_id, attempt=attempt,
+        status=status, start_time=start, end_time=end, duration=end - start,
+        output_digest=record.get("output_digest") or (_digest(executed_bytes) if executed_bytes else None),
+        output_url=url, error=error, failed_cell=failed, run_ids=record.get("run_ids") or [], batch_id=batch_id,
+        schedule_name=schedule_name, firing_id=firing_id, attempt=attempt, queued=queued,
     )  # fmt: skip
 
 
@@ -281,12 +295,14 @@ def job_run_from_record(row: Mapping[str, Any]) -> JobRun:
 
 
 # ---- the child process --------------------------------------------------------------
-def _child_env(store, job_id: str, file: Path, batch_id: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+def _child_env(
+    urls: Mapping[str, str], job_id: str, file: Path, batch_id: str | None, extra: Mapping[str, str] | None
+) -> dict[str, str]:
     env = dict(os.environ)
     # The kernel must record into the same registry, and label its runs with this job.
     env.update(
-        MLOPS_NB_STORE_URL=store.url,
-        MLOPS_NB_ARTIFACTS_URL=store.artifacts.url,
+        MLOPS_NB_STORE_URL=urls["store"],
+        MLOPS_NB_ARTIFACTS_URL=urls["artifacts"],
         MLOPS_NB_JOB_RUN_ID=job_id,
         MLOPS_NB_NOTEBOOK=str(file),
         PYTHONUNBUFFERED="1",
@@ -483,24 +499,43 @@ def _error_text(failed: dict[str, Any] | None, tail: list[str]) -> str:
     return "\n".join(relevant[-15:]) or "papermill exited with an error and no output"
 
 
-def _keep_output(store, out_path: Path, output: str | None, file: Path, job_id: str) -> tuple[str | None, str | None]:
-    """Store the executed notebook as an artifact (and at ``output``); (digest, url)."""
-    if not out_path.exists():
-        return None, None
-    digest = store.artifacts.put_file(out_path)
-    url = None
-    if output:
-        url = output
-        if output.endswith("/") or Path(output).is_dir():
-            url = output.rstrip("/") + f"/{file.stem}-{job_id[:8]}.ipynb"
-        try:
-            import fsspec
+def _copy_output(out_path: Path, output: str | None, file: Path, job_id: str) -> str | None:
+    """Copy the executed notebook to ``output`` (a file, folder or fsspec URL); its URL, or None."""
+    if not output or not out_path.exists():
+        return None
+    url = output
+    if output.endswith("/") or Path(output).is_dir():
+        url = output.rstrip("/") + f"/{file.stem}-{job_id[:8]}.ipynb"
+    try:
+        import fsspec
 
-            with open(out_path, "rb") as src, fsspec.open(url, "wb", auto_mkdir=True) as dst:
-                shutil.copyfileobj(src, dst)
+        with open(out_path, "rb") as src, fsspec.open(url, "wb", auto_mkdir=True) as dst:
+            shutil.copyfileobj(src, dst)
+    except Exception as exc:
+        log.warning("could not write the executed notebook to %s: %s", url, exc)
+        return None
+    return url
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()  # the artifact store's content address
+
+
+def _open_store(store: SqlStore | None) -> tuple[SqlStore | None, dict[str, str]]:
+    """(the store, or None when it does not answer; the URLs its records are addressed to)."""
+    from ..store import get_store
+    from ..tracking.spool import unreachable
+
+    if store is None:
+        try:
+            store = get_store()
         except Exception as exc:
-            log.warning("could not write the executed notebook to %s: %s", url, exc)
-            url = None
-    return digest, url
+            if not unreachable(exc):
+                raise
+            url = config.store_url()
+            return None, {"store": url, "artifacts": config.artifacts_url(None, store=url)}
+    return store, {"store": store.url, "artifacts": store.artifacts.url}
 
 

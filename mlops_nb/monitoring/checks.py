@@ -55,6 +55,7 @@ class CheckResult:
     scores: dict[str, float] = field(default_factory=dict)
     job_run_id: str | None = None
     alert_id: int | None = None
+    queued: str | None = None  # why the outcome waits in the local spool (registry unreachable)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -261,25 +262,36 @@ _SEVERITY = {"promoted": "info", "kept_champion": "warning", "kept_challenger": 
 
 
 def _finish(store: SqlStore, monitor, result: CheckResult, digest: str | None) -> CheckResult:
-    payload = {k: v for k, v in result.to_dict().items() if k not in ("monitor", "check_id", "alert_id")}
-    store.update_monitor_check(
-        result.check_id, ended_at=time.time(), data_path=result.data_path, data_digest=digest, rows=result.rows,
+    """Write the check's outcome (with its audit event and alert) in one transaction, or keep it in the
+    local spool when the registry does not answer: a decision reached is never lost."""
+    from ..environment import current_user
+    from ..tracking.spool import deliver
+
+    payload = {k: v for k, v in result.to_dict().items() if k not in ("monitor", "check_id", "alert_id", "queued")}
+    fields = dict(
+        ended_at=time.time(), data_path=result.data_path, data_digest=digest, rows=result.rows,
         drift_share=result.drift_share, n_drifted=len(result.drifted), metric=result.metric,
         metric_value=result.metric_value, triggered=result.triggered, decision=result.decision,
         reason=result.reason, challenger_version=result.challenger_version, job_run_id=result.job_run_id,
         payload=payload,
     )  # fmt: skip
-    if result.decision in ("ok", "no_new_data"):
-        return result
-    store.add_audit_event(
-        "monitor_decision", f"model:{result.model}", reason=result.reason,
-        payload={"monitor": result.monitor, "check_id": result.check_id, **payload},
-    )  # fmt: skip
-    kinds = sorted({c.split(":", 1)[0] for c in result.crossed})
-    kind = "+".join(kinds) if kinds and result.decision != "error" else "error"
-    result.alert_id = store.add_alert({
-        "monitor": result.monitor, "check_id": result.check_id, "severity": _SEVERITY.get(result.decision, "warning"),
-        "kind": kind, "model": result.model, "version": result.version, "decision": result.decision,
-        "message": result.reason, "payload": payload,
-    })  # fmt: skip
+    audit = alert = None
+    if result.decision not in ("ok", "no_new_data"):
+        audit = dict(
+            action="monitor_decision", target=f"model:{result.model}", reason=result.reason, actor=current_user(),
+            payload={"monitor": result.monitor, "check_id": result.check_id, **payload},
+        )  # fmt: skip
+        kinds = sorted({c.split(":", 1)[0] for c in result.crossed})
+        alert = {
+            "monitor": result.monitor, "check_id": result.check_id, "severity": _SEVERITY.get(result.decision, "warning"),
+            "kind": "+".join(kinds) if kinds and result.decision != "error" else "error", "model": result.model,
+            "version": result.version, "decision": result.decision, "message": result.reason, "payload": payload,
+        }  # fmt: skip
+    message = {
+        "op": "monitor_result", "store": store.url, "artifacts": store.artifacts.url, "run_id": None,
+        "check_id": result.check_id, "fields": fields, "audit": audit, "alert": alert,
+    }  # fmt: skip
+    _, result.queued = deliver(message, store=store, what=f"check {result.check_id} of monitor {result.monitor}")
+    if alert is not None and result.queued is None:
+        result.alert_id = next((a["id"] for a in store.list_alerts(result.monitor, last=5) if a["check_id"] == result.check_id), None)
     return result

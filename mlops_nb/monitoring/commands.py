@@ -103,6 +103,9 @@ def check_command(name: str, force: bool) -> None:
 
     result = check_monitor(name, force=force)
     click.echo(f"monitor {name}: {result.decision} — {result.reason}")
+    if result.queued:
+        click.echo(f"  queued (registry unreachable: {result.queued}): the outcome, its audit event and alert "
+                   "are written when the registry answers (mlops-nb status)")  # fmt: skip
 
 
 @monitor_group.command("pause")

@@ -10,6 +10,7 @@ the same moment cannot race.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -170,6 +171,19 @@ def _tables_gone(lowered: str) -> bool:
     return "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered)
 
 
+def _folder_note(engine: Engine, cause: str) -> str:
+    """Why SQLite could not open or write its file, when its folder says (SQLite itself does not)."""
+    lowered = cause.lower()
+    if engine.dialect.name != "sqlite" or not ("unable to open" in lowered or "readonly" in lowered):
+        return ""
+    folder = os.path.dirname(engine.url.database or "") or "."
+    if not os.path.isdir(folder):
+        return f" (the folder {folder} does not exist)"
+    if not os.access(folder, os.W_OK):  # SQLite needs to create its -wal and -shm files beside the database
+        return f" (the folder {folder} is read-only)"
+    return ""
+
+
 def store_error(exc: DBAPIError, engine: Engine, action: str) -> StoreError:
     """A :class:`StoreError` saying what failed and what to do, for a database error.
 
@@ -178,6 +192,7 @@ def store_error(exc: DBAPIError, engine: Engine, action: str) -> StoreError:
     retrying) and ``damaged`` (the database file itself is corrupt).
     """
     cause = " ".join(str(exc.orig if exc.orig is not None else exc).split()) or type(exc).__name__
+    cause += _folder_note(engine, cause)
     lowered = cause.lower()
     where = engine.url.render_as_string(hide_password=True)
     transient = isinstance(exc, OperationalError) and any(w in lowered for w in _TRANSIENT)

@@ -101,6 +101,42 @@ class MonitoringStoreMixin:
         update = {k: v for k, v in fields.items() if k in _CHECK_FIELDS and k != "id"}
         self._write(lambda conn: conn.execute(t.monitor_checks.update().where(t.monitor_checks.c.id == check_id).values(**update)))
 
+    def finish_monitor_check(
+        self,
+        check_id: int,
+        fields: Mapping[str, Any],
+        *,
+        audit: Mapping[str, Any] | None = None,
+        alert: Mapping[str, Any] | None = None,
+    ) -> int | None:
+        """Record a check's outcome, its audit event and its alert in one transaction; the alert's id.
+
+        Applied once: a check that has ended already is left alone (a replay from the spool after
+        a write whose acknowledgement was lost adds no second event or alert).
+        """
+        update = {k: v for k, v in fields.items() if k in _CHECK_FIELDS and k != "id"}
+        update.setdefault("ended_at", now())
+
+        def work(conn: Connection) -> int | None:
+            table = t.monitor_checks
+            ended = conn.execute(select(table.c.ended_at).where(table.c.id == check_id)).first()
+            if ended is None:
+                raise NotFoundError(f"Monitor check {check_id} was never started in this store.", check_id=check_id)
+            if ended[0] is not None:
+                found = conn.execute(select(t.alerts.c.id).where(t.alerts.c.check_id == check_id)).scalar()
+                return found
+            conn.execute(table.update().where(table.c.id == check_id).values(**update))
+            if audit is not None:
+                self.add_audit_event(conn=conn, **audit)
+            if alert is None:
+                return None
+            row = {k: v for k, v in alert.items() if k in _ALERT_FIELDS and k != "id"}
+            row.setdefault("created_at", now())
+            row.setdefault("acknowledged", False)
+            return conn.execute(t.alerts.insert().values(**row)).inserted_primary_key[0]
+
+        return self._write(work)
+
     def list_monitor_checks(self, monitor: str | None = None, *, last: int | None = None) -> list[dict[str, Any]]:
         """Checks, newest first."""
         table = t.monitor_checks

@@ -236,7 +236,7 @@ def profile_known(run, background: bool):
         from .records import profiled
 
         return profiled.__contains__
-    return run.store.has_profile
+    return run.known_profile
 
 
 def _options(args: str) -> tuple[str | None, dict[str, str], bool, bool] | None:

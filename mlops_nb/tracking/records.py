@@ -2,7 +2,10 @@
 
 A run reaches the store in two writes: ``start`` (the row that makes it
 visible while it runs, with git state) and ``finish`` (everything it
-recorded, in one transaction).  Both are dicts of plain, picklable values,
+recorded, in one transaction).  A notebook job's run does the same with
+``job_start`` and ``job_finish`` (which carries the executed notebook's
+bytes), and a monitor check's outcome is ``monitor_result``, so that they
+are kept in the spool like a kernel's run when the registry is down.  Both are dicts of plain, picklable values,
 so the same :func:`apply` writes them here (scripts, tests, plain IPython) or
 in :mod:`mlops_nb.tracking.recorder`, the process beside a Jupyter kernel that keeps
 SQLAlchemy, skops and the file writes off the kernel's time.
@@ -49,6 +52,15 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
         return []
     if message["op"] == "finish":
         return _finish(store, message, replay)
+    if message["op"] == "job_start":
+        _job_start(store, message, replay)
+        return []
+    if message["op"] == "job_finish":
+        _job_finish(store, message)
+        return []
+    if message["op"] == "monitor_result":  # applied once by the store, whatever ``replay`` says
+        store.finish_monitor_check(message["check_id"], message["fields"], audit=message["audit"], alert=message["alert"])
+        return []
     raise MlopsError(f"Unknown record {message['op']!r}: this mlops_nb cannot write it.")
 
 
@@ -84,6 +96,33 @@ def _finish(store, message: Mapping[str, Any], replay: bool) -> list[str]:
         _start(store, message["start"], replay)
     store.finish_run(message["run_id"], models=models, **message["fields"])
     return notes
+
+
+def _job_start(store, message: Mapping[str, Any], replay: bool) -> None:
+    from ..errors import NotFoundError
+
+    if replay:
+        try:
+            store.get_job_run(message["run_id"])
+            return
+        except NotFoundError:
+            pass
+    store.start_job_run(message["run_id"], **message["fields"])
+
+
+def _job_finish(store, message: Mapping[str, Any]) -> None:
+    """The job's outcome, after every run its kernel recorded (they come first in the spool too).
+
+    Idempotent: the notebook is content-addressed and the job run row is updated, not added.
+    """
+    fields = dict(message["fields"])
+    if message.get("output") is not None:
+        fields["output_digest"] = store.artifacts.put_bytes(message["output"])
+    job_id = message["run_id"]
+    run_ids = [r["id"] for r in store.list_runs(job_run_id=job_id)]
+    # The kernel is gone: a tracked cell it was still running can never finish.
+    store.interrupt_runs(run_ids, f"the job run ended ({fields['status']}) while this run was recording")
+    store.finish_job_run(job_id, run_ids=run_ids, **fields)
 
 
 def _model_bytes(entry: dict[str, Any]) -> tuple[bytes, str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..environment import environment, notebook_path
-from ..errors import MlopsError, RecordingError, TrackingError
+from ..errors import MlopsError, RecordingError, SpoolError, TrackingError
 from ..processes import current_process
 from ..report import metrics_text, shape_text
 from .capture import CellCapture, data_record, metric_value
@@ -136,10 +136,38 @@ class Run:
         return self._add_model(name, model)["digest"]
 
     def _add_model(self, name: str, model: Any, digest: str | None = None) -> dict[str, Any]:
-        record = self.models[name] = model_record(name, model, self.store.artifacts, digest)
+        from .spool import unreachable
+
+        try:
+            record = self.models[name] = model_record(name, model, self._artifacts(), digest)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # The bucket (or the registry) does not answer: the model travels inside the run's
+            # record, and is uploaded before the run is marked finished (see .spool).
+            return self._defer_model(name, model, digest)
         for key, value in record["params"].items():
             self.params.setdefault(f"{name}.{key}", value)
         return record
+
+    def _artifacts(self):
+        """The run's artifact store, without opening the registry database when it is not open yet."""
+        if self._store is not None:
+            return self._store.artifacts
+        from ..store.artifacts import ArtifactStore
+
+        return ArtifactStore(self._where()["artifacts"])
+
+    def known_profile(self, digest: str) -> bool:
+        """Whether the store has a profile of data version ``digest`` (False while it does not answer)."""
+        from .spool import unreachable
+
+        try:
+            return self.store.has_profile(digest)
+        except Exception as exc:  # the registry is down: profile it again rather than fail the run
+            if not unreachable(exc):
+                raise
+            return False
 
     def log_input(self, name: str, obj: Any) -> str:
         """Record the current version of a data object the run reads; return its digest."""
@@ -151,7 +179,7 @@ class Run:
 
     def _log_data(self, target: dict[str, dict[str, Any]], name: str, obj: Any) -> str:
         _check_key(name, "data")
-        record = data_record(name, obj, known=self.store.has_profile)
+        record = data_record(name, obj, known=self.known_profile)
         target[name] = record
         return record["digest"]
 
@@ -186,7 +214,7 @@ class Run:
                     self.warnings.append(f"model {name}: {exc}")
         self.warnings.extend(capture.warnings)
 
-    def _defer_model(self, name: str, model: Any, digest: str | None) -> None:
+    def _defer_model(self, name: str, model: Any, digest: str | None) -> dict[str, Any]:
         from ..fingerprint import fingerprint
 
         cls = type(model)
@@ -198,6 +226,7 @@ class Run:
         self.models[name] = record
         for key, value in record["params"].items():
             self.params.setdefault(f"{name}.{key}", value)
+        return record
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, persist: bool = True) -> None:
@@ -209,7 +238,12 @@ class Run:
             self._insert()
 
     def _insert(self) -> None:
-        _, self.queued = deliver(self.start_message(), store=self._store, what=f"run {self.id[:8]}")
+        try:
+            _, self.queued = deliver(self.start_message(), store=self._store, what=f"run {self.id[:8]}")
+        except SpoolError:
+            # Neither the registry nor the spool took it: the code runs all the same, and the
+            # finish record (which then carries the start too) says what became of the run.
+            return
         self._inserted = True
 
     def start_message(self) -> dict[str, Any]:

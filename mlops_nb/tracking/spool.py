@@ -158,7 +158,7 @@ def append(message: Mapping[str, Any], reason: str, what: str = "a record") -> N
     """
     import sqlite3
 
-    body = pickle.dumps(dict(message), protocol=pickle.HIGHEST_PROTOCOL)
+    body = pickle.dumps(_portable(message), protocol=pickle.HIGHEST_PROTOCOL)
     path = spool_path(message["store"])
     cap = max_bytes()
     try:
@@ -177,7 +177,21 @@ def append(message: Mapping[str, Any], reason: str, what: str = "a record") -> N
                 (message.get("run_id"), message.get("op"), what, message["store"], reason, time.time(), len(body), body),
             )
     except (sqlite3.Error, OSError) as exc:
-        raise SpoolError(_disk_text(what, path, exc), path=str(path)) from None
+        raise SpoolError(_disk_text(what, path, exc, len(body)), path=str(path)) from None
+
+
+def _portable(message: Mapping[str, Any]) -> dict[str, Any]:
+    """``message`` with live model objects turned into bytes: any process may replay a spooled record."""
+    out = dict(message)
+    if any("object" in entry for entry in out.get("models") or ()):
+        from .records import model_entry
+
+        out["models"] = [
+            model_entry({k: v for k, v in entry.items() if k != "object"}, entry["object"], snapshot=True)
+            if "object" in entry else entry
+            for entry in out["models"]
+        ]  # fmt: skip
+    return out
 
 
 def replay(store_url: str, *, store=None) -> tuple[int, str | None]:
@@ -202,9 +216,8 @@ def replay(store_url: str, *, store=None) -> tuple[int, str | None]:
             if row is None:
                 return written, None
             seq, body = row
-            message = pickle.loads(body)
             try:
-                apply(message, store=store, replay=True)
+                apply(pickle.loads(body), store=store, replay=True)
             except Exception as exc:
                 if unreachable(exc):
                     with _open(path) as db:
@@ -372,9 +385,15 @@ def _exclusive(path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _disk_text(what: str, path: Path, exc: BaseException) -> str:
+def _disk_text(what: str, path: Path, exc: BaseException, needed: int) -> str:
+    import shutil
+
     cause = str(exc) or type(exc).__name__
-    if "full" in cause.lower() or getattr(exc, "errno", None) == 28:
+    try:  # SQLite reports a full disk as "database or disk is full", or only as "disk I/O error"
+        full = shutil.disk_usage(path.parent).free < needed + 1024**2
+    except OSError:
+        full = False
+    if full or "full" in cause.lower() or getattr(exc, "errno", None) == 28:
         return (
             f"{what} could not be kept: the disk holding the local spool ({path.parent}) is full. "
             "Free space there or set MLOPS_NB_SPOOL_DIR to another disk; the cell itself ran."

@@ -33,6 +33,26 @@ def when_text(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(sep=" ", timespec="seconds")
 
 
+def table_text(header: list[str], rows: list[list[Any]]) -> str:
+    """Columns aligned as ``DataFrame.to_string(index=False)`` aligns them: numbers right, text left."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(header))]
+    widths = [max([len(header[i]), *(len(row[i]) for row in cells)]) for i in range(len(header))]
+    lines = []
+    for row in [header, *cells]:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric, strict=True)]
+        lines.append(" ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return number_text(value)
+    return str(value)
+
+
 def run_report(run: Mapping[str, Any]) -> str:
     """A readable multi-line description of one run from ``SqlStore.get_run``."""
     lines = [

@@ -66,6 +66,29 @@ def test_help_starts_without_importing_any_feature():
     assert "mlops_nb.jobs" not in imported and "summary" in done.stdout and "validate" in done.stdout
 
 
+def test_read_only_commands_import_neither_pandas_nor_the_notebook_stack(store):
+    """``summary``, ``runs`` and ``status`` read the registry with SQLAlchemy core and print plain text."""
+    import subprocess
+    import sys
+
+    import mlops_nb
+
+    with mlops_nb.track(name="listed") as run:
+        run.log_metric("accuracy", 0.93)
+        run.log_param("C", 0.5)
+    for args in (["summary"], ["runs", "--params"], ["status"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlops_nb.cli", *args],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+        heavy = {"nbformat", "pandas", "numpy", "sklearn", "jsonschema", "sqlalchemy.orm"} & imported
+        assert not heavy, f"{args} imported {sorted(heavy)}"
+    listing = subprocess.run([sys.executable, "-m", "mlops_nb.cli", "runs", "--params"], capture_output=True, text=True)
+    header, row = listing.stdout.splitlines()[:2]
+    assert header.split() == ["run_id", "name", "status", "start_time", "duration_s", "accuracy", "params.C"]
+    assert row.startswith(run.id[:8]) and row.split()[-2:] == ["0.93", "0.5"]
+
+
 def test_the_cli_table_matches_the_commands_of_every_feature():
     import importlib
 

@@ -16,25 +16,27 @@ import click
 def runs_command(last: int | None, name: str | None, status: str | None, with_params: bool, filter_: str | None,
                  order_by: tuple[str, ...], all_projects: bool) -> None:  # fmt: skip
     """Recorded runs of the project, newest first: id, name, status, start, duration and metrics."""
-    import pandas as pd
-
+    from ..report import table_text, when_text
     from . import count_runs, quote, search_runs
 
     clauses = [filter_] if filter_ else []
     clauses += [f"{field} = {quote(value)}" for field, value in (("name", name), ("status", status)) if value]
     text, project = " and ".join(clauses) or None, "*" if all_projects else None
     page = search_runs(text, order_by=list(order_by) or None, max_results=last or 1000, project=project)
-    frame = page.df
-    if not len(frame):
+    if not page:
         click.echo("no runs match" if text else "no runs recorded yet")
         return
-    prefixes = ("metrics.", "params.") if with_params else ("metrics.",)
-    shown = frame[["run_id", "name", "status", "start_time", "duration_s"] + [c for c in frame if c.startswith(prefixes)]]
-    shown = shown.assign(
-        run_id=shown["run_id"].str[:8], start_time=shown["start_time"].dt.floor("s"), duration_s=pd.to_numeric(shown["duration_s"], errors="coerce").round(2)
-    ).rename(columns=lambda c: c.removeprefix("metrics."))
-    with pd.option_context("display.max_columns", None, "display.width", 250, "display.precision", 4):
-        click.echo(shown.to_string(index=False, na_rep="-"))
+    # Plain rows, not a DataFrame: a listing should not wait for pandas to import.
+    metrics = list(dict.fromkeys(k for run in page for k in run["metrics"]))
+    params = list(dict.fromkeys(k for run in page for k in run["params"])) if with_params else []
+    header = ["run_id", "name", "status", "start_time", "duration_s", *metrics, *(f"params.{k}" for k in params)]
+    rows = [
+        [run["id"][:8], run["name"] or "-", run["status"], when_text(run["start_time"]),
+         None if run["duration"] is None else round(run["duration"], 2),
+         *(run["metrics"].get(k) for k in metrics), *(run["params"].get(k) for k in params)]
+        for run in page
+    ]  # fmt: skip
+    click.echo(table_text(header, rows))
     if page.next_page_token:
         click.echo(f"(the first {len(page)} of {count_runs(text, project=project)} runs; --last N for more)")
 

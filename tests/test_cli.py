@@ -99,3 +99,32 @@ def test_the_cli_table_matches_the_commands_of_every_feature():
         assert set(commands) == {name for name, (m, _) in COMMANDS.items() if m == module}, module
         for name, command in commands.items():
             assert command.get_short_help_str(limit=300) == COMMANDS[name][1], name
+
+
+def test_our_processes_skip_the_iri_grammar_and_nbformat_validates_the_same():
+    """lean_imports: no rfc3987_syntax import in the CLI or papermill's child, same validation errors."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, nbformat\n"
+        "from nbformat.v4 import new_notebook, new_code_cell\n"
+        "nb = new_notebook(cells=[new_code_cell('x = 1')])\n"
+        "nb.cells[0]['outputs'] = 'not a list'\n"
+        "nb.metadata['kernelspec'] = {'name': 3}\n"
+        "try:\n    nbformat.validate(nb)\nexcept nbformat.ValidationError as exc:\n    print(exc.message)\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+    )
+    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    lean = subprocess.run([sys.executable, "-c", "from mlops_nb.lean_imports import skip_unused_format_checkers as s; s()\n" + probe],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert plain.returncode == 0 and lean.returncode == 0, plain.stderr + lean.stderr
+    *plain_errors, plain_loaded = plain.stdout.splitlines()
+    *lean_errors, lean_loaded = lean.stdout.splitlines()
+    assert lean_errors == plain_errors and lean_errors  # the invalid notebook is refused, with the same message
+    assert lean_loaded == "False"
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "from mlops_nb.lean_imports import papermill_main; papermill_main()", "--help"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    # (importtime lists the refused attempt too; lark is what rfc3987_syntax would have built its grammar with)
+    assert done.returncode == 0 and "nbformat" in imported and "lark" not in imported

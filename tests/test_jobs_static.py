@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_notebook
-from test_jobs_support import write_notebook
+from test_jobs_support import ROOT, write_notebook
 
 from mlops_nb.cli import main
 from mlops_nb.errors import JobError
@@ -229,3 +229,24 @@ def test_validate_static_reports_missing_parameters_cell_and_kernelspec(tmp_path
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "7" and suite.get("failures") == "3" and suite.get("skipped") == "2"
     assert len(suite.findall("testcase/failure")) == 3
+
+
+def test_parameters_are_read_as_papermill_reads_them_without_importing_it(tmp_path):
+    """declared_parameters (ast) agrees with papermill.inspect_notebook on every example notebook and
+    on annotated, commented cells; a multi-line default it keeps whole (papermill's regex mangles it)."""
+    from papermill import inspect_notebook
+
+    from mlops_nb.jobs.notebook import _type_name, declared_parameters
+
+    cell = "%matplotlib inline\nalpha = 0.6  # the learning rate\nn: int = 3\nname = 'abc'\nflag = True\nx = None\n"
+    made = write_notebook(tmp_path / "p.ipynb", "y = 1", parameters=cell)
+    for path in [made, *sorted((ROOT / "notebooks").glob("*.ipynb"))]:
+        theirs = {n: {"type": _type_name(i), "default": i.get("default"), "help": i.get("help") or ""}
+                  for n, i in inspect_notebook(str(path)).items()}  # fmt: skip
+        assert declared_parameters(path) == theirs, path
+    assert declared_parameters(made)["alpha"] == {"type": "float", "default": "0.6", "help": "the learning rate"}
+    nested = write_notebook(tmp_path / "n.ipynb", "y = 1", parameters="cfg = {\n  'a': 1,\n}  # nested\nk = 2")
+    assert declared_parameters(nested)["cfg"] == {"type": "dict", "default": "{\n  'a': 1,\n}", "help": "nested"}
+    broken = write_notebook(tmp_path / "b.ipynb", "y = 1", parameters="alpha = (")
+    with pytest.raises(JobError, match="cannot read the parameters .* line 1"):
+        declared_parameters(broken)

@@ -104,6 +104,22 @@ def build_registry(root: Path) -> dict[str, Any]:
     return out
 
 
+def spooled_run(store, name: str, reason: str = "connection refused (test)") -> str:
+    """A finished run's record kept in the local spool for ``store``, as when the registry did not answer; its id.
+
+    A real record (:class:`mlops_nb.tracking.run.Run`'s own message): ``spool.replay`` writes it.
+    """
+    from mlops_nb.tracking import spool
+    from mlops_nb.tracking.run import Run
+
+    run = Run(name, store=store)
+    run.start(persist=False)  # nothing written yet: the whole run is in the one record
+    run.log_metric("accuracy", 0.77)
+    run.conclude()
+    spool.append(run.finish_message(), reason, f"run {run.id[:8]}")
+    return run.id
+
+
 @pytest.fixture
 def registry(jp_root_dir, monkeypatch):
     """The server root's own ``.mlops/`` (no MLOPS_NB_* variables: found as the kernel would)."""

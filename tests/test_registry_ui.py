@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from click.testing import CliRunner
 from IPython.core.error import UsageError
@@ -174,3 +176,18 @@ def test_panel_shows_the_models_monitoring_alerts(two_versions, mlops_home, tmp_
     panel = RegistryPanel(name="iris")
     assert "iris-watch" in panel.alerts_html.value and "No .parquet or .csv file matches" in panel.alerts_html.value
     assert "iris-watch" in panel.static_html()
+
+
+def test_panel_says_when_local_records_are_not_in_the_registry_yet(two_versions):
+    from mlops_nb.tracking import spool
+
+    from sidebar_support import spooled_run
+
+    spooled_run(two_versions, "offline", reason="connection refused (test)")
+    panel = RegistryPanel()  # the configured registry, as %mlops registry opens it
+    note = html.unescape(panel.spool_note.value)
+    assert "1 local record(s) of 1 run(s) are not in the registry yet (registry unreachable: connection refused (test))" in note
+    assert note in html.unescape(panel.static_html())
+    assert spool.replay(two_versions.url) == (1, None)
+    panel.refresh_button.click()
+    assert panel.spool_note.value == "" and panel.spool_note.layout.display == "none"

@@ -162,3 +162,21 @@ def test_runs_panel_in_a_real_kernel(tmp_path, kernel_env, store):
     assert first["id"][:8] in static and first["project"] == "nb"
     error = "".join(o.get("text", "") for o in nb.cells[4].outputs if o["output_type"] == "stream")
     assert error.startswith("UsageError: The filter ends too early") and not [o for o in nb.cells[4].outputs if o["output_type"] == "error"]
+
+
+def test_panel_says_when_local_records_are_not_in_the_registry_yet(store):
+    from mlops_nb.tracking import spool
+
+    from sidebar_support import spooled_run
+
+    _record(store, "written", params={}, metrics={"accuracy": 0.8})
+    run_id = spooled_run(store, "offline", reason="connection refused (test)")
+    panel = RunsPanel(store=store)
+    note = html.unescape(panel.spool_note.value)
+    assert "1 local record(s) of 1 run(s) are not in the registry yet (registry unreachable: connection refused (test))" in note
+    assert panel.spool_note.layout.display is None and note in html.unescape(panel.static_html())
+    assert run_id not in panel.shown_ids
+    assert spool.replay(store.url) == (1, None)
+    panel.apply_button.click()  # any reload asks again
+    assert panel.spool_note.value == "" and panel.spool_note.layout.display == "none"
+    assert run_id in panel.shown_ids and "not in the registry" not in panel.static_html()

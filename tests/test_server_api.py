@@ -12,7 +12,7 @@ import mlops_nb
 from mlops_nb.environment import current_user
 from mlops_nb.store import clear_cache
 
-from sidebar_support import registry  # noqa: F401  (fixture)
+from sidebar_support import registry, spooled_run  # noqa: F401  (registry: a fixture)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -259,3 +259,19 @@ async def test_a_damaged_registry_is_a_json_error_not_a_traceback(jp_fetch, jp_r
     body = json.loads(err.value.response.body)
     assert err.value.code in (400, 503) and set(body) == {"error", "kind"} and "Traceback" not in body["error"]
     clear_cache()
+
+
+async def test_registry_says_what_waits_in_the_local_spool_until_it_is_written(api, registry, tmp_path, monkeypatch):
+    from mlops_nb.tracking import spool
+
+    monkeypatch.setenv("MLOPS_NB_SPOOL_DIR", str(tmp_path / "spool"))  # the server runs in this process
+    store = registry["store"]
+    assert (await api("registry"))["spool"] == {"count": 0}
+    run_id = spooled_run(store, "offline", reason="connection refused (test)")
+    waiting = (await api("registry"))["spool"]
+    assert waiting["count"] == 1 and waiting["runs"] == 1 and waiting["bytes"] > 0 and waiting["oldest"] > 0
+    assert waiting["reason"] == "connection refused (test)"
+    assert waiting["line"].startswith(f"{store.url}: 1 record(s) of 1 run(s)") and "connection refused (test)" in waiting["line"]
+    assert spool.replay(store.url) == (1, None)
+    assert (await api("registry"))["spool"] == {"count": 0}
+    assert (await api("runs", run_id))["name"] == "offline"  # written by the replay

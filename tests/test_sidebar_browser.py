@@ -2,8 +2,9 @@
 
 Opens the MLOps sidebar beside a notebook, checks that its runs and the
 registered model are shown, promotes a version through the confirmation
-dialog and checks that the alias moved in the database; screenshots (light
-and dark theme) go to ``build/``.  Needs ``/usr/bin/chromium`` (``apt-get
+dialog and checks that the alias moved in the database; shows the banner
+while a record waits in the local spool; screenshots (light and dark theme)
+go to ``build/``.  Needs ``/usr/bin/chromium`` (``apt-get
 install -y chromium``); never a browser downloaded by Playwright.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebar_support import build_registry
+from sidebar_support import build_registry, spooled_run
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -45,6 +46,7 @@ def lab(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}
+    env["MLOPS_NB_SPOOL_DIR"] = str(tmp_path / "spool")  # the lab's and its kernels' spool: never the user's own
     env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"))  # fmt: skip
     # The one-time "receive Jupyter news?" toast would cover part of the screenshots.
@@ -72,7 +74,7 @@ def lab(tmp_path):
                 time.sleep(0.5)
         else:
             raise RuntimeError(f"jupyter lab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
-        yield {"base": base, "root": root, **built}
+        yield {"base": base, "root": root, "spool_dir": env["MLOPS_NB_SPOOL_DIR"], **built}
     finally:
         proc.terminate()
         try:
@@ -193,5 +195,46 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
             assert sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").first.inner_text() == "from-lab"
             recorded = store.list_runs(name="from-lab")[0]
             assert recorded["notebook_path"].endswith("analysis.ipynb") and recorded["metrics"] == {"accuracy": 0.91}
+        finally:
+            browser.close()
+
+
+def test_sidebar_shows_a_banner_while_records_wait_in_the_local_spool(lab, monkeypatch):
+    from mlops_nb.tracking import spool
+
+    SHOTS.mkdir(exist_ok=True)
+    store, base = lab["store"], lab["base"]
+    monkeypatch.setenv("MLOPS_NB_SPOOL_DIR", lab["spool_dir"])  # the lab's spool, as its kernels see it
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            _open_sidebar(page, base)
+            sidebar = page.locator("#mlops-nb-sidebar")
+            banner = sidebar.locator(".mlops-spool-banner")
+            assert banner.is_hidden()  # nothing waits
+
+            # A run recorded while the registry did not answer waits in the spool: the next refresh says so.
+            run_id = spooled_run(store, "offline", reason="connection refused (test)")
+            sidebar.locator(".mlops-refresh").click()
+            banner.wait_for(state="visible", timeout=30_000)
+            assert banner.inner_text() == (
+                "⚠ 1 run is waiting in the local spool: registry unreachable: connection refused (test). "
+                "They are written when it answers (mlops-nb status)."
+            )
+            assert banner.get_attribute("title").startswith(f"{store.url}: 1 record(s) of 1 run(s)")
+            page.screenshot(path=str(SHOTS / "sidebar-spool-light.png"), clip={"x": 0, "y": 0, "width": 560, "height": 600})
+            _set_theme(base, "JupyterLab Dark")
+            _open_sidebar(page, base)
+            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+            banner.wait_for(state="visible", timeout=30_000)
+            page.screenshot(path=str(SHOTS / "sidebar-spool-dark.png"), clip={"x": 0, "y": 0, "width": 560, "height": 600})
+
+            # Written once the registry answers: the banner goes at the next refresh, the run is listed.
+            assert spool.replay(store.url) == (1, None)
+            sidebar.locator(".mlops-refresh").click()
+            banner.wait_for(state="hidden", timeout=30_000)
+            sidebar.locator(".mlops-section-runs .mlops-run", has_text="offline").wait_for(timeout=30_000)
+            assert store.get_run(run_id)["name"] == "offline"
         finally:
             browser.close()

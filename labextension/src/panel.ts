@@ -36,6 +36,7 @@ export class MlopsPanel extends Widget {
     this.title.caption = 'MLOps';
 
     this._status = h('div', { class: 'mlops-registry mlops-muted' });
+    this._spool = h('div', { class: 'mlops-spool-banner', role: 'status', hidden: true });
     const refresh = h('button', { class: 'jp-Button mlops-button mlops-refresh', title: 'Refresh now', onclick: () => void this.refresh() }, '↻');
     this._filter = h('input', {
       class: 'jp-mod-styled mlops-filter',
@@ -51,6 +52,7 @@ export class MlopsPanel extends Widget {
     });
     this.node.append(
       h('div', { class: 'mlops-header' }, h('span', { class: 'mlops-title' }, 'MLOps'), refresh),
+      this._spool,
       this._status
     );
     this._sections = {
@@ -80,6 +82,7 @@ export class MlopsPanel extends Widget {
         this._status.textContent = info.error;
         return;
       }
+      this.showSpool(info.spool);
       const where = info.store_url.length > 52 ? '…' + info.store_url.slice(-50) : info.store_url;
       this._status.textContent = info.exists ? where : `no registry yet at ${where}: run a %%mlops track cell`;
       this._status.title = `${info.store_url}\nacting as ${info.user}`;
@@ -96,6 +99,26 @@ export class MlopsPanel extends Widget {
     } finally {
       this._busy = false;
     }
+  }
+
+  /** The banner while records of this machine wait in the local spool for the registry; hidden when none do. */
+  private showSpool(spool: any): void {
+    const count = spool?.count || 0;
+    this._spool.hidden = !count;
+    if (!count) {
+      this._spool.replaceChildren();
+      return;
+    }
+    // Runs when the records carry run ids; a monitor's decision waits as a record of no run.
+    const n = spool.runs || count;
+    const what = `${n} ${spool.runs ? 'run' : 'record'}${n === 1 ? ' is' : 's are'}`;
+    this._spool.replaceChildren(
+      `⚠ ${what} waiting in the local spool: registry unreachable: ${spool.reason || 'unknown'}. `,
+      'They are written when it answers (',
+      h('code', {}, 'mlops-nb status'),
+      ').'
+    );
+    this._spool.title = spool.line || '';
   }
 
   /** The notebook in focus changed. */
@@ -529,6 +552,7 @@ export class MlopsPanel extends Widget {
   };
   private _sections: Record<'notebook' | 'runs' | 'models' | 'drift' | 'alerts' | 'jobs', ISection>;
   private _status: HTMLElement;
+  private _spool: HTMLElement;
   private _filter: HTMLInputElement;
   private _timer = 0;
   private _busy = false;

@@ -60,6 +60,13 @@ class MlopsNb(LoggingConfigurable):
         url, _ = self.locations()
         return {"store_url": _hide_password(url), "exists": self._exists(url)}
 
+    def spool_info(self) -> dict[str, Any]:
+        """What waits in the local spool for this registry (see :func:`.views.spool_waiting`)."""
+        from .views import spool_waiting
+
+        url, _ = self.locations()
+        return spool_waiting(url, _hide_password(url))
+
     def store(self):
         """The registry store; NotFoundError when its SQLite file does not exist yet.
 

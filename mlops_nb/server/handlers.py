@@ -8,6 +8,7 @@ Errors are JSON ``{"error": message}``: an ``MlopsError`` maps to 400, 404 or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, Callable
@@ -138,7 +139,10 @@ class RegistryHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         info = self.mlops.registry_info()
-        self.finish(json.dumps({**info, "user": self.actor(), "root_dir": str(self.mlops.root_dir)}))
+        # Off the event loop, but not behind store calls on the API's worker: those may hang on the
+        # very outage that fills the spool, and the banner must show then.
+        spool = await asyncio.get_running_loop().run_in_executor(None, self.mlops.spool_info)
+        self.finish(json.dumps(views.jsonable({**info, "spool": spool, "user": self.actor(), "root_dir": str(self.mlops.root_dir)})))
 
 
 class RunsHandler(MlopsHandler):

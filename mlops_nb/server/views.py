@@ -230,6 +230,27 @@ def trigger(store: SqlStore, name: str, actor: str, reason: str | None) -> dict[
     }  # fmt: skip
 
 
+# ---- the local spool -------------------------------------------------------------------------
+def spool_waiting(store_url: str, shown_url: str) -> dict[str, Any]:
+    """What waits in this machine's local spool for ``store_url`` (``{"count": 0}`` when nothing does).
+
+    Kernels started by this server share its user and environment, hence its
+    spool folder.  A ``stat`` when nothing waits: the sidebar asks at every refresh.
+    """
+    from dataclasses import replace
+
+    from ..tracking import spool
+
+    found = spool.waiting(store_url) if spool.has_waiting(store_url) else []
+    if not found:
+        return {"count": 0}
+    waiting = replace(found[0], store=shown_url)  # the line names the registry as the sidebar does: no password
+    return {
+        "count": waiting.count, "runs": waiting.runs, "bytes": waiting.bytes, "oldest": waiting.oldest,
+        "reason": waiting.reason, "line": waiting.line(),
+    }  # fmt: skip
+
+
 # ---- helpers ---------------------------------------------------------------------------------
 def _warnings(raw: Any) -> list[dict[str, Any]]:
     if not raw:

@@ -18,6 +18,7 @@ from ..registry import approve, load_model, models, promote, rollback, versions
 from ..registry.tables import metric_text, promotion_line
 from ..report import when_text
 from .fallback import StaticFallback
+from .spool_note import show_spool_note
 
 _CSS = """<style>
 .mlops-reg table{border-collapse:collapse;font-size:12px}
@@ -58,6 +59,7 @@ class RegistryPanel(StaticFallback):
         self.message = W.HTML()
         self.detail = W.HTML()
         self.alerts_html = W.HTML()
+        self.spool_note = W.HTML()  # records of this machine not in the registry yet, while there are any
         self.model.observe(self._show_model, names="value")
         self.version.observe(self._show_detail, names="value")
         for button, action in (
@@ -73,13 +75,14 @@ class RegistryPanel(StaticFallback):
         ])  # fmt: skip
         right = W.VBox([self.versions_html, self.alerts_html, actions, self.message, self.detail],
                        layout=W.Layout(width="100%", min_width="0"))  # fmt: skip
-        self.widget = W.VBox([W.HTML(_CSS + "<b>Model registry</b>"), W.HBox([self.model, right])])
+        self.widget = W.VBox([W.HTML(_CSS + "<b>Model registry</b>"), self.spool_note, W.HBox([self.model, right])])
         self.widget.add_class("mlops-reg")
         self.refresh(select=name)
 
     # ---------------------------------------------------------------- data
     def refresh(self, select: str | None = None) -> RegistryPanel:
         """Reload models, versions and pending requests from the registry."""
+        show_spool_note(self.spool_note, self.store)  # first: a registry that is down makes the reads fail
         self._models = models(store=self.store)
         keep = select or self.model.value
         self.model.options = [(self._model_label(m), m.name) for m in self._models]
@@ -189,7 +192,7 @@ class RegistryPanel(StaticFallback):
     # ---------------------------------------------------------------- display
     def static_html(self) -> str:
         """The models and their versions as plain HTML (no kernel needed)."""
-        parts = [_CSS, "<div class='mlops-reg'><b>Model registry</b>"]
+        parts = [_CSS, "<div class='mlops-reg'><b>Model registry</b>", self.spool_note.value]
         if not self._models:
             parts.append("<p><i>No registered model yet.</i></p>")
         for m in self._models:

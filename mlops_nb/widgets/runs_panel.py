@@ -19,6 +19,7 @@ from ..errors import MlopsError, SearchError
 from ..report import number_text, when_text
 from ..search import RunPage, count_runs, metric_keys, search_runs
 from .fallback import StaticFallback
+from .spool_note import show_spool_note
 
 _CSS = """<style>
 .mlops-runs table{border-collapse:collapse;font-size:12px}
@@ -67,6 +68,7 @@ class RunsPanel(StaticFallback):
         self.apply_button = W.Button(description="Search", icon="search", button_style="primary", layout=W.Layout(width="100px"))
         self.prev_button = W.Button(description="", icon="chevron-left", tooltip="Previous page", layout=W.Layout(width="40px"))
         self.next_button = W.Button(description="", icon="chevron-right", tooltip="Next page", layout=W.Layout(width="40px"))
+        self.spool_note = W.HTML()  # records of this machine not in the registry yet, while there are any
         self.status = W.HTML()
         self.table = W.HTML(layout=W.Layout(overflow="auto", width="100%"))
         self.selection = W.SelectMultiple(rows=6, description="", layout=W.Layout(width="420px"))
@@ -82,7 +84,7 @@ class RunsPanel(StaticFallback):
         self.widget = W.VBox([
             W.HTML(_CSS + "<b>Runs</b>"),
             W.HBox([self.filter, self.apply_button, self.sort, self.prev_button, self.next_button]),
-            self.status, self.table,
+            self.spool_note, self.status, self.table,
             W.HBox([self.selection, self.compare_button]),
             self.comparison, self.chart,
         ])  # fmt: skip
@@ -114,6 +116,7 @@ class RunsPanel(StaticFallback):
         return [o.strip() for o in (self.sort.value or "").split(",") if o.strip()] or None
 
     def _load(self) -> RunsPanel:
+        show_spool_note(self.spool_note, self.store)  # first: a registry that is down makes the search fail
         text = self.filter.value.strip() or None
         try:
             self.page = search_runs(text, order_by=self._order(), max_results=self.page_size,
@@ -165,7 +168,7 @@ class RunsPanel(StaticFallback):
     # ------------------------------------------------------------------ display
     def static_html(self) -> str:
         """The shown page as plain HTML (no kernel needed)."""
-        return _CSS + f"<div class='mlops-runs'><b>Runs</b> · {self.status.value}{runs_table(self.page)}</div>"
+        return _CSS + f"<div class='mlops-runs'><b>Runs</b> · {self.status.value}{self.spool_note.value}{runs_table(self.page)}</div>"
 
     def __repr__(self) -> str:
         return f"RunsPanel({len(self.page)} of {self.total} runs shown, filter={self.filter.value!r})"

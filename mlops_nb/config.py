@@ -49,7 +49,13 @@ settings = Settings()
 def home_dir() -> Path:
     """Folder of the embedded default store (``registry.db`` + ``artifacts/``)."""
     env = os.environ.get("MLOPS_NB_HOME")
-    return Path(env).expanduser().resolve() if env else Path.cwd().resolve() / ".mlops"
+    return _resolved(env, os.getcwd()) if env else _resolved(".", os.getcwd()) / ".mlops"
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(path: str, cwd: str) -> Path:
+    # Every run asks for its store's location: resolving (an lstat per folder) once is enough.
+    return (Path(cwd) / Path(path).expanduser()).resolve()
 
 
 def store_url(explicit: str | None = None) -> str:
@@ -80,7 +86,7 @@ def artifacts_url(explicit: str | None = None, store: str | None = None) -> str:
     if url:
         return url
     if store and store.startswith("sqlite:///") and store != "sqlite:///:memory:":
-        return str(Path(store[len("sqlite:///"):]).resolve().parent / "artifacts")
+        return str(_resolved(store[len("sqlite:///"):], os.getcwd()).parent / "artifacts")
     return str(home_dir() / "artifacts")
 
 

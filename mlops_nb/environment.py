@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -49,22 +50,58 @@ def current_user() -> str:
         return "unknown"
 
 
+_NO_GIT_S = 10.0
+_no_git: dict[Path, float] = {}  # cwd -> when it was last found outside any work tree
+
+
 def git_state(path: str | os.PathLike[str] | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git work tree containing ``path``; (None, None) outside one."""
+    """(commit, dirty) of the git work tree containing ``path``; (None, None) outside one.
+
+    Outside a work tree no process is started (a few ``stat`` calls tell, and
+    the answer is kept :data:`_NO_GIT_S` seconds); inside one, a single ``git
+    status`` gives both, every time: an edit between two runs must show.
+    """
     cwd = Path(path or os.getcwd())
+    if not any(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE")) and _gitdir(cwd) is None:
+        return None, None
+    return _git_status(cwd)
+
+
+def _git_status(cwd: Path) -> tuple[str | None, bool | None]:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
-        if commit.returncode != 0:
-            return None, None
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        done = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
             cwd=cwd, capture_output=True, text=True, timeout=10,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None, None
-    return commit.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
+    if done.returncode != 0:
+        return None, None
+    lines = done.stdout.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":  # a repository without a commit yet
+        return None, None
+    return commit, any(not line.startswith("#") for line in lines if line.strip())
+
+
+def _gitdir(cwd: Path) -> Path | None:
+    """The git directory of the work tree holding ``cwd`` (``.git``, or where a ``.git`` file points)."""
+    if time.monotonic() - _no_git.get(cwd, -_NO_GIT_S) < _NO_GIT_S:
+        return None
+    try:
+        folder = cwd.resolve()
+    except OSError:
+        return None
+    for parent in (folder, *folder.parents):
+        dot_git = parent / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():  # a linked work tree or a submodule: "gitdir: PATH"
+            text = dot_git.read_text(errors="replace").strip()
+            if text.startswith("gitdir:"):
+                return (parent / text.partition(":")[2].strip()).resolve()
+    _no_git[cwd] = time.monotonic()
+    return None
 
 
 def notebook_path(user_ns: Mapping[str, Any] | None = None) -> str | None:

@@ -20,7 +20,7 @@ from test_jobs_support import MLOPS_NB, child_env
 
 import mlops_nb
 from mlops_nb import config
-from mlops_nb.errors import NoRegistry, StoreDamaged, StoreError
+from mlops_nb.errors import NoRegistry, RecordingError, StoreDamaged, StoreError
 from mlops_nb.store import clear_cache, get_store
 from mlops_nb.processes import current_process, host_name, process_gone, process_start_time
 
@@ -69,8 +69,8 @@ def test_damaged_pages_give_store_errors_not_database_tracebacks(mlops_home):
     for call in (store.summary, lambda: store.get_run(ids[0]), store.list_runs, lambda: mlops_nb.runs()):
         with pytest.raises(StoreDamaged, match="could not be read: .*malformed.*mlops-nb doctor"):
             call()
-    with pytest.raises(StoreError, match="mlops-nb doctor"):
-        with mlops_nb.track(name="after") as run:  # a write fails the same way
+    with pytest.raises(RecordingError, match="The code ran, but run .* could not be recorded: .*mlops-nb doctor"):
+        with mlops_nb.track(name="after") as run:  # a write fails the same way, once the code has run
             run.log_metric("accuracy", 1.0)
 
     for args in (("summary",), ("runs",), ("show", ids[0][:8])):
@@ -100,6 +100,7 @@ def test_doctor_verifies_artifacts_reports_running_runs_and_removes_stale_temp_f
     live = mlops_nb.track(name="still-going")
     live.__enter__()
     try:
+        mlops_nb.sync()  # its start row now, not after a second: another process reads next
         clear_cache()
 
         done = _cli(mlops_home, "doctor")
@@ -151,8 +152,14 @@ _HANG = textwrap.dedent(
 
 
 def _hanging_run(home: Path, name: str) -> tuple[subprocess.Popen, str]:
+    """A process whose run is still going; returns once the run is visible to other processes."""
     proc = subprocess.Popen([sys.executable, "-c", _HANG, name], env=child_env(home), stdout=subprocess.PIPE, text=True)
-    return proc, proc.stdout.readline().strip()
+    run_id = proc.stdout.readline().strip()
+    started = time.monotonic()
+    while not any(r["id"] == run_id for r in get_store().list_runs()):
+        assert time.monotonic() - started < 5, "a running run stayed unseen by other processes"
+        time.sleep(0.05)
+    return proc, run_id
 
 
 def test_runs_record_their_process(store):

@@ -176,3 +176,33 @@ def test_reads_are_names_read_before_the_cell_binds_them():
     names = analyze_source("X = df.drop(columns='t')\nmodel.fit(X, y)\ny = 2\nz = z + 1\n")
     assert names.reads == {"df", "model", "y", "z"}  # X is bound first; y and z are read first
     assert names.fitted == {"model"}
+
+
+def test_a_short_run_is_one_transaction_and_a_long_one_is_seen_while_it_runs(store, kernel_env):
+    """A run's start row waits DELAY_S: short runs are written whole, long ones show as running."""
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import event
+
+    from mlops_nb.tracking import starts
+
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    with mlops_nb.track(name="short") as run:
+        run.log_metric("accuracy", 0.9)
+    assert len(commits) == 1  # start row and record in one transaction
+    assert store.get_run(run.id)["status"] == "finished"
+
+    def seen_elsewhere() -> str:
+        listing = subprocess.run([sys.executable, "-m", "mlops_nb.cli", "runs", "--status", "running"],
+                                 capture_output=True, text=True, env=kernel_env, timeout=60)  # fmt: skip
+        return listing.stdout
+
+    with mlops_nb.track(name="long") as run:
+        begun = time.monotonic()
+        while run.id[:8] not in seen_elsewhere():
+            assert time.monotonic() - begun < starts.DELAY_S + 5, "a running run stayed unseen by other processes"
+        assert store.get_run(run.id)["status"] == "running"  # and this process sees it at once, too
+    assert store.get_run(run.id)["status"] == "finished" and store.get_run(run.id)["metrics"] == {}

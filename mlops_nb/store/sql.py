@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 
 from ..environment import current_user
 from ..errors import NotFoundError, StoreError
@@ -34,6 +34,8 @@ _RUN_FIELDS = (
     "notebook_path", "execution_count", "environment", "git_commit", "git_dirty",
     "error", "user", "job_run_id", "batch_id", "warnings", "host", "pid", "process_start",
 )  # fmt: skip
+# The SET columns come from the parameters: one compiled statement serves every finish.
+_UPDATE_RUN = t.runs.update().where(t.runs.c.id == bindparam("run_id_"))
 
 
 class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
@@ -105,17 +107,17 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
     # ---- runs -----------------------------------------------------------------
     def start_run(self, run_id: str, project: str, **fields: Any) -> None:
         """Insert a run with status ``running`` so that it is visible while it runs."""
+        project_id = self._write(self._insert_run, run_id, project, fields)
+        self._project_ids[project] = project_id  # committed now
+
+    def _insert_run(self, conn: Connection, run_id: str, project: str, fields: Mapping[str, Any]) -> int:
         row = {k: fields.get(k) for k in _RUN_FIELDS}
         row.update(id=run_id, status="running", user=fields.get("user") or current_user())
         row["start_time"] = row["start_time"] or now()
-
-        def work(conn: Connection) -> None:
-            row["project_id"] = self.project_id(project, conn)
-            conn.execute(t.runs.insert().values(**row))
-            self._write_tags(conn, run_id, fields.get("tags") or {})
-
-        self._write(work)
-        self._project_ids[project] = row["project_id"]  # committed now
+        row["project_id"] = self.project_id(project, conn)
+        conn.execute(t.runs.insert(), row)  # values as parameters: the statement is compiled once
+        self._write_tags(conn, run_id, fields.get("tags") or {})
+        return row["project_id"]
 
     def finish_run(
         self,
@@ -128,9 +130,13 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
         inputs: Sequence[Mapping[str, Any]] = (),
         outputs: Sequence[Mapping[str, Any]] = (),
         models: Sequence[Mapping[str, Any]] = (),
+        start: tuple[str, Mapping[str, Any]] | None = None,
         **fields: Any,
     ) -> None:
         """Write everything a run recorded in one transaction.
+
+        ``start``: (project, fields of :meth:`start_run`) for a run never started
+        in the store: its row is inserted in the same transaction.
 
         ``inputs``/``outputs`` items: name, digest, kind, shape, schema, profile.
         ``models`` items: name, digest, flavor, class_name, params, artifact_digest,
@@ -143,13 +149,15 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
         update.setdefault("end_time", now())
         stamp = now()
 
-        def work(conn: Connection) -> None:
-            found = conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**update)).rowcount
+        def work(conn: Connection) -> int | None:
+            project_id = self._insert_run(conn, run_id, *start) if start is not None else None
+            found = conn.execute(_UPDATE_RUN, {"run_id_": run_id, **update}).rowcount
             if not found:
                 raise NotFoundError(f"Run {run_id} was never started in this store.", run_id=run_id)
             self._write_tags(conn, run_id, tags or {})
             if params:
-                conn.execute(t.params.delete().where(t.params.c.run_id == run_id))
+                if start is None:  # a run inserted just now has none to replace
+                    conn.execute(t.params.delete().where(t.params.c.run_id == run_id))
                 conn.execute(
                     t.params.insert(),
                     [{"run_id": run_id, "key": k, **param_columns(v)} for k, v in params.items()],
@@ -161,11 +169,12 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
             if metric_rows:
                 conn.execute(t.metrics.insert(), metric_rows)
                 latest = {r["key"]: r for r in metric_rows}  # the last value of each key wins
-                conn.execute(
-                    t.latest_metrics.delete().where(
-                        t.latest_metrics.c.run_id == run_id, t.latest_metrics.c.key.in_(list(latest))
+                if start is None:
+                    conn.execute(
+                        t.latest_metrics.delete().where(
+                            t.latest_metrics.c.run_id == run_id, t.latest_metrics.c.key.in_(list(latest))
+                        )
                     )
-                )
                 conn.execute(
                     t.latest_metrics.insert(),
                     [{"run_id": run_id, "key": k, "value": r["value"], "step": r["step"]} for k, r in latest.items()],
@@ -180,8 +189,11 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
             )
             if models:
                 conn.execute(t.run_models.insert(), rows(t.run_models, models, run_id=run_id))
+            return project_id
 
-        self._write(work)
+        project_id = self._write(work)
+        if start is not None:
+            self._project_ids[start[0]] = project_id  # committed now
 
     def interrupt_runs(self, run_ids: Sequence[str], reason: str) -> int:
         """Mark runs still ``running`` as ``interrupted`` (their process is gone); return how many."""

@@ -8,7 +8,8 @@ In the order a tracked cell meets them:
   scalars), :mod:`.shown_metrics` the metrics it displayed, :mod:`.staleness`
   inputs made by cells that changed since;
 * :mod:`.run`: the :class:`Run` and :func:`track` API that the magics, scripts
-  and papermill jobs share;
+  and papermill jobs share; :mod:`.starts` writes a run's start row only if it
+  lasts long enough for others to care (short runs are one transaction);
 * :mod:`.records`: a run as plain messages; :mod:`.writer` sends them to the
   store now or in the background, through :mod:`.recorder`, the process beside
   a Jupyter kernel; :mod:`.model_io` turns models into bytes and back.
@@ -19,6 +20,7 @@ on the store (:func:`mlops_nb.store.hooks.add_read_barrier`).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ def sync() -> None:
     from .spool import replay
     from .writer import wait
 
+    starts = sys.modules.get("mlops_nb.tracking.starts")
+    if starts is not None:  # runs of this process still unseen by others
+        starts.flush()
     wait()
     replay(config.store_url())
 

@@ -65,13 +65,17 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
 
 
 def _start(store, message: Mapping[str, Any], replay: bool) -> None:
-    from ..environment import git_state
-
     if replay and store.run_status(message["run_id"]) is not None:
         return
+    store.start_run(message["run_id"], message["project"], **_start_fields(message))
+
+
+def _start_fields(message: Mapping[str, Any]) -> dict[str, Any]:
+    from ..environment import git_state
+
     fields = dict(message["fields"])
     fields["git_commit"], fields["git_dirty"] = git_state(message.get("cwd"))
-    store.start_run(message["run_id"], message["project"], **fields)
+    return fields
 
 
 def _finish(store, message: Mapping[str, Any], replay: bool) -> list[str]:
@@ -92,9 +96,12 @@ def _finish(store, message: Mapping[str, Any], replay: bool) -> list[str]:
             entry["artifact_digest"] = store.artifacts.put_bytes(data)
             entry["artifact_size"] = len(data)
         models.append(entry)
-    if message.get("start") is not None:  # never written on its own (autotrack keeps runs late)
-        _start(store, message["start"], replay)
-    store.finish_run(message["run_id"], models=models, **message["fields"])
+    start = None
+    if message.get("start") is not None:  # never written on its own: in the same transaction
+        first = message["start"]
+        if not (replay and store.run_status(message["run_id"]) is not None):
+            start = (first["project"], _start_fields(first))
+    store.finish_run(message["run_id"], models=models, start=start, **message["fields"])
     return notes
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..environment import environment, notebook_path
-from ..errors import MlopsError, RecordingError, SpoolError, TrackingError
+from ..errors import MlopsError, RecordingError, TrackingError
 from ..processes import current_process
 from ..report import metrics_text, shape_text
 from .capture import CellCapture, data_record, metric_value
@@ -68,6 +69,7 @@ class Run:
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.project = config.project_name(project)
         self._store = store
+        self._urls: dict[str, str] | None = None  # see _where
         self.source = source
         self.execution_count = execution_count
         self.notebook_path = notebook_path(namespace)
@@ -85,6 +87,8 @@ class Run:
         self.duration: float | None = None
         self.persist_start = True
         self._inserted = False
+        self._start_lock = threading.Lock()  # the start row: written once, by the run or by .starts
+        self._closed = False  # ending: a start that still waits must not be written on its own
         self._deferred: dict[str, Any] = {}  # models whose artifacts are not written yet
         self.queued: str | None = None  # why the run waits in the local spool (see .spool), if it does
 
@@ -230,21 +234,39 @@ class Run:
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, persist: bool = True) -> None:
-        """Mark the run as started; with ``persist`` it is visible in the store at once."""
+        """Mark the run as started; with ``persist`` it becomes visible while it runs.
+
+        At once to reads of this process, to other processes within
+        :data:`.starts.DELAY_S`; a run that ends sooner is written in one
+        transaction (see :mod:`.starts`).
+        """
         self.start_time = time.time()
         self._t0 = time.perf_counter()
         self.status = "running"
         if persist:
-            self._insert()
+            from . import starts
 
-    def _insert(self) -> None:
-        try:
-            _, self.queued = deliver(self.start_message(), store=self._store, what=f"run {self.id[:8]}")
-        except SpoolError:
-            # Neither the registry nor the spool took it: the code runs all the same, and the
-            # finish record (which then carries the start too) says what became of the run.
-            return
-        self._inserted = True
+            starts.schedule(self)
+
+    def write_start(self) -> None:
+        """Write the run's start row now, unless it is written or the run is ending."""
+        with self._start_lock:
+            if self._inserted or self._closed:
+                return
+            try:
+                _, self.queued = deliver(self.start_message(), store=self._store, what=f"run {self.id[:8]}")
+            except MlopsError:
+                # Neither the registry nor the spool took it: the code runs all the same, and the
+                # finish record (which then carries the start too) says what became of the run.
+                return
+            self._inserted = True
+
+    def _close_start(self) -> None:
+        from . import starts
+
+        starts.cancel(self)
+        with self._start_lock:  # waits for a start being written by another thread
+            self._closed = True
 
     def start_message(self) -> dict[str, Any]:
         """The record that makes the run visible while it runs (:mod:`mlops_nb.tracking.records`)."""
@@ -298,10 +320,13 @@ class Run:
         }  # fmt: skip
 
     def _where(self) -> dict[str, Any]:
+        """The store and artifact URLs of this run's records, settled at its first record."""
         if self._store is not None:
             return {"store": self._store.url, "artifacts": self._store.artifacts.url}
-        url = config.store_url()
-        return {"store": url, "artifacts": config.artifacts_url(store=url)}
+        if self._urls is None:
+            url = config.store_url()
+            self._urls = {"store": url, "artifacts": config.artifacts_url(store=url)}
+        return dict(self._urls)
 
     def finish(self, error: BaseException | None = None) -> None:
         """Write everything recorded in one transaction.
@@ -312,6 +337,7 @@ class Run:
         if self.start_time is None:
             raise TrackingError("finish() called on a run that was never started.", run_id=self.id)
         self.conclude(error)
+        self._close_start()
         message = self.finish_message()
         notes, queued = deliver(message, store=self._store, what=f"run {self.id[:8]}")
         self.warnings.extend(notes)
@@ -359,6 +385,7 @@ class Run:
     def discard(self) -> None:
         """Stop being the active run without recording anything."""
         self.deactivate()
+        self._close_start()
         self.status = "discarded"
 
     @property

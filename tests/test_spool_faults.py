@@ -252,14 +252,19 @@ def test_a_model_whose_bucket_is_down_waits_and_the_run_never_points_at_a_missin
     assert not spool.has_waiting(url)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs: a disk that fills up. Needs mount rights (root with CAP_SYS_ADMIN, as in CI)."""
-    where = tmp_path / "small-disk"
+def _tmpfs(where: Path, size: str) -> Path:
+    """A tmpfs of ``size`` mounted at ``where``. Needs mount rights (root with CAP_SYS_ADMIN, as in CI)."""
     where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True, text=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    return where
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB disk that fills up."""
+    where = _tmpfs(tmp_path / "small-disk", "2m")
     yield where
     subprocess.run(["umount", "-l", str(where)], check=False)
 
@@ -275,7 +280,6 @@ def test_a_full_disk_while_spooling_is_one_line_and_the_cell_still_runs(pg, smal
     with pytest.raises(UsageError) as caught:
         shell.run_cell_magic("mlops", "track", "import numpy as np\nweights = np.random.default_rng(0).normal(size=400_000)\nran = True\n")
     text = str(caught.value)
-    print(text)
     assert shell.user_ns["ran"] is True
     assert "disk holding the local spool" in text and "is full" in text and "\n" not in text.strip()
     assert "MLOPS_NB_SPOOL_DIR" in text
@@ -283,12 +287,8 @@ def test_a_full_disk_while_spooling_is_one_line_and_the_cell_still_runs(pg, smal
 
 @pytest.fixture
 def read_only_folder(tmp_path):
-    """A tmpfs holding the registry, remounted read-only by ``freeze()``; root cannot write to it either."""
-    where = tmp_path / "ro"
-    where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(where)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    """A tmpfs for the registry and ``remount("ro"|"rw")``: read-only, root cannot write to it either."""
+    where = _tmpfs(tmp_path / "ro", "64m")
 
     def remount(mode: str) -> None:
         subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True)

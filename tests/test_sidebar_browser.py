@@ -10,6 +10,7 @@ install -y chromium``); never a browser downloaded by Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -95,6 +96,19 @@ def _set_theme(base: str, theme: str) -> None:
     urllib.request.urlopen(request, timeout=10)
 
 
+@contextlib.contextmanager
+def _sidebar_page(base: str, *, height: int):
+    """Chromium on the lab with the MLOps sidebar open: (page, sidebar locator)."""
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": height})
+            _open_sidebar(page, base)
+            yield page, page.locator("#mlops-nb-sidebar")
+        finally:
+            browser.close()
+
+
 def _open_sidebar(page, base: str) -> None:
     page.goto(f"{base}/lab/tree/analysis.ipynb?token={TOKEN}")
     page.locator("li[data-id='mlops-nb-sidebar']").click(timeout=60_000)
@@ -106,97 +120,90 @@ def test_sidebar_shows_runs_and_models_and_promotes_through_the_dialog(lab):
     SHOTS.mkdir(exist_ok=True)
     store, base = lab["store"], lab["base"]
     assert store.get_alias("iris", "production") == 1
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            _open_sidebar(page, base)
-            sidebar = page.locator("#mlops-nb-sidebar")
+    with _sidebar_page(base, height=1400) as (page, sidebar):
 
-            # This notebook: its own runs, newest first, with the warning; not the other notebook's run.
-            notebook_runs = sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").all_inner_texts()
-            assert notebook_runs == ["train-C1.0", "train-C0.05", "prepare"]
-            assert "features changed after this run read it" in sidebar.locator(".mlops-section-notebook").inner_text()
-            # Runs: every run; Models: iris with its aliases and versions; Drift and Jobs filled in.
-            sidebar.locator(".mlops-section-runs .mlops-run").first.wait_for()
-            runs_text = sidebar.locator(".mlops-section-runs").inner_text()
-            assert all(name in runs_text for name in ("train-C1.0", "train-C0.05", "prepare", "elsewhere"))
-            model = sidebar.locator(".mlops-model[data-model='iris']")
-            assert "@production → v1" in model.locator(".mlops-aliases").inner_text()
-            assert model.locator("[data-version]").count() == 2
-            assert sidebar.locator(".mlops-section-drift .mlops-chip-drifted").all_inner_texts() == ["amount"]
-            assert "nightly" in sidebar.locator(".mlops-section-jobs").inner_text()
-            alerts = sidebar.locator(".mlops-section-alerts")
-            alerts.locator(".mlops-alert").first.wait_for()
-            assert "iris-watch" in alerts.inner_text() and "No .parquet or .csv file matches" in alerts.inner_text()
-            page.screenshot(path=str(SHOTS / "sidebar-light.png"))
-            page.screenshot(path=str(SHOTS / "sidebar-readme.png"), clip={"x": 0, "y": 0, "width": 560, "height": 1030})
+        # This notebook: its own runs, newest first, with the warning; not the other notebook's run.
+        notebook_runs = sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").all_inner_texts()
+        assert notebook_runs == ["train-C1.0", "train-C0.05", "prepare"]
+        assert "features changed after this run read it" in sidebar.locator(".mlops-section-notebook").inner_text()
+        # Runs: every run; Models: iris with its aliases and versions; Drift and Jobs filled in.
+        sidebar.locator(".mlops-section-runs .mlops-run").first.wait_for()
+        runs_text = sidebar.locator(".mlops-section-runs").inner_text()
+        assert all(name in runs_text for name in ("train-C1.0", "train-C0.05", "prepare", "elsewhere"))
+        model = sidebar.locator(".mlops-model[data-model='iris']")
+        assert "@production → v1" in model.locator(".mlops-aliases").inner_text()
+        assert model.locator("[data-version]").count() == 2
+        assert sidebar.locator(".mlops-section-drift .mlops-chip-drifted").all_inner_texts() == ["amount"]
+        assert "nightly" in sidebar.locator(".mlops-section-jobs").inner_text()
+        alerts = sidebar.locator(".mlops-section-alerts")
+        alerts.locator(".mlops-alert").first.wait_for()
+        assert "iris-watch" in alerts.inner_text() and "No .parquet or .csv file matches" in alerts.inner_text()
+        page.screenshot(path=str(SHOTS / "sidebar-light.png"))
+        page.screenshot(path=str(SHOTS / "sidebar-readme.png"), clip={"x": 0, "y": 0, "width": 560, "height": 1030})
 
-            # The filter box takes the run search grammar.
-            sidebar.locator(".mlops-filter").fill("metrics.accuracy > 0.9 and status = 'finished'")
-            sidebar.locator(".mlops-filter").press("Enter")
-            page.wait_for_function(
-                "document.querySelectorAll('#mlops-nb-sidebar .mlops-section-runs .mlops-run').length === 2", timeout=30_000
-            )
-            names = sidebar.locator(".mlops-section-runs .mlops-run .mlops-name").all_inner_texts()
-            assert names == ["train-C1.0", "train-C0.05"]
-            sidebar.locator(".mlops-filter").fill("metrics.accuracy >>> 1")
-            sidebar.locator(".mlops-filter").press("Enter")
-            sidebar.locator(".mlops-section-runs .mlops-error").wait_for(timeout=30_000)
-            sidebar.locator(".mlops-filter").fill("")
-            sidebar.locator(".mlops-filter").press("Enter")
+        # The filter box takes the run search grammar.
+        sidebar.locator(".mlops-filter").fill("metrics.accuracy > 0.9 and status = 'finished'")
+        sidebar.locator(".mlops-filter").press("Enter")
+        page.wait_for_function(
+            "document.querySelectorAll('#mlops-nb-sidebar .mlops-section-runs .mlops-run').length === 2", timeout=30_000
+        )
+        names = sidebar.locator(".mlops-section-runs .mlops-run .mlops-name").all_inner_texts()
+        assert names == ["train-C1.0", "train-C0.05"]
+        sidebar.locator(".mlops-filter").fill("metrics.accuracy >>> 1")
+        sidebar.locator(".mlops-filter").press("Enter")
+        sidebar.locator(".mlops-section-runs .mlops-error").wait_for(timeout=30_000)
+        sidebar.locator(".mlops-filter").fill("")
+        sidebar.locator(".mlops-filter").press("Enter")
 
-            # Promote v2 to production through the confirmation dialog.
-            model.locator("[data-version='2'] .mlops-promote").click()
-            dialog = page.locator(".jp-Dialog")
-            dialog.locator(".mlops-alias-input").fill("production")
-            dialog.locator(".mlops-reason-input").fill("promoted from the browser test")
-            page.screenshot(path=str(SHOTS / "sidebar-promote-dialog.png"))
-            dialog.locator("button.jp-mod-accept").click()
-            model.locator(".mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
-            assert store.get_alias("iris", "production") == 2
-            event = [e for e in store.audit_log("model:iris") if e["action"] == "promote"][-1]
-            assert event["reason"] == "promoted from the browser test" and event["payload"]["version"] == 2
+        # Promote v2 to production through the confirmation dialog.
+        model.locator("[data-version='2'] .mlops-promote").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator(".mlops-alias-input").fill("production")
+        dialog.locator(".mlops-reason-input").fill("promoted from the browser test")
+        page.screenshot(path=str(SHOTS / "sidebar-promote-dialog.png"))
+        dialog.locator("button.jp-mod-accept").click()
+        model.locator(".mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
+        assert store.get_alias("iris", "production") == 2
+        event = [e for e in store.audit_log("model:iris") if e["action"] == "promote"][-1]
+        assert event["reason"] == "promoted from the browser test" and event["payload"]["version"] == 2
 
-            # A run's details open in the main area: params, metrics, inputs with lineage, source.
-            sidebar.locator(".mlops-section-notebook .mlops-run").first.click()
-            details = page.locator(".mlops-run-details")
-            details.locator("h3", has_text="Lineage").wait_for(timeout=30_000)
-            text = details.inner_text()
-            assert "train-C1.0" in text and "accuracy" in text and "features" in text and "prepare" in text
-            page.screenshot(path=str(SHOTS / "sidebar-run-details.png"))
+        # A run's details open in the main area: params, metrics, inputs with lineage, source.
+        sidebar.locator(".mlops-section-notebook .mlops-run").first.click()
+        details = page.locator(".mlops-run-details")
+        details.locator("h3", has_text="Lineage").wait_for(timeout=30_000)
+        text = details.inner_text()
+        assert "train-C1.0" in text and "accuracy" in text and "features" in text and "prepare" in text
+        page.screenshot(path=str(SHOTS / "sidebar-run-details.png"))
 
-            # Jobs: "Run now" (confirmed) requests a firing, shown in the schedule's history.
-            job = sidebar.locator(".mlops-job[data-schedule='nightly']")
-            job.locator(".mlops-trigger").click()
-            page.locator(".jp-Dialog button.jp-mod-accept").click()
-            job.locator(".mlops-history .mlops-status-requested").wait_for(timeout=30_000)
-            assert [f["status"] for f in store.list_firings("nightly")] == ["requested"]
+        # Jobs: "Run now" (confirmed) requests a firing, shown in the schedule's history.
+        job = sidebar.locator(".mlops-job[data-schedule='nightly']")
+        job.locator(".mlops-trigger").click()
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        job.locator(".mlops-history .mlops-status-requested").wait_for(timeout=30_000)
+        assert [f["status"] for f in store.list_firings("nightly")] == ["requested"]
 
-            # Dark theme: the same sidebar with JupyterLab's dark variables.
-            _set_theme(base, "JupyterLab Dark")
-            _open_sidebar(page, base)
-            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
-            page.locator("#mlops-nb-sidebar .mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
-            page.screenshot(path=str(SHOTS / "sidebar-dark.png"))
+        # Dark theme: the same sidebar with JupyterLab's dark variables.
+        _set_theme(base, "JupyterLab Dark")
+        _open_sidebar(page, base)
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+        page.locator("#mlops-nb-sidebar .mlops-alias[data-alias='production']", has_text="v2").wait_for(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "sidebar-dark.png"))
 
-            # A cell tracked in the open notebook, in its real kernel, shows up under "This notebook".
-            page.locator(".lm-TabBar-tab", has_text="analysis.ipynb").click()
-            editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
-            editor.click()
-            page.keyboard.press("Control+A")
-            page.keyboard.type("%load_ext mlops_nb")
-            page.keyboard.press("Shift+Enter")
-            page.locator(".jp-NotebookPanel .jp-Cell").nth(1).locator(".cm-content").wait_for(timeout=30_000)
-            page.keyboard.type("%%mlops track --name from-lab\naccuracy = 0.91")
-            page.keyboard.press("Shift+Enter")
-            # The run row appears when the cell starts; its metric when the run is written at the end.
-            sidebar.locator(".mlops-section-notebook .mlops-run", has_text="from-lab").filter(has_text="accuracy=0.91").wait_for(timeout=60_000)
-            assert sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").first.inner_text() == "from-lab"
-            recorded = store.list_runs(name="from-lab")[0]
-            assert recorded["notebook_path"].endswith("analysis.ipynb") and recorded["metrics"] == {"accuracy": 0.91}
-        finally:
-            browser.close()
+        # A cell tracked in the open notebook, in its real kernel, shows up under "This notebook".
+        page.locator(".lm-TabBar-tab", has_text="analysis.ipynb").click()
+        editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+        editor.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("%load_ext mlops_nb")
+        page.keyboard.press("Shift+Enter")
+        page.locator(".jp-NotebookPanel .jp-Cell").nth(1).locator(".cm-content").wait_for(timeout=30_000)
+        page.keyboard.type("%%mlops track --name from-lab\naccuracy = 0.91")
+        page.keyboard.press("Shift+Enter")
+        # The run row appears when the cell starts; its metric when the run is written at the end.
+        sidebar.locator(".mlops-section-notebook .mlops-run", has_text="from-lab").filter(has_text="accuracy=0.91").wait_for(timeout=60_000)
+        assert sidebar.locator(".mlops-section-notebook .mlops-run .mlops-name").first.inner_text() == "from-lab"
+        recorded = store.list_runs(name="from-lab")[0]
+        assert recorded["notebook_path"].endswith("analysis.ipynb") and recorded["metrics"] == {"accuracy": 0.91}
 
 
 def test_sidebar_shows_a_banner_while_records_wait_in_the_local_spool(lab, monkeypatch):
@@ -205,36 +212,29 @@ def test_sidebar_shows_a_banner_while_records_wait_in_the_local_spool(lab, monke
     SHOTS.mkdir(exist_ok=True)
     store, base = lab["store"], lab["base"]
     monkeypatch.setenv("MLOPS_NB_SPOOL_DIR", lab["spool_dir"])  # the lab's spool, as its kernels see it
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            _open_sidebar(page, base)
-            sidebar = page.locator("#mlops-nb-sidebar")
-            banner = sidebar.locator(".mlops-spool-banner")
-            assert banner.is_hidden()  # nothing waits
+    with _sidebar_page(base, height=900) as (page, sidebar):
+        banner = sidebar.locator(".mlops-spool-banner")
+        assert banner.is_hidden()  # nothing waits
 
-            # A run recorded while the registry did not answer waits in the spool: the next refresh says so.
-            run_id = spooled_run(store, "offline", reason="connection refused (test)")
-            sidebar.locator(".mlops-refresh").click()
-            banner.wait_for(state="visible", timeout=30_000)
-            assert banner.inner_text() == (
-                "⚠ 1 run is waiting in the local spool: registry unreachable: connection refused (test). "
-                "They are written when it answers (mlops-nb status)."
-            )
-            assert banner.get_attribute("title").startswith(f"{store.url}: 1 record(s) of 1 run(s)")
-            page.screenshot(path=str(SHOTS / "sidebar-spool-light.png"), clip={"x": 0, "y": 0, "width": 560, "height": 600})
-            _set_theme(base, "JupyterLab Dark")
-            _open_sidebar(page, base)
-            page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
-            banner.wait_for(state="visible", timeout=30_000)
-            page.screenshot(path=str(SHOTS / "sidebar-spool-dark.png"), clip={"x": 0, "y": 0, "width": 560, "height": 600})
+        # A run recorded while the registry did not answer waits in the spool: the next refresh says so.
+        run_id = spooled_run(store, "offline", reason="connection refused (test)")
+        sidebar.locator(".mlops-refresh").click()
+        banner.wait_for(state="visible", timeout=30_000)
+        assert banner.inner_text() == (
+            "⚠ 1 run is waiting in the local spool: registry unreachable: connection refused (test). "
+            "They are written when it answers (mlops-nb status)."
+        )
+        assert banner.get_attribute("title").startswith(f"{store.url}: 1 record(s) of 1 run(s)")
+        page.screenshot(path=str(SHOTS / "sidebar-spool-light.png"), clip={"x": 0, "y": 0, "width": 560, "height": 600})
+        _set_theme(base, "JupyterLab Dark")
+        _open_sidebar(page, base)
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+        banner.wait_for(state="visible", timeout=30_000)
+        page.screenshot(path=str(SHOTS / "sidebar-spool-dark.png"), clip={"x": 0, "y": 0, "width": 560, "height": 600})
 
-            # Written once the registry answers: the banner goes at the next refresh, the run is listed.
-            assert spool.replay(store.url) == (1, None)
-            sidebar.locator(".mlops-refresh").click()
-            banner.wait_for(state="hidden", timeout=30_000)
-            sidebar.locator(".mlops-section-runs .mlops-run", has_text="offline").wait_for(timeout=30_000)
-            assert store.get_run(run_id)["name"] == "offline"
-        finally:
-            browser.close()
+        # Written once the registry answers: the banner goes at the next refresh, the run is listed.
+        assert spool.replay(store.url) == (1, None)
+        sidebar.locator(".mlops-refresh").click()
+        banner.wait_for(state="hidden", timeout=30_000)
+        sidebar.locator(".mlops-section-runs .mlops-run", has_text="offline").wait_for(timeout=30_000)
+        assert store.get_run(run_id)["name"] == "offline"

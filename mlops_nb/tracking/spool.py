@@ -254,17 +254,26 @@ def waiting(store_url: str | None = None) -> list[Waiting]:
     return found
 
 
-def note_waiting(store_url: str) -> str | None:
-    """Say on stderr, once per read, that records of this machine are not in ``store_url`` yet."""
-    if not has_waiting(store_url):
-        return None
-    found = waiting(store_url)
+def waiting_text(store_url: str) -> str | None:
+    """One line saying how many records of this machine are not in ``store_url`` yet, and why; None when none wait.
+
+    A ``stat`` when nothing waits: reads and panels ask every time.
+    """
+    found = waiting(store_url) if has_waiting(store_url) else []
     if not found:
         return None
-    text = (
-        f"mlops: {found[0].count} local record(s) of {found[0].runs} run(s) are not in the registry yet "
+    return (
+        f"{found[0].count} local record(s) of {found[0].runs} run(s) are not in the registry yet "
         f"(registry unreachable: {found[0].reason}); they are written when it answers (mlops-nb status)"
     )
+
+
+def note_waiting(store_url: str) -> str | None:
+    """Say on stderr, once per read, that records of this machine are not in ``store_url`` yet."""
+    text = waiting_text(store_url)
+    if text is None:
+        return None
+    text = f"mlops: {text}"
     print(text, file=sys.stderr)
     return text
 

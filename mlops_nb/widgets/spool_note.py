@@ -14,15 +14,9 @@ def spool_note(store=None) -> str:
     from .. import config
     from ..tracking import spool
 
-    url = store.url if store is not None else config.store_url()
-    found = spool.waiting(url) if spool.has_waiting(url) else []
-    if not found:
+    text = spool.waiting_text(store.url if store is not None else config.store_url())
+    if text is None:
         return ""
-    waiting = found[0]
-    text = (  # the words of mlops_nb.runs()'s note (spool.note_waiting)
-        f"{waiting.count} local record(s) of {waiting.runs} run(s) are not in the registry yet "
-        f"(registry unreachable: {waiting.reason}); they are written when it answers (mlops-nb status)"
-    )
     # Inline: the panels have different stylesheets.  A tint of the warning colour over whatever is
     # behind keeps the text readable in light and dark themes (--jp-warn-color3 is light in both).
     style = (

@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from mlops_nb import allocator
 from mlops_nb.profiling import coltypes as ct
 from mlops_nb.drift import stattests as st
 from mlops_nb.profiling.dists import SKETCH_NOTE, CatCounts, SketchDist
@@ -233,6 +234,7 @@ def compare(
                 column=cur_name,
             ) from exc
 
+    allocator.tune()
     n_workers = workers or min(4, os.cpu_count() or 1)
     if n_workers > 1 and len(pairs) > 1 and len(frame) * len(pairs) >= 200_000:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:

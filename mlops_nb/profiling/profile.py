@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_nb import allocator
 from mlops_nb.profiling import coltypes as ct
 from mlops_nb.profiling.dists import ExactDist, build_sketch
 
@@ -101,6 +102,7 @@ def build_profile(obj: Any) -> dict | None:
             continue
         names.append(key)
         series.append(frame.iloc[:, i])
+    allocator.tune()
     workers = min(4, os.cpu_count() or 1)
     if len(frame) >= _PARALLEL_ROWS and len(series) > 1 and workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:

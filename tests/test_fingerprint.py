@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import gc
 import json
 import os
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import xxhash
 
 from mlops_nb.errors import FingerprintError
 from mlops_nb.fingerprint import (
@@ -286,6 +288,42 @@ def test_object_and_structured_arrays() -> None:
         s1 = np.array(["a", "long string " * 5], dtype=np.dtypes.StringDType())
         s2 = np.array(["a", "long string " * 5], dtype=np.dtypes.StringDType())
         assert fingerprint(s1) == fingerprint(s2) != fingerprint(s2[::-1])
+
+
+def test_text_columns_scan_agrees_with_one_length_per_string(monkeypatch) -> None:
+    """The joined-text scan gives the digest a call per string gives, across chunk edges,
+    non-ASCII, surrogates and strings holding the separator; str subclasses are their text."""
+    from mlops_nb.fingerprint import objects as fp_objects
+
+    rng = np.random.default_rng(3)
+    vocab = ["", "a", "héllo", "😀x", "\x00", "tab\tnl\n", "\ud800lone", "x" * 300]
+    for chosen in (vocab, vocab[:2], ["plain", "ascii"]):
+        values = np.array([chosen[i] for i in rng.integers(0, len(chosen), 2_500)], dtype=object)
+        items = values.tolist()
+        spec = (  # the encoding: code-point lengths as little-endian int64, then the UTF-8 text
+            xxhash.xxh3_128(np.array([len(x) for x in items], "<i8")).digest(),
+            xxhash.xxh3_128("".join(items).encode("utf-8", "surrogatepass")).digest(),
+        )
+        assert fp_objects._str_digests(values) == fp_objects._str_digests(items) == spec
+        whole = fingerprint(values)
+        monkeypatch.setattr(fp_objects, "_STR_CHUNK", 7)  # many chunk edges, some chunks without NUL
+        assert fp_objects._str_digests(values) == spec
+        assert fingerprint(values) == whole
+        monkeypatch.undo()
+    assert fp_objects._str_digests(np.array(["a", 1], dtype=object)) is None
+    one = np.array(["ab", "c"], dtype=object)
+    assert fingerprint(one) != fingerprint(np.array(["a", "bc"], dtype=object))
+    assert fingerprint(np.array(["a", None, "c"], dtype=object)) != fingerprint(np.array(["a", "", "c"], dtype=object))
+
+    class Colour(str, enum.Enum):
+        RED = "red"
+
+    class Tag(str):
+        pass
+
+    text = np.array(["red", "b", None], dtype=object)
+    assert fingerprint(np.array([Colour.RED, Tag("b"), None], dtype=object)) == fingerprint(text)
+    assert fingerprint(np.array([Colour.RED, "b"], dtype=object)) == fingerprint(text[:2])
 
 
 def test_primitives_and_containers() -> None:

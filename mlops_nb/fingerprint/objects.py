@@ -3,7 +3,8 @@
 Dicts and sets are ordered by the digests of their keys or elements, never by
 ``hash()``. An object column is encoded as its sorted type names, one type
 code per element, then one vectorised payload per type (str: code-point
-lengths + UTF-8).
+lengths + UTF-8). Instances of str subclasses (str-valued enums included) are
+their text there, as they compare equal to it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import xxhash
 from .buffers import canonical_bytes
 from .framing import U64, atom, container, digest, feed, framed, type_name
 
-_STR_CHUNK = 1 << 16  # strings joined at a time: bounds the temporary memory
+_STR_CHUNK = 1 << 18  # strings joined at a time: bounds the temporary memory
+_SEP = "\x00"  # joins a chunk so one vectorised scan finds every length
 _NAN = struct.pack("<d", float("nan"))
 
 
@@ -128,10 +130,21 @@ def _no_payload(t: type) -> bool:
 # --------------------------------------------------------------------------- object columns
 
 
+def _kind(t: type) -> type:
+    return str if issubclass(t, str) else t
+
+
 def feed_objects(values: np.ndarray, h: Any) -> None:
     """1-D object array: type names, a type code per element, one payload per type."""
+    strs = _str_digests(values) if len(values) else None
+    if strs is not None:  # every element a str (CSV text): the same bytes as below, faster
+        container(h, b"objects", 4)
+        atom(h, b"count", U64.pack(len(values)))
+        feed([type_name(str)], h)
+        atom(h, b"codes")
+        return _frame_strs(h, b"g-str", *strs)
     items = values.tolist()
-    kinds = list(map(type, items))
+    kinds = list(map(_kind, map(type, items)))
     names = sorted({type_name(t) for t in set(kinds)})
     container(h, b"objects", 3 + len(names))
     atom(h, b"count", U64.pack(len(items)))
@@ -151,7 +164,7 @@ def _feed_group(items: list, h: Any) -> None:
     t, n = type(items[0]), len(items)
     if _no_payload(t):
         return atom(h, b"g-none")  # the count is implied by the type codes
-    if issubclass(t, str) and not issubclass(t, enum.Enum):
+    if issubclass(t, str):  # grouped by _kind: str-valued enums and other subclasses are text here
         return _feed_strs(items, h, b"g-str")
     if t is bytes:
         return _feed_strs(items, h, b"g-bytes")
@@ -171,12 +184,46 @@ def _feed_group(items: list, h: Any) -> None:
 
 def _feed_strs(items: list, h: Any, tag: bytes) -> None:
     """Lengths and concatenated bytes, in two hashers so chunking cannot matter."""
+    if isinstance(items[0], str):
+        return _frame_strs(h, tag, *_str_digests(items))
     lens, data = xxhash.xxh3_128(), xxhash.xxh3_128()
     for i in range(0, len(items), _STR_CHUNK):
         chunk = items[i : i + _STR_CHUNK]
         lens.update(np.fromiter(map(len, chunk), "<i8", len(chunk)))
-        is_str = isinstance(chunk[0], str)
-        data.update("".join(chunk).encode("utf-8", "surrogatepass") if is_str else b"".join(chunk))
+        data.update(b"".join(chunk))
+    _frame_strs(h, tag, lens.digest(), data.digest())
+
+
+def _frame_strs(h: Any, tag: bytes, lens: bytes, data: bytes) -> None:
     container(h, tag, 2)
-    atom(h, b"lens", lens.digest())
-    atom(h, b"data", data.digest())
+    atom(h, b"lens", lens)
+    atom(h, b"data", data)
+
+
+def _str_digests(items: Any) -> tuple[bytes, bytes] | None:
+    """Digests of the code-point lengths and of the UTF-8 text of strings, or None when an
+    element is not a str. Lengths come from one scan of the joined text, not a call per string."""
+    lens, data = xxhash.xxh3_128(), xxhash.xxh3_128()
+    for i in range(0, len(items), _STR_CHUNK):
+        chunk = items[i : i + _STR_CHUNK]
+        chunk = chunk.tolist() if isinstance(chunk, np.ndarray) else chunk  # join would copy it first
+        try:
+            joined = _SEP.join(chunk)
+        except TypeError:
+            return None
+        units = (
+            np.frombuffer(joined.encode("ascii"), np.uint8)
+            if joined.isascii()
+            else np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), "<u4")
+        )
+        ends = np.flatnonzero(units == 0)
+        if ends.size == len(chunk) - 1:  # else a string holds the separator itself
+            bounds = np.empty(len(chunk) + 1, "<i8")
+            bounds[0], bounds[1:-1], bounds[-1] = -1, ends, units.size
+            lengths = np.diff(bounds)
+            lengths -= 1
+            lens.update(lengths)
+        else:
+            lens.update(np.fromiter(map(len, chunk), "<i8", len(chunk)))
+        data.update("".join(chunk).encode("utf-8", "surrogatepass"))
+    return lens.digest(), data.digest()

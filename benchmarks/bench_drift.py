@@ -1,13 +1,17 @@
 """Data drift, side by side with Evidently's ``DataDriftPreset`` (the drift anchor).
 
 1. Same frames, both tools: a small pair (800 rows: K-S / chi-square / Z-test
-   branch) and a large pair (200,000 rows x 25 columns: Wasserstein /
-   Jensen-Shannon branch). Evidently runs in its own venv (it needs pandas<3)
-   on frames written to parquet; ours runs in-process. Prints the time ratio
-   and, for every column, both tools' test, value (p-value or distance) and
-   decision, and whether they agree.
-2. Ours alone at 1,000,000 x 25 (20 numerical, 5 categorical): drift from raw
+   branch), a large pair (200,000 rows x 25 columns: Wasserstein /
+   Jensen-Shannon branch) and a big pair (1,000,000 rows x 25 columns).
+   Evidently runs in its own venv (it needs pandas<3) on frames written to
+   parquet; ours runs in-process. Prints the time ratio and, for every column,
+   both tools' test, value (p-value or distance) and decision, and whether they
+   agree.
+2. Ours alone on the big pair (20 numerical, 5 categorical): drift from raw
    data, building the reference profile, and drift from that profile.
+
+If Evidently's venv cannot be created (offline machine), ours runs alone and
+no side-by-side figure is recorded.
 
 Run: ``python benchmarks/bench_drift.py [--rows N] [--big-rows N] [--skip-evidently]``
 (creates build/bench-evidently-venv on first use).
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,11 +30,14 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
 from _anchor_env import ROOT, anchor_python, ensure_ours, run_json  # noqa: E402
 
 ensure_ours()
 
 EVIDENTLY_REQUIREMENTS = ["evidently", "pandas<3", "pyarrow"]
+# Targets of the time ratio Evidently / ours, by rows (issue 21); other sizes have none.
+TARGETS = {200_000: 50, 1_000_000: 30}
 
 EVIDENTLY_RUN = """
 import json, sys, time, warnings
@@ -109,10 +117,19 @@ def agree_values(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(b)) or (a < 1e-12 and b < 1e-12)
 
 
-def compare(label: str, n: int, seed: int, python: Path | None, workdir: Path) -> dict:
+def rows_text(n: int) -> str:
+    """800, 200k, 1M: the size in a figure's name."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if n >= size and n % size == 0:
+            return f"{n // size}{suffix}"
+    return f"{n:,}"
+
+
+def compare(label: str, n: int, seed: int, python: Path | None, workdir: Path, frames=None) -> dict:
+    """Ours and Evidently on the pair ``make_frames(n, seed)`` (``frames``: that pair, already made)."""
     from mlops_nb.drift import drift
 
-    ref, cur, num, cat = make_frames(n, seed)
+    ref, cur, num, cat = frames if frames is not None else make_frames(n, seed)
     t0 = time.perf_counter()
     ours = drift(ref, cur)
     ours_s = time.perf_counter() - t0
@@ -154,17 +171,20 @@ def compare(label: str, n: int, seed: int, python: Path | None, workdir: Path) -
     for r in rows:
         if not agree_values(r["ours"][1], r["evidently"][1]):
             print(f"  {r['column']}: ours {r['ours'][1]:.6g} vs evidently {r['evidently'][1]:.6g} ({r['note']})")
+    _results.record(f"drift {rows_text(n)} x {ref.shape[1]} vs Evidently", ratio, unit="x", target=TARGETS.get(n),
+                    detail=f"Evidently {ev['version']} {ev['seconds']:.2f} s, ours {ours_s:.3f} s; "
+                           f"same decision {n_decision}/{k}")  # fmt: skip
     result.update(evidently_seconds=ev["seconds"], evidently_version=ev["version"], speedup=ratio,
                   agree_test=n_test, agree_decision=n_decision, agree_value=n_value, n_columns=k,
                   per_column=rows)  # fmt: skip
     return result
 
 
-def ours_at_scale(n: int, seed: int) -> dict:
+def ours_at_scale(n: int, seed: int, frames=None) -> dict:
     from mlops_nb.drift import drift
     from mlops_nb.profiling.profile import build_profile
 
-    ref, cur, _, _ = make_frames(n, seed)
+    ref, cur, _, _ = frames if frames is not None else make_frames(n, seed)
     print(f"\n--- ours alone: {n:,} rows x {ref.shape[1]} columns (reference and current each) ---")
     t0 = time.perf_counter()
     rep = drift(ref, cur)
@@ -188,19 +208,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the large side-by-side pair")
     parser.add_argument("--small-rows", type=int, default=800, help="rows of the small pair (<= 1000 branch)")
-    parser.add_argument("--big-rows", type=int, default=1_000_000, help="rows for ours alone (0 to skip)")
+    parser.add_argument("--big-rows", type=int, default=1_000_000,
+                        help="rows of the big pair, side by side and then ours alone (0 to skip)")
     parser.add_argument("--skip-evidently", action="store_true", help="time ours only")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     workdir = ROOT / "build" / "bench-drift"
     workdir.mkdir(parents=True, exist_ok=True)
-    python = None if args.skip_evidently else anchor_python("evidently", EVIDENTLY_REQUIREMENTS)
+    python = None
+    if not args.skip_evidently:
+        try:
+            python = anchor_python("evidently", EVIDENTLY_REQUIREMENTS)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"NOTE: Evidently's venv could not be created ({exc}); timing ours alone, "
+                  "no side-by-side figures recorded", flush=True)  # fmt: skip
     results = {
         "small": compare("small", args.small_rows, args.seed, python, workdir),
         "large": compare("large", args.rows, args.seed, python, workdir),
     }
     if args.big_rows:
-        results["scale"] = ours_at_scale(args.big_rows, args.seed)
+        frames = make_frames(args.big_rows, args.seed)  # the same pair for both parts
+        results["big"] = compare("big", args.big_rows, args.seed, python, workdir, frames)
+        results["scale"] = ours_at_scale(args.big_rows, args.seed, frames)
     (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     print(f"\nresults written to {workdir / 'results.json'}")
     return 0

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 BIN = Path(sys.executable).parent
@@ -53,6 +56,12 @@ def main() -> None:
         record = best["mlops-nb run"] - best["papermill, lean"]
         print(f"    what recording costs (vs papermill started as we start it): {record:+.2f} s "
               f"({best['mlops-nb run'] / best['papermill, lean']:.2f}x)")
+        _results.record("mlops-nb run vs bare papermill (quickstart)", best["mlops-nb run"] / best["papermill"], unit="x",
+                        target=1.10, better="lower", detail=f"mlops-nb run {best['mlops-nb run']:.2f} s, "
+                        f"papermill {best['papermill']:.2f} s, best of {REPEATS}")  # fmt: skip
+        _results.record("mlops-nb run vs papermill started lean (quickstart)", best["mlops-nb run"] / best["papermill, lean"],
+                        unit="x", target=None, better="lower", detail=f"what recording a job costs: {record:+.2f} s "
+                        f"over {best['papermill, lean']:.2f} s")  # fmt: skip
         print(json.dumps({"papermill_s": best["papermill"], "papermill_lean_s": best["papermill, lean"],
                           "mlops_nb_run_s": best["mlops-nb run"], "ratio": best["mlops-nb run"] / best["papermill"],
                           "ratio_lean": best["mlops-nb run"] / best["papermill, lean"]}))

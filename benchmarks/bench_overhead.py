@@ -37,6 +37,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = "--quick" in sys.argv
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
+# The whole-notebook overheads move by a few points between runs on the shared machine
+# (three runs in a row: -1.5 to +1.0 %): the regression guard allows 5 points.
+NOTEBOOK_NOISE = 0.05
 
 LOAD_EXT = """
 import time
@@ -292,6 +298,11 @@ def main() -> None:
                 f"    {mode:<10} first run {best[mode]:6.2f} s  ({(ratio - 1) * 100:+5.1f} %)   "
                 f"run again in the same kernel {again[mode]:6.2f} s  ({(warm - 1) * 100:+5.1f} %)  [target <= +5 %]"
             )
+        for mode in ("autotrack", "track"):
+            for label, times in (("first run", best), ("run again", again)):
+                _results.record(f"{len(CHAPTER)}-cell notebook, {mode} vs untracked, {label}",
+                                (times[mode] / times["untracked"] - 1) * 100, unit="%", target=None, better="lower",
+                                noise=NOTEBOOK_NOISE, detail=f"{times[mode]:.2f} s vs {times['untracked']:.2f} s")  # fmt: skip
         print(
             f"%load_ext mlops_nb in a kernel (the cell's wall time through nbclient, recorder process started): "
             f"median {statistics.median(kernel_loads):.3f} s of {len(kernel_loads)}  [target <= 0.15 s]"

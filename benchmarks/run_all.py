@@ -1,4 +1,4 @@
-"""Run every side-by-side benchmark (``make bench``)."""
+"""Run every side-by-side benchmark (``make bench``), then the table of figures and the guard."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _results  # noqa: E402
 
+_results.reset()
 failed = []
 for script in sorted(HERE.glob("bench_*.py")):
     print(f"\n=== {script.name} ===", flush=True)
     if subprocess.run([sys.executable, str(script)], cwd=HERE).returncode != 0:
         failed.append(script.name)
-if failed:
-    sys.exit(f"benchmarks failed: {', '.join(failed)}")
+sys.exit(_results.summarize(failed))

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("mlops_nb.scoring.commands", "Serve MODEL over HTTP (/invocations, /health, /version); follows NAME@ALIAS when it moves."),
     "monitor": ("mlops_nb.monitoring.commands", "Model monitors: check new data on a schedule, retrain, champion vs challenger."),
     "alerts": ("mlops_nb.monitoring.commands", "Alerts from monitors, newest first."),
+    "data": ("mlops_nb.data.commands", "Data versions: what a snapshot holds, export one to a file, diff two."),
+    "gc": ("mlops_nb.data.commands", "Remove snapshot chunks no kept data version lists (registered models' data and recent ones are kept)."),
 }  # fmt: skip
 
 

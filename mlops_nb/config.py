@@ -41,6 +41,28 @@ class Settings:
     metric_pattern: str = field(
         default_factory=lambda: os.environ.get("MLOPS_NB_METRIC_PATTERN", DEFAULT_METRIC_PATTERN)
     )
+    #: Whether tracked runs keep the bytes of their data versions (snapshots), not only fingerprints.
+    snapshots: bool = field(default_factory=lambda: os.environ.get("MLOPS_NB_SNAPSHOTS", "1").strip().lower()
+                            not in {"0", "false", "no", "off"})  # fmt: skip
+    #: Most bytes (in memory) of data one run snapshots; larger versions are noted and skipped.
+    #: (Read when a run snapshots, so that a mistyped value is a note there, not an import error.)
+    snapshot_max: str | int = field(default_factory=lambda: os.environ.get("MLOPS_NB_SNAPSHOT_MAX", "2GB"))
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20,
+          "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def parse_size(text: str | int, source: str = "size") -> int:
+    """``"2GB"``, ``"500 MiB"`` or a number of bytes, as bytes; a ConfigError when it is none of them."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ConfigError(f"{source} must be a size such as 2GB, 500MB or 1073741824 (bytes), got {text!r}.",
+                          value=text)  # fmt: skip
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 settings = Settings()
@@ -127,11 +149,20 @@ def init(project: str | None = None, store: str | None = None, artifacts: str | 
         settings.artifacts_url = artifacts
 
 
-def configure(*, metric_pattern: str | None = None) -> None:
-    """Change capture settings for this process (``metric_pattern``: a regex)."""
+def configure(*, metric_pattern: str | None = None, snapshots: bool | None = None,
+              snapshot_max: str | int | None = None) -> None:  # fmt: skip
+    """Change capture settings for this process.
+
+    ``metric_pattern``: a regex for metric-like names; ``snapshots``: keep the bytes of
+    data versions (default on); ``snapshot_max``: most data one run snapshots (``"2GB"``).
+    """
     if metric_pattern is not None:
         metric_regex(metric_pattern, source="metric_pattern")
         settings.metric_pattern = metric_pattern
+    if snapshots is not None:
+        settings.snapshots = bool(snapshots)
+    if snapshot_max is not None:
+        settings.snapshot_max = parse_size(snapshot_max, "snapshot_max")  # checked now: a clear error here
 
 
 @functools.lru_cache(maxsize=8)

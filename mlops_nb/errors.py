@@ -141,3 +141,11 @@ class MonitorError(MlopsError):
 
 class SearchError(MlopsError):
     """A run search filter or ordering cannot be read."""
+
+
+class SnapshotError(MlopsError):
+    """A data version could not be stored as a snapshot, or read back from one."""
+
+
+class SnapshotMissing(SnapshotError):
+    """A data version has no snapshot, or one of its chunks is missing or damaged."""

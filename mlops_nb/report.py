@@ -26,6 +26,17 @@ def metrics_text(metrics: Mapping[str, float]) -> str:
     return " ".join(f"{k}={number_text(v)}" for k, v in metrics.items())
 
 
+def size_text(size: float | None) -> str:
+    """Bytes for people: ``850 B``, ``12.4 KB``, ``1.2 GB`` (decimal units)."""
+    if size is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(size) < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
 def when_text(ts: float | None) -> str:
     """An epoch timestamp as UTC date and time to the second, ``-`` for none."""
     if not ts:

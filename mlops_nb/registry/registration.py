@@ -43,6 +43,7 @@ def register(
     check_name(name)
     digest, run_id = _model_digest(model, store)
     row, created = store.register_version(name, digest, run_id=run_id, description=description, tags=tags)
+    store.pin_snapshots(store.training_data([digest]))  # gc keeps the data it was trained on
     version = get_model_version(f"{name}:{row['version']}", store=store)
     if not created:
         print(f"note: model {digest[:8]} already is {name} version {row['version']}; nothing added.")

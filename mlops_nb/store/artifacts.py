@@ -56,10 +56,26 @@ class ArtifactStore:
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data``; return its digest.  Storing the same bytes twice is free."""
-        digest = hashlib.sha256(data).hexdigest()
-        if not self.exists(digest):
-            self._atomic_write(digest, lambda f: f.write(data))
-        return digest
+        return self.add(data)[0]
+
+    def add(self, data: bytes | memoryview, digest: str | None = None) -> tuple[str, bool]:
+        """Store ``data`` (whose SHA-256 is ``digest`` when already known); return the
+        digest and whether the bytes were new here."""
+        digest = digest or hashlib.sha256(data).hexdigest()
+        if self.exists(digest):
+            return digest, False
+        self._atomic_write(digest, lambda f: f.write(data))
+        return digest, True
+
+    def delete(self, digest: str) -> int:
+        """Remove an artifact; return the bytes freed (0 when it was already gone)."""
+        target = self.path(digest)
+        try:
+            size = int(self.fs.size(target) or 0)
+            self.fs.rm(target)
+        except FileNotFoundError:
+            return 0
+        return size
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
         """Store the content of a local file; return its digest."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -140,6 +141,44 @@ run_data = Table(
     Column("name", String(255), primary_key=True),
     Column("digest", String(64), ForeignKey("data_versions.digest"), nullable=False),
     Index("ix_run_data_digest", "digest"),
+)
+
+# Snapshots: the bytes of a data version, as content-addressed chunks listed in a manifest
+# (an artifact). ``pinned``: a registered model was trained on it, so gc keeps it.
+data_snapshots = Table(
+    "data_snapshots",
+    metadata,
+    Column("digest", String(64), ForeignKey("data_versions.digest"), primary_key=True),
+    Column("manifest", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("rows", BigInteger),
+    Column("chunks", Integer, nullable=False),
+    Column("nbytes", BigInteger),  # in memory
+    Column("stored_bytes", BigInteger),  # every chunk it lists
+    Column("new_bytes", BigInteger),  # chunks no earlier snapshot had
+    Column("pinned", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+snapshot_chunks = Table(
+    "snapshot_chunks",
+    metadata,
+    Column("digest", String(64), ForeignKey("data_snapshots.digest"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("chunk", String(64), nullable=False),
+    Column("rows", BigInteger),
+    Column("size", BigInteger),
+    Index("ix_snapshot_chunks_chunk", "chunk"),
+)
+
+# A chunk a snapshot writer is about to rely on: gc never deletes it while the lease stands.
+chunk_leases = Table(
+    "chunk_leases",
+    metadata,
+    Column("lease", String(32), primary_key=True),
+    Column("chunk", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_chunk_leases_chunk", "chunk"),
 )
 
 model_versions = Table(

@@ -26,6 +26,7 @@ from .engine import (
 from .jobs import JobStoreMixin
 from .monitoring import MonitoringStoreMixin
 from .registry import RegistryStoreMixin
+from .snapshots import SnapshotStoreMixin
 from .params import param_columns, param_value
 from .queries import attach_run_extras, newest_first, rows
 
@@ -38,7 +39,7 @@ _RUN_FIELDS = (
 _UPDATE_RUN = t.runs.update().where(t.runs.c.id == bindparam("run_id_"))
 
 
-class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
+class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, SnapshotStoreMixin):
     """Runs, data versions, model versions, drift checks and the audit log.
 
     Parameters
@@ -268,8 +269,10 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin):
             run["metrics"] = {r.key: r.value for r in history}  # last value per key
             data = conn.execute(
                 select(t.run_data.c.direction, t.run_data.c.name, t.data_versions.c.digest,
-                       t.data_versions.c.kind, t.data_versions.c.shape, t.data_versions.c.schema)
+                       t.data_versions.c.kind, t.data_versions.c.shape, t.data_versions.c.schema,
+                       t.data_snapshots.c.manifest.label("snapshot"))
                 .join(t.data_versions, t.data_versions.c.digest == t.run_data.c.digest)
+                .outerjoin(t.data_snapshots, t.data_snapshots.c.digest == t.run_data.c.digest)
                 .where(t.run_data.c.run_id == full)
                 .order_by(t.run_data.c.name)
             ).mappings().all()  # fmt: skip

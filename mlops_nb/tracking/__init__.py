@@ -39,7 +39,7 @@ def __getattr__(name: str) -> Any:
 
 
 def sync() -> None:
-    """Wait until every run this process recorded in the background is in the store.
+    """Wait until every run (and data snapshot) this process recorded in the background is in the store.
 
     Reads through mlops_nb wait by themselves; call this before another
     process (a script, a test, the CLI) reads the registry while this kernel
@@ -54,6 +54,9 @@ def sync() -> None:
     if starts is not None:  # runs of this process still unseen by others
         starts.flush()
     wait()
+    snapshots = sys.modules.get("mlops_nb.snapshots.background")
+    if snapshots is not None:  # data snapshots still being written
+        snapshots.wait()
     replay(config.store_url())
 
 

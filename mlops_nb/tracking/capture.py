@@ -25,6 +25,7 @@ from ..fingerprint import data_kind, describe, fingerprint, is_fitted_estimator
 from .cells import parsed
 
 _MAX_LITERAL_PATH = 4096
+_DATA_KINDS = frozenset({"dataframe", "series", "array"})
 
 
 @dataclass
@@ -42,6 +43,8 @@ class CellNames:
     fitted: set[str] = field(default_factory=set)
     literals: list[str] = field(default_factory=list)
     mutated: set[str] = field(default_factory=set)  # visibly changed in place (df['x'] = …, inplace=True)
+    # Data reached through a read name: ``digits.data`` -> ("digits", (("attr", "data"),)).
+    chains: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = field(default_factory=dict)
 
 
 _FIT_METHODS = {"fit", "fit_transform", "fit_predict", "fit_resample", "partial_fit"}
@@ -64,6 +67,9 @@ def analyze_source(source: str) -> CellNames:
     names = CellNames()
     for statement in tree.body:
         loads, stores = _statement_names(statement, names)
+        for text, chain in _chains(statement).items():
+            if chain[0] not in names.stores:  # the cell's own object is not an input
+                names.chains.setdefault(text, chain)
         names.reads |= loads - names.stores
         names.loads |= loads
         names.stores |= stores
@@ -103,6 +109,69 @@ def _statement_names(statement: ast.stmt, names: CellNames) -> tuple[set[str], s
             if 0 < len(node.value) <= _MAX_LITERAL_PATH and "\n" not in node.value:
                 names.literals.append(node.value)
     return loads, stores
+
+
+def _chains(statement: ast.stmt) -> dict[str, tuple[str, tuple[tuple[str, Any], ...]]]:
+    """Attribute and constant-subscript chains read from a name (``cfg.train_df``,
+    ``bunch['target']``), longest first; method calls (``df.head()``) are not chains."""
+    called = {id(n.func) for n in ast.walk(statement) if isinstance(n, ast.Call)}
+    found: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {}
+    for node in ast.walk(statement):
+        if not isinstance(node, (ast.Attribute, ast.Subscript)) or not isinstance(node.ctx, ast.Load):
+            continue
+        steps: list[tuple[str, Any]] = []
+        cur: ast.AST = node
+        while isinstance(cur, (ast.Attribute, ast.Subscript)):
+            if isinstance(cur, ast.Attribute):
+                steps.append(("attr", cur.attr))
+            elif isinstance(cur.slice, ast.Constant) and isinstance(cur.slice.value, (str, int)):
+                steps.append(("item", cur.slice.value))
+            else:
+                steps = []  # a computed subscript: its base is the input
+                break
+            cur = cur.value
+        if steps and isinstance(cur, ast.Name) and id(node) not in called:
+            chain = (cur.id, tuple(reversed(steps)))
+            found.setdefault(_chain_text(*chain), chain)
+    return found
+
+
+def _chain_text(base: str, steps: tuple[tuple[str, Any], ...]) -> str:
+    return base + "".join(f".{key}" if kind == "attr" else f"[{key!r}]" for kind, key in steps)
+
+
+def resolve_chain(obj: Any, steps: tuple[tuple[str, Any], ...]) -> tuple[int, Any] | None:
+    """The first data object along ``steps`` from ``obj`` and how many steps it took, or None.
+
+    Only plain attributes (no properties, which may compute) and dict items are followed,
+    so that looking never runs the user's code or copies data.
+    """
+    import inspect
+    import types
+
+    for i, (kind, key) in enumerate(steps):
+        try:
+            if kind == "attr":
+                if isinstance(obj, types.ModuleType):
+                    return None
+                if isinstance(obj, dict) and key in obj and not hasattr(type(obj), key):
+                    obj = obj[key]  # a dict with attribute access (scikit-learn's Bunch)
+                elif key in getattr(obj, "__dict__", {}):
+                    obj = obj.__dict__[key]  # a plain instance attribute (dataclass fields...)
+                else:
+                    static = inspect.getattr_static(obj, key)
+                    if hasattr(type(static), "__get__") and not isinstance(static, types.MemberDescriptorType):
+                        return None  # a property or method: calling it may compute or copy
+                    obj = getattr(obj, key)
+            elif isinstance(obj, dict):
+                obj = obj[key]
+            else:
+                return None
+        except Exception:  # missing, or a lookup that raises: not an input
+            return None
+        if data_kind(obj) in {"dataframe", "series", "array"}:
+            return i + 1, obj
+    return None
 
 
 def _base_name(node: ast.AST) -> str | None:
@@ -233,6 +302,7 @@ class CellCapture:
         self._frames: dict[str, Any] = {}  # frames whose profile was deferred
         self.lazy_data = lazy_data
         self._lazy_inputs: dict[str, Any] = {}  # read, not visibly changed: fingerprinted if kept
+        self.objects: dict[str, Any] = {}  # digest -> the object (or path) recorded as that version
 
     # ---- before ----------------------------------------------------------------
     def before(self) -> None:
@@ -256,11 +326,33 @@ class CellCapture:
             elif self.record_data and (path := _existing_path(obj)) is not None:
                 self._file_before(name if isinstance(obj, str) else _path_key(path), path)
         if self.record_data:
+            self._chain_inputs()
             for literal in dict.fromkeys(self.names.literals):
                 path = _existing_path(literal)
                 self._before_files[literal] = None
                 if path is not None:
                     self._file_before(literal, path)
+
+    def _chain_inputs(self) -> None:
+        """Data the cell reads through an attribute or a key (``digits.data``, ``cfg.train_df``)."""
+        for base, steps in self.names.chains.values():
+            obj = self.ns.get(base)
+            if base not in self.names.reads or obj is None or data_kind(obj) in _DATA_KINDS:
+                continue  # bound by the cell first, absent, or data itself (recorded as such)
+            found = resolve_chain(obj, steps)
+            if found is None:
+                continue
+            taken, data = found
+            name = _chain_text(base, steps[:taken])
+            if name in self.inputs or name in self._lazy_inputs:
+                continue
+            if self.lazy_data and base not in self.names.mutated:
+                self._lazy_inputs[name] = data
+                continue
+            record = self._data(name, data)
+            if record is not None:
+                self.inputs[name] = record
+                self._before_digests[name] = record["digest"]
 
     def _file_before(self, key: str, path: Path) -> None:
         record = self._data(key, path)
@@ -357,6 +449,7 @@ class CellCapture:
             return None
         if self.defer_profiles and record["kind"] in {"dataframe", "series"}:
             self._frames[name] = obj
+        self.objects[record["digest"]] = obj
         return record
 
     def complete_profiles(self) -> None:

@@ -91,6 +91,8 @@ class Run:
         self._closed = False  # ending: a start that still waits must not be written on its own
         self._deferred: dict[str, Any] = {}  # models whose artifacts are not written yet
         self.queued: str | None = None  # why the run waits in the local spool (see .spool), if it does
+        self._captures: list[CellCapture] = []  # their objects are what the run's data versions hold
+        self._logged: dict[str, Any] = {}  # digest -> object, from log_input / log_output
 
     @property
     def store(self) -> SqlStore:
@@ -185,6 +187,7 @@ class Run:
         _check_key(name, "data")
         record = data_record(name, obj, known=self.known_profile)
         target[name] = record
+        self._logged[record["digest"]] = obj
         return record["digest"]
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -195,6 +198,7 @@ class Run:
         """Before the cell runs: record the versions it can read as this run's inputs."""
         capture.before()
         self.inputs.update(capture.inputs)
+        self._captures.append(capture)
 
     def collect(self, capture: CellCapture, *, defer_models: bool = False) -> None:
         """After the cell ran: add the data, models and metrics it produced.
@@ -338,11 +342,37 @@ class Run:
             raise TrackingError("finish() called on a run that was never started.", run_id=self.id)
         self.conclude(error)
         self._close_start()
+        snapshots = self.plan_snapshots()
         message = self.finish_message()
         notes, queued = deliver(message, store=self._store, what=f"run {self.id[:8]}")
         self.warnings.extend(notes)
         self.queued = queued or self.queued
         self._inserted = True
+        self.write_snapshots(snapshots)
+
+    def plan_snapshots(self):
+        """Copies of the data versions this run keeps the bytes of (see :mod:`mlops_nb.snapshots.policy`);
+        notes on those it does not join the run's warnings."""
+        if self.status != "finished":
+            return None
+        from ..snapshots.policy import plan
+
+        objects = dict(self._logged)
+        for capture in self._captures:
+            objects.update(capture.objects)
+        chosen = plan(list(self.inputs.values()), objects, produced=bool(self.models or self.metrics))
+        self.warnings.extend(chosen.notes)
+        self._captures.clear()
+        return chosen
+
+    def write_snapshots(self, chosen) -> None:
+        """Write the planned snapshots in the background (they never hold up the cell)."""
+        if chosen is None or not chosen.items:
+            return
+        from ..snapshots.background import submit
+
+        where = self._where()
+        submit(chosen.items, where["store"], where["artifacts"])
 
     def conclude(self, error: BaseException | None = None) -> None:
         """Set the final status, duration and error text, without writing (done once)."""

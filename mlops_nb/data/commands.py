@@ -1,0 +1,58 @@
+"""``mlops-nb data`` (show, export a data version) and ``mlops-nb gc``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("data")
+def data_command() -> None:
+    """Data versions: what a snapshot holds, export one to a file, diff two."""
+
+
+@data_command.command("show")
+@click.argument("ref")
+def show_command(ref: str) -> None:
+    """Shape, chunks and bytes (in memory, stored, new) of the versions REF names."""
+    from ..report import size_text, table_text
+    from . import snapshot_info
+
+    rows = []
+    for item in snapshot_info(ref):
+        snap = item["snapshot"]
+        if snap is None:
+            rows.append([item["name"], item["digest"][:12], "-", "-", "-", "-", "no snapshot (fingerprint only)"])
+            continue
+        rows.append([item["name"], item["digest"][:12], snap["kind"], snap["rows"], snap["chunks"],
+                     size_text(snap["nbytes"]), f"{size_text(snap['stored_bytes'])} stored, {size_text(snap['new_bytes'])} new"
+                     + (", pinned" if snap["pinned"] else "")])  # fmt: skip
+    click.echo(table_text(["name", "digest", "kind", "rows", "chunks", "in memory", "snapshot"], rows))
+
+
+@data_command.command("export")
+@click.argument("ref")
+@click.argument("path", type=click.Path(dir_okay=False))
+def export_command(ref: str, path: str) -> None:
+    """Write the data version REF names to PATH (.parquet or .csv for a table, .npy for an array)."""
+    from . import export_data
+
+    target = export_data(ref, path)
+    click.echo(f"wrote {target}")
+
+
+@click.command("gc")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--keep-days", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Keep every snapshot made in the last N days.")  # fmt: skip
+def gc_command(dry_run: bool, keep_days: float) -> None:
+    """Remove snapshot chunks no kept data version lists (registered models' data and recent ones are kept)."""
+    from ..report import size_text
+    from . import gc
+
+    done = gc(keep_days=keep_days, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {done['versions']} snapshot(s), {done['chunks']} chunk(s), {size_text(done['bytes'])} freed"
+               + (" (dry run)" if dry_run else ""))  # fmt: skip
+
+
+COMMANDS = [data_command, gc_command]

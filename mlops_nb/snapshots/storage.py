@@ -1,0 +1,242 @@
+"""Writing a data version's bytes as deduplicated chunks, and reading them back exactly.
+
+A snapshot is a manifest (JSON, an artifact) listing content-addressed chunks: Parquet
+files of a table's rows (zstd) or raw byte ranges of a file. A chunk already stored by any
+earlier snapshot is not written again. Reading verifies every chunk's SHA-256 (the artifact
+store does) and the rebuilt object's fingerprint against the version's digest, so a
+damaged or missing chunk is an error naming the version and the chunk, never a wrong frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import uuid
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import allocator
+from ..errors import ArtifactError, SnapshotError, SnapshotMissing
+from . import chunking, tables
+
+FORMAT = "mlops_nb-snapshot-v1"
+_BATCH = 16  # chunks encoded, leased and uploaded together
+_WORKERS = min(4, os.cpu_count() or 1)
+
+
+def write_snapshot(obj: Any, digest: str, store: Any, *, version: dict[str, Any] | None = None,
+                   pinned: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Store ``obj`` (the data version ``digest``) as a snapshot in ``store``; return its row.
+
+    Free when the version already has a snapshot. ``version``: kind, shape, schema for
+    the data version row when no run has recorded it.
+    """
+    existing = store.get_snapshot(digest)
+    if existing is not None:
+        if pinned and not existing["pinned"]:
+            store.pin_snapshots([digest])
+        return {**existing, "new_bytes": 0}
+    allocator.tune()
+    if isinstance(obj, str | os.PathLike):
+        if not Path(obj).is_file():
+            raise SnapshotError(f"{obj} is not a file: only files are snapshotted by path (not directories)")
+        chunks, meta, rows, nbytes = _file_chunks(Path(obj))
+    else:
+        chunks, meta, rows, nbytes = _table_chunks(obj)
+    lease = uuid.uuid4().hex
+    stored, new_bytes = [], 0
+    try:
+        for start in range(0, len(chunks), _BATCH):
+            batch = chunks[start : start + _BATCH]
+            store.lease_chunks(lease, [d for d, _, _ in batch])  # before looking: gc keeps them now
+            added = parallel_map(lambda c: store.artifacts.add(c[1], c[0])[1], batch)
+            for (chunk_digest, data, chunk_rows), new in zip(batch, added):
+                stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": len(data)})
+                new_bytes += len(data) if new else 0
+        manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
+        manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+        manifest_digest, new = store.artifacts.add(manifest_bytes)
+        new_bytes += len(manifest_bytes) if new else 0
+        row = {
+            "digest": digest, "manifest": manifest_digest, "kind": meta["kind"], "rows": rows, "nbytes": nbytes,
+            "stored_bytes": sum(c["size"] for c in stored), "new_bytes": new_bytes, "pinned": pinned,
+        }  # fmt: skip
+        store.record_snapshot(row, stored, version=version or {"kind": meta["kind"]}, lease=lease)
+    except BaseException:
+        try:
+            store.release_lease(lease)
+        except Exception:  # the first error is the one to report
+            pass
+        raise
+    return {**row, "chunk_list": stored}
+
+
+def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table, meta = tables.to_table(obj)
+    meta["schema"] = tables.schema_bytes(table.schema)
+    cuts = chunking.row_boundaries(table)
+
+    # Dictionary pages only where values repeat by nature (text, categoricals): on floats they
+    # cost more to build than they save. Statistics are for query engines; chunks are read whole.
+    dictionary = [f.name for f in table.schema if _repeats(f.type)]
+
+    def encoder(start: int, stop: int):
+        def encode() -> tuple[str, bytes, int]:
+            sink = pa.BufferOutputStream()
+            pq.write_table(table.slice(start, stop - start), sink, compression="zstd", compression_level=1,
+                           use_dictionary=dictionary, write_statistics=False)  # fmt: skip
+            data = sink.getvalue().to_pybytes()
+            return hashlib.sha256(data).hexdigest(), data, stop - start
+
+        return encode
+
+    starts = [0, *cuts[:-1]]
+    work = [encoder(a, b) for a, b in zip(starts, cuts) if b > a] or [encoder(0, 0)]
+    encoded = _encode_parallel(work)
+    return encoded, meta, table.num_rows, int(table.nbytes)
+
+
+def _repeats(typ: Any) -> bool:
+    import pyarrow as pa
+
+    t = pa.types
+    return t.is_dictionary(typ) or t.is_string(typ) or t.is_large_string(typ) or t.is_boolean(typ)
+
+
+def _encode_parallel(work: list) -> list:
+    return parallel_map(lambda f: f(), work)  # Parquet encoding and SHA-256 release the GIL
+
+
+def parallel_map(fn: Callable[[Any], Any], items: list, workers: int = _WORKERS) -> list:
+    """``[fn(x) for x in items]`` on up to ``workers`` threads; the first error is raised.
+
+    Plain threads rather than concurrent.futures, whose pools refuse work once the
+    interpreter starts shutting down, which is when the last snapshots are written.
+    """
+    if len(items) <= 1 or workers <= 1:
+        return [fn(x) for x in items]
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    position = iter(range(len(items)))
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                i = next(position, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, name="mlops-snapshot-io", daemon=True)
+               for _ in range(min(workers, len(items)))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _file_chunks(path: Path) -> tuple[list, dict[str, Any], int, int]:
+    size = path.stat().st_size
+    out = []
+    with open(path, "rb") as f:
+        for offset, length in chunking.file_chunks(str(path)) if size else []:
+            f.seek(offset)
+            data = f.read(length)
+            out.append((hashlib.sha256(data).hexdigest(), data, length))
+    meta = {"kind": "file", "name": path.name}
+    return out or [(hashlib.sha256(b"").hexdigest(), b"", 0)], meta, size, size
+
+
+# ---- reading ------------------------------------------------------------------------------
+def read_snapshot(digest: str, store: Any, *, verify: bool = True) -> Any:
+    """The object of data version ``digest``, rebuilt from its snapshot (bytes for a file)."""
+    row = store.get_snapshot(digest)
+    if row is None:
+        raise SnapshotMissing(
+            f"Data version {digest[:12]} has no snapshot: it was recorded as a fingerprint only "
+            "(snapshots off, over the size cap, or removed by gc). Snapshot it next time with "
+            "mlops_nb.snapshot(obj), or keep it by registering the model trained on it.",
+            digest=digest,
+        )
+    manifest = read_manifest(digest, row["manifest"], store)
+    blobs = _read_chunks(digest, [c["chunk"] for c in manifest["chunks"]], store)
+    if manifest["kind"] == "file":
+        obj: Any = b"".join(blobs)
+    else:
+        obj = _rebuild(manifest, blobs)
+    if verify:
+        check_fingerprint(obj, digest, manifest["kind"])
+    return obj
+
+
+def read_manifest(digest: str, manifest_digest: str, store: Any) -> dict[str, Any]:
+    try:
+        return json.loads(store.artifacts.get_bytes(manifest_digest))
+    except ArtifactError as exc:
+        raise SnapshotMissing(
+            f"The manifest of data version {digest[:12]} ({manifest_digest[:12]}) cannot be read: {exc}",
+            digest=digest, chunk=manifest_digest,
+        ) from None  # fmt: skip
+
+
+def _read_chunks(digest: str, chunks: list[str], store: Any) -> list[bytes]:
+    def read(chunk: str) -> bytes:
+        try:
+            return store.artifacts.get_bytes(chunk)
+        except ArtifactError as exc:
+            raise SnapshotMissing(
+                f"Chunk {chunks.index(chunk) + 1} of {len(chunks)} ({chunk[:12]}) of data version {digest[:12]} "
+                f"cannot be read: {exc.message if hasattr(exc, 'message') else exc} The version cannot be "
+                "rebuilt from this artifact folder; restore the chunk from a backup.",
+                digest=digest, chunk=chunk,
+            ) from None  # fmt: skip
+
+    return parallel_map(read, chunks)
+
+
+def _rebuild(manifest: dict[str, Any], blobs: list[bytes]) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = tables.schema_from_text(manifest["schema"])
+    parts = parallel_map(lambda b: pq.read_table(io.BytesIO(b), schema=schema), blobs)
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    return tables.from_table(table, manifest)
+
+
+def check_fingerprint(obj: Any, digest: str, kind: str) -> None:
+    from ..fingerprint import fingerprint
+
+    actual = _file_digest(obj) if kind == "file" else fingerprint(obj)
+    if actual != digest:
+        raise SnapshotError(
+            f"The snapshot of data version {digest[:12]} rebuilds to different content ({actual[:12]}): "
+            "this mlops_nb cannot restore one of its types exactly. Report it with the data's dtypes.",
+            digest=digest, actual=actual,
+        )  # fmt: skip
+
+
+def _file_digest(data: bytes) -> str:
+    """The fingerprint of a file with these bytes (paths hash their content)."""
+    import tempfile
+
+    from ..fingerprint import fingerprint
+
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        return fingerprint(Path(f.name))

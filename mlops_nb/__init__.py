@@ -43,7 +43,7 @@ __all__ = [
     "lineage", "runs", "track", "validate", "run_notebook", "batch", "schedule", "Scheduler",
     "register", "promote", "approve", "rollback", "remove_alias", "models", "versions", "get_model_version",
     "audit", "audit_head", "verify_audit", "predict", "serve", "monitor", "monitors", "alerts", "check_monitor",
-    "monitor_history", "sync", "snapshot", "load_data", "export_data",
+    "monitor_history", "sync", "snapshot", "load_data", "export_data", "data_diff", "reproduce",
 ]  # fmt: skip
 
 # Heavier features are imported on first use, keeping %load_ext fast.
@@ -66,6 +66,7 @@ _LAZY = {
     "monitor": "mlops_nb.monitoring", "monitors": "mlops_nb.monitoring", "alerts": "mlops_nb.monitoring",
     "check_monitor": "mlops_nb.monitoring", "monitor_history": "mlops_nb.monitoring",
     "snapshot": "mlops_nb.data", "load_data": "mlops_nb.data", "export_data": "mlops_nb.data",
+    "data_diff": "mlops_nb.data.diff", "reproduce": "mlops_nb.reproduction",
 }  # fmt: skip
 
 _loaded: dict[int, Any] = {}

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("mlops_nb.monitoring.commands", "Model monitors: check new data on a schedule, retrain, champion vs challenger."),
     "alerts": ("mlops_nb.monitoring.commands", "Alerts from monitors, newest first."),
     "data": ("mlops_nb.data.commands", "Data versions: what a snapshot holds, export one to a file, diff two."),
+    "reproduce": ("mlops_nb.reproduction.commands", "Re-run RUN_ID (a job run or a tracked cell) in a fresh kernel; exit 0 only when models, metrics and environment match."),
     "gc": ("mlops_nb.data.commands", "Remove snapshot chunks no kept data version lists (registered models' data and recent ones are kept)."),
 }  # fmt: skip
 

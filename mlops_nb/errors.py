@@ -149,3 +149,7 @@ class SnapshotError(MlopsError):
 
 class SnapshotMissing(SnapshotError):
     """A data version has no snapshot, or one of its chunks is missing or damaged."""
+
+
+class ReproduceError(MlopsError):
+    """A run could not be re-executed: an input that cannot be rebuilt, a notebook that changed."""

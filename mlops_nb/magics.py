@@ -27,6 +27,7 @@ EXTERNAL_COMMANDS = {
     "validate": "mlops_nb.jobs.magic:validate_command",
     "run": "mlops_nb.jobs.magic:run_command",
     "monitor": "mlops_nb.monitoring.magic:monitor_command", "alerts": "mlops_nb.monitoring.magic:alerts_command_magic",
+    "data": "mlops_nb.data.magic:data_command", "reproduce": "mlops_nb.reproduction.magic:reproduce_command",
     **{
         name: f"mlops_nb.registry.magic:{name}_command"
         for name in ("register", "models", "versions", "promote", "approve", "rollback", "audit", "registry")
@@ -53,9 +54,12 @@ HELP = """\
   %mlops registry [NAME]                                              the RegistryPanel
   %mlops monitor add|list|history|check|remove …                      model monitors: drift/metric checks that retrain
   %mlops alerts [--monitor NAME]                                      what the monitors decided, and why
+  %mlops data get REF [--as VAR] | data diff A B [--key K]… | data show REF
+                                                                      a data version back (data:, run:ID/NAME, model:N@A/train), diffs
+  %mlops reproduce RUN_ID [--rtol X]                                  re-run it in a fresh kernel: same models and metrics?
   %mlops help                                                         this text
 Python API: mlops_nb.track, log_metric, log_param(s), log_model, runs, load_model, drift,
-validate, run_notebook, batch, schedule.  Command line: mlops-nb --help."""
+snapshot, load_data, validate, run_notebook, batch, schedule.  Command line: mlops-nb --help."""
 
 
 @magic_arguments()

@@ -40,6 +40,24 @@ def export_command(ref: str, path: str) -> None:
     click.echo(f"wrote {target}")
 
 
+@data_command.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--key", multiple=True, help="Column(s) identifying a row (repeatable); else rows compare by content.")
+@click.option("--shift/--no-shift", default=None, help="Distribution shift per column (default: up to 1M rows).")
+@click.option("--json", "as_json", is_flag=True, help="The counts as JSON.")
+def diff_command(a: str, b: str, key: tuple[str, ...], shift: bool | None, as_json: bool) -> None:
+    """Schema, rows and values that differ between data versions A and B; exit 1 when they differ."""
+    import json
+    import sys
+
+    from .diff import data_diff
+
+    result = data_diff(a, b, key=list(key) or None, shift=shift)
+    click.echo(json.dumps(result.summary(), default=str, indent=1) if as_json else result.text())
+    sys.exit(0 if result.identical else 1)
+
+
 @click.command("gc")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.option("--keep-days", type=click.FloatRange(min=0), default=30.0, show_default=True,

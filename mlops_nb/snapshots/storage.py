@@ -240,3 +240,16 @@ def _file_digest(data: bytes) -> str:
         f.write(data)
         f.flush()
         return fingerprint(Path(f.name))
+
+
+def read_chunk_rows(digest: str, manifest: dict[str, Any], chunks: list[str], store: Any) -> Any:
+    """The rows of some chunks of a table version, as a DataFrame (the version's dtypes; a
+    RangeIndex of the whole version becomes a fresh one, since these rows are only part of it)."""
+    meta = dict(manifest)
+    if meta.get("pandas"):
+        pandas_meta = json.loads(meta["pandas"])
+        pandas_meta["index_columns"] = [c for c in pandas_meta.get("index_columns", []) if not isinstance(c, dict)]
+        meta["pandas"] = json.dumps(pandas_meta)
+    meta["index_freq"] = None
+    meta["kind"] = "dataframe"
+    return _rebuild(meta, _read_chunks(digest, chunks, store))

@@ -181,6 +181,15 @@ chunk_leases = Table(
     Index("ix_chunk_leases_chunk", "chunk"),
 )
 
+# What a tracked cell read besides data and models, so that `reproduce` can rebuild it:
+# {name: {kind: import|module|value|model|unknown, ...}} (see mlops_nb.tracking.context).
+run_contexts = Table(
+    "run_contexts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("names", Json),
+)
+
 model_versions = Table(
     "model_versions",
     metadata,

@@ -132,6 +132,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         outputs: Sequence[Mapping[str, Any]] = (),
         models: Sequence[Mapping[str, Any]] = (),
         start: tuple[str, Mapping[str, Any]] | None = None,
+        context: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> None:
         """Write everything a run recorded in one transaction.
@@ -156,6 +157,8 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
             if not found:
                 raise NotFoundError(f"Run {run_id} was never started in this store.", run_id=run_id)
             self._write_tags(conn, run_id, tags or {})
+            if context:
+                self._insert_ignore(conn, t.run_contexts, [{"run_id": run_id, "names": dict(context)}], ["run_id"])
             if params:
                 if start is None:  # a run inserted just now has none to replace
                     conn.execute(t.params.delete().where(t.params.c.run_id == run_id))
@@ -276,6 +279,8 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
                 .where(t.run_data.c.run_id == full)
                 .order_by(t.run_data.c.name)
             ).mappings().all()  # fmt: skip
+            run["context"] = conn.execute(
+                select(t.run_contexts.c.names).where(t.run_contexts.c.run_id == full)).scalar_one_or_none()  # fmt: skip
             run["inputs"] = [_without(d, "direction") for d in data if d["direction"] == "input"]
             run["outputs"] = [_without(d, "direction") for d in data if d["direction"] == "output"]
             run["models"] = [

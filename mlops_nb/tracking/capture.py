@@ -354,6 +354,19 @@ class CellCapture:
                 self.inputs[name] = record
                 self._before_digests[name] = record["digest"]
 
+    def context(self) -> dict[str, dict[str, Any]]:
+        """What the cell read besides data, described for ``reproduce`` (:mod:`.context`)."""
+        from .context import describe_names
+
+        bases = {base for base, _ in self.names.chains.values()}
+        data_names = set(self.inputs) | set(self._lazy_inputs)
+        chained = {name.split(".", 1)[0].split("[", 1)[0] for name in data_names}
+        models = {n: d for n, d in self._before_digests.items() if n not in data_names}
+        out = describe_names(self.ns, self.names.reads, skip=data_names, models=models)
+        for base in bases & chained:
+            out[base] = {"kind": "chain"}  # rebuilt from its inputs named base.attr / base['key']
+        return out
+
     def _file_before(self, key: str, path: Path) -> None:
         record = self._data(key, path)
         if record is not None:

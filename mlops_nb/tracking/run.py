@@ -67,6 +67,8 @@ class Run:
         self.id = uuid.uuid4().hex
         self.name = name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        if os.environ.get("MLOPS_NB_REPRODUCES"):  # a run of `mlops-nb reproduce`: linked to its original
+            self.tags.setdefault("mlops.reproduces", os.environ["MLOPS_NB_REPRODUCES"])
         self.project = config.project_name(project)
         self._store = store
         self._urls: dict[str, str] | None = None  # see _where
@@ -93,6 +95,7 @@ class Run:
         self.queued: str | None = None  # why the run waits in the local spool (see .spool), if it does
         self._captures: list[CellCapture] = []  # their objects are what the run's data versions hold
         self._logged: dict[str, Any] = {}  # digest -> object, from log_input / log_output
+        self.context: dict[str, dict[str, Any]] = {}  # how reproduce rebuilds what a cell read (.context)
 
     @property
     def store(self) -> SqlStore:
@@ -199,6 +202,7 @@ class Run:
         capture.before()
         self.inputs.update(capture.inputs)
         self._captures.append(capture)
+        self.context.update(capture.context())
 
     def collect(self, capture: CellCapture, *, defer_models: bool = False) -> None:
         """After the cell ran: add the data, models and metrics it produced.
@@ -317,6 +321,7 @@ class Run:
             outputs=list(self.outputs.values()),
             warnings=self.lineage_warnings or None,
             execution_count=self.execution_count,
+            context=self.context or None,
         )
         return {
             "op": "finish", **self._where(), "run_id": self.id, "fields": fields, "models": models,

@@ -24,7 +24,7 @@ BUILD = ROOT / "build" / "binder"
 REPO = BUILD / "repo"
 VENV = BUILD / "venv"
 STAMP = BUILD / "stamp"
-NOTEBOOKS = ("quickstart", "drift_monitoring", "scheduled_retraining")
+NOTEBOOKS = ("quickstart", "drift_monitoring", "scheduled_retraining", "data_versions")
 
 pytestmark = [pytest.mark.binder, pytest.mark.timeout(3600)]
 

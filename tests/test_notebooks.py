@@ -115,3 +115,21 @@ def test_autotrack_in_a_real_kernel(store, tmp_path):
     fit_cell = next(c for c in executed.cells if c.source.startswith("tree ="))
     assert run["execution_count"] == fit_cell.execution_count
     assert run["source"] == fit_cell.source
+
+
+def test_data_versions_notebook_gets_back_diffs_and_reproduces(store, tmp_path):
+    out = tmp_path / "data_versions.out.ipynb"
+    pm.execute_notebook(str(ROOT / "notebooks" / "data_versions.ipynb"), str(out), cwd=str(tmp_path),
+                        kernel_name="python3", progress_bar=False)  # fmt: skip
+    runs = {r["name"]: store.get_run(r["id"]) for r in store.list_runs() if not r["name"].startswith("reproduce")}
+    v1 = runs["train-v1"]
+    (df_v1,) = [i for i in v1["inputs"] if i["name"] == "df"]
+    assert df_v1["snapshot"] and mlops_nb.fingerprint(mlops_nb.load_data(f"run:{v1['id']}/df")) == df_v1["digest"]
+    nb = nbformat.read(out, as_version=4)
+    text = {i: "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in c.get("outputs", []))
+            for i, c in enumerate(nb.cells) if c.cell_type == "code"}  # fmt: skip
+    diff = next(t for t in text.values() if t.startswith("data diff"))
+    assert "178 -> 198 rows" in diff and "+21 added, -1 removed, 177 unchanged" in diff
+    assert any("MATCHES" in t and "model model" in t for t in text.values())
+    reproduced = [r for r in store.list_runs() if store.get_run(r["id"])["tags"].get("mlops.reproduces") == v1["id"]]
+    assert len(reproduced) == 1

@@ -1,7 +1,8 @@
 """`make demo`: the whole loop on the embedded registry, one line per step.
 
-track → register and promote → drift → validate → schedule and fire → drifted data arrives →
-monitor detects → retrain → champion/challenger → decision → serve the winner and score a file.
+track → register and promote → the training data back → drift → validate → schedule and fire →
+drifted data arrives → monitor detects → retrain → champion/challenger → decision → serve the winner
+and score a file → reproduce the first job in a fresh kernel.
 
 Run from the demo folder with MLOPS_NB_HOME pointing at its registry (the Makefile does this).
 """
@@ -65,6 +66,10 @@ def main() -> None:
     policy_path(store).write_text('[aliases.production]\nmetrics = [{name = "accuracy", min = 0.75}]\n')
     champion = mlops_nb.register(pipeline, name="churn", alias="production", reason="first model")
     say("register + promote", f"{champion.ref} → churn@production (accuracy {champion.metrics['accuracy']:.3f}, policy {policy_path(store).name})")
+    train = mlops_nb.load_data("model:churn@production/train")
+    kept = store.get_snapshot(run.inputs["history"]["digest"])
+    say("data back", f"churn@production's training data: {train.shape[0]}×{train.shape[1]} rebuilt from "
+        f"{kept['chunks']} chunk(s), fingerprint checked, pinned: {kept['pinned']}")  # fmt: skip
 
     Path("incoming").mkdir(exist_ok=True)
     week = churn_frame(1500, seed=1, start="2024-02-05", days=7)
@@ -126,6 +131,13 @@ def main() -> None:
 
     scored = cli("predict", "churn@production", "--input", "incoming/2024-03-04.parquet", "--output", "scores.parquet")
     say("score a file", scored.splitlines()[0])
+
+    again = mlops_nb.reproduce(job.id)
+    compared = sum(len(c.checks) for _, _, c in again.pairs)
+    say("reproduce", f"quickstart job {job.id[:8]} re-run in a fresh kernel as job {again.job_run_id[:8]}: "
+        f"{'MATCHES' if again.matched else 'DOES NOT MATCH'} ({len(again.pairs)} runs, {compared} models and metrics)")  # fmt: skip
+    if not again.matched:
+        sys.exit(again.text())
 
     decision = next(e for e in reversed(mlops_nb.audit("churn")) if e["action"] == "monitor_decision")
     verified = mlops_nb.verify_audit()

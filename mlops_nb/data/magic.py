@@ -48,6 +48,6 @@ def data_command(shell, line: str) -> Any:
         for item in snapshot_info(ref):
             snap = item["snapshot"]
             state = "no snapshot (fingerprint only)" if snap is None else (
-                f"{snap['kind']}, {snap['rows']} rows in {snap['chunks']} chunks")  # fmt: skip
+                f"{snap['kind']}, {snap['rows']} rows in {snap['chunks']} chunk(s)")  # fmt: skip
             print(f"{item['name']}  {item['digest'][:12]}  {state}")
     return None

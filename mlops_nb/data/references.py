@@ -32,17 +32,12 @@ def resolve(ref: str, store: Any) -> dict[str, dict[str, Any]]:
         return _inputs_of(store, run_id, name, ref, outputs=True)
     if kind == "model":
         model_ref, name = _split_model(rest)
-        from ..registry import get_model_version
+        from ..registry.versions import trained_version
 
         try:
-            version = get_model_version(model_ref, store=store)
+            version = trained_version(model_ref, store=store)
         except MlopsError as exc:
             raise SnapshotError(f"Cannot resolve {ref!r}: {exc}", reference=ref) from None
-        if not version.run_id:
-            raise SnapshotError(
-                f"Model version {version.ref} has no recorded training run, so its training data is unknown.",
-                reference=ref,
-            )
         return _inputs_of(store, version.run_id, None if name in (None, "train") else name, ref, outputs=False)
     raise SnapshotError(f"Unknown data reference kind {kind!r} in {ref!r}: {USAGE}.", reference=ref)
 

@@ -68,18 +68,13 @@ def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series |
         return _from_run(store, run_id, name or None, ref)
     if kind == "model":
         model_ref, name = _split_model_reference(rest)
-        from mlops_nb.registry import get_model_version
+        from mlops_nb.registry.versions import trained_version
 
         try:
-            version = get_model_version(model_ref, store=store)
+            version = trained_version(model_ref, store=store)
         except MlopsError as exc:
-            raise DriftError(f"Cannot use {ref!r} as drift reference: {exc}", reference=ref) from None
-        if not version.run_id:
-            raise DriftError(
-                f"Model version {version.ref} has no recorded training run, so its training data is unknown. "
-                "Pass the training DataFrame or a 'run:RUN_ID' reference instead.",
-                reference=ref,
-            )
+            raise DriftError(f"Cannot use {ref!r} as drift reference: {exc} Pass the training DataFrame or a "
+                             "'run:RUN_ID' reference instead.", reference=ref) from None  # fmt: skip
         return _from_run(store, version.run_id, name, ref)
     if kind == "data":
         return _profile_of(store, rest, ref, name=None, run_id=None)

@@ -120,6 +120,18 @@ def parse_reference(ref: str) -> tuple[str, str | None, str | None]:
     )
 
 
+def trained_version(ref: str, *, store: SqlStore | None = None) -> ModelVersion:
+    """The model version ``ref`` names, when its training run is recorded (so its training data
+    is known); a RegistryError saying so otherwise."""
+    version = get_model_version(ref, store=store)
+    if not version.run_id:
+        raise RegistryError(
+            f"Model version {version.ref} has no recorded training run, so its training data is unknown.",
+            reference=ref,
+        )
+    return version
+
+
 def get_model_version(ref: str, *, store: SqlStore | None = None) -> ModelVersion:
     """The model version ``ref`` names, with its training run's metrics and data."""
     store = store or _store()

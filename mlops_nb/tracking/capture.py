@@ -311,14 +311,8 @@ class CellCapture:
             obj = self.ns.get(name)
             if obj is None:
                 continue
-            if self.record_data and data_kind(obj) in {"dataframe", "series", "array"}:
-                if self.lazy_data and name not in self.names.mutated:
-                    self._lazy_inputs[name] = obj
-                    continue
-                record = self._data(name, obj)
-                if record is not None:
-                    self.inputs[name] = record
-                    self._before_digests[name] = record["digest"]
+            if self.record_data and data_kind(obj) in _DATA_KINDS:
+                self._read(name, obj, mutated=name in self.names.mutated)
             elif self.record_models and is_fitted_estimator(obj):
                 digest = self._digest(name, obj)
                 if digest is not None:
@@ -344,15 +338,18 @@ class CellCapture:
                 continue
             taken, data = found
             name = _chain_text(base, steps[:taken])
-            if name in self.inputs or name in self._lazy_inputs:
-                continue
-            if self.lazy_data and base not in self.names.mutated:
-                self._lazy_inputs[name] = data
-                continue
-            record = self._data(name, data)
-            if record is not None:
-                self.inputs[name] = record
-                self._before_digests[name] = record["digest"]
+            if name not in self.inputs and name not in self._lazy_inputs:
+                self._read(name, data, mutated=base in self.names.mutated)
+
+    def _read(self, name: str, obj: Any, *, mutated: bool) -> None:
+        """Record ``obj`` as read by the cell: now, or after it when deferred and it cannot change."""
+        if self.lazy_data and not mutated:
+            self._lazy_inputs[name] = obj
+            return
+        record = self._data(name, obj)
+        if record is not None:
+            self.inputs[name] = record
+            self._before_digests[name] = record["digest"]
 
     def context(self) -> dict[str, dict[str, Any]]:
         """What the cell read besides data, described for ``reproduce`` (:mod:`.context`)."""

@@ -1,9 +1,12 @@
 """Snapshots written off the cell's critical path, by one thread of the process that tracked them.
 
 A tracked run hands over copies of its data (see :mod:`.policy`) and the cell ends; the
-thread writes their chunks and records them. Reads of the registry in this process wait
-for it first (a read barrier), and so does interpreter exit, so a snapshot is never
-half-known. What could not be snapshotted is said on stderr, under the next cell.
+thread writes their chunks. In a script it records them in the registry too; in a kernel
+it hands the record (a plain message) to ``send``, the kernel's recorder, so that the kernel
+never opens the database (and the record waits in the spool like a run's when the registry
+is down). Reads of the registry in this process wait for the thread first (a read barrier),
+and so does interpreter exit. What could not be snapshotted is said on stderr, under the
+next cell.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from ..store.hooks import add_read_barrier
 from .policy import Item
@@ -23,17 +28,58 @@ _notes: list[str] = []
 THREAD = "mlops-snapshots"
 
 
-def submit(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False) -> Future | None:
-    """Write the snapshots of ``items`` in the background, after those submitted before."""
+#: Data versions this process uploaded for its recorder: not encoded again by later runs.
+_uploaded: set[str] = set()
+
+
+def submit(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False,
+           send: Callable[[dict[str, Any], str], None] | None = None) -> Future | None:  # fmt: skip
+    """Write the snapshots of ``items`` in the background, after those submitted before.
+
+    ``send(message, what)``: hand each record to another writer (the kernel's recorder)
+    instead of opening the registry here.
+    """
     global _executor
     if not items:
         return None
+    work = _write if send is None else _upload
+    args = (items, store_url, artifacts_url, pinned) if send is None else (items, store_url, artifacts_url, send)
     with _lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD)
-        future = _executor.submit(_write, items, store_url, artifacts_url, pinned)
+        future = _executor.submit(work, *args)
         _pending.append(future)
     return future
+
+
+def _upload(items: list[Item], store_url: str, artifacts_url: str, send: Callable[[dict[str, Any], str], None]) -> None:
+    """Chunks to the artifact store from here, records to ``send`` (no database in this process)."""
+    from ..errors import MlopsError
+    from ..fingerprint import fingerprint
+    from ..store.artifacts import ArtifactStore
+    from .storage import upload_snapshot
+
+    notes = []
+    artifacts = ArtifactStore(artifacts_url)
+    for item in items:
+        name, digest = item.record["name"], item.record["digest"]
+        if digest in _uploaded:
+            continue
+        try:
+            if fingerprint(item.obj) != digest:
+                notes.append(f"mlops: data {name} not snapshotted: it changed after the run recorded it.")
+                continue
+            row, chunks = upload_snapshot(item.obj, digest, artifacts)
+            version = {k: item.record.get(k) for k in ("kind", "shape", "schema", "profile")}
+            send({"op": "snapshot", "store": store_url, "artifacts": artifacts_url, "row": row, "chunks": chunks,
+                  "version": version}, f"snapshot of {name}")  # fmt: skip
+            _uploaded.add(digest)
+        except MlopsError as exc:
+            notes.append(f"mlops: data {name} not snapshotted: {exc}")
+        except Exception as exc:  # never lose the run (recorded already) for its snapshot
+            notes.append(f"mlops: data {name} not snapshotted ({type(exc).__name__}: {exc}).")
+    with _lock:
+        _notes.extend(notes)
 
 
 def write_now(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False) -> list[str]:

@@ -33,39 +33,19 @@ def write_snapshot(obj: Any, digest: str, store: Any, *, version: dict[str, Any]
     """Store ``obj`` (the data version ``digest``) as a snapshot in ``store``; return its row.
 
     Free when the version already has a snapshot. ``version``: kind, shape, schema for
-    the data version row when no run has recorded it.
+    the data version row when no run has recorded it. The chunks are leased before the
+    artifact store is asked whether it has them, so gc cannot remove one meanwhile.
     """
     existing = store.get_snapshot(digest)
     if existing is not None:
         if pinned and not existing["pinned"]:
             store.pin_snapshots([digest])
         return {**existing, "new_bytes": 0}
-    allocator.tune()
-    if isinstance(obj, str | os.PathLike):
-        if not Path(obj).is_file():
-            raise SnapshotError(f"{obj} is not a file: only files are snapshotted by path (not directories)")
-        chunks, meta, rows, nbytes = _file_chunks(Path(obj))
-    else:
-        chunks, meta, rows, nbytes = _table_chunks(obj)
     lease = uuid.uuid4().hex
-    stored, new_bytes = [], 0
     try:
-        for start in range(0, len(chunks), _BATCH):
-            batch = chunks[start : start + _BATCH]
-            store.lease_chunks(lease, [d for d, _, _ in batch])  # before looking: gc keeps them now
-            added = parallel_map(lambda c: store.artifacts.add(c[1], c[0])[1], batch)
-            for (chunk_digest, data, chunk_rows), new in zip(batch, added):
-                stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": len(data)})
-                new_bytes += len(data) if new else 0
-        manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
-        manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
-        manifest_digest, new = store.artifacts.add(manifest_bytes)
-        new_bytes += len(manifest_bytes) if new else 0
-        row = {
-            "digest": digest, "manifest": manifest_digest, "kind": meta["kind"], "rows": rows, "nbytes": nbytes,
-            "stored_bytes": sum(c["size"] for c in stored), "new_bytes": new_bytes, "pinned": pinned,
-        }  # fmt: skip
-        store.record_snapshot(row, stored, version=version or {"kind": meta["kind"]}, lease=lease)
+        row, stored = upload_snapshot(obj, digest, store.artifacts, lease=lambda chunks: store.lease_chunks(lease, chunks))
+        row["pinned"] = pinned
+        store.record_snapshot(row, stored, version=version or {"kind": row["kind"]}, lease=lease)
     except BaseException:
         try:
             store.release_lease(lease)
@@ -73,6 +53,60 @@ def write_snapshot(obj: Any, digest: str, store: Any, *, version: dict[str, Any]
             pass
         raise
     return {**row, "chunk_list": stored}
+
+
+def upload_snapshot(obj: Any, digest: str, artifacts: Any, *,
+                    lease: Callable[[list[str]], None] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    """Write the chunks and the manifest of ``obj`` to the artifact store (no database: a
+    kernel does this and leaves the record to its recorder); return the snapshot row and its
+    chunk list. ``lease(digests)`` is called for each batch before its chunks are looked for."""
+    allocator.tune()
+    if isinstance(obj, str | os.PathLike):
+        if not Path(obj).is_file():
+            raise SnapshotError(f"{obj} is not a file: only files are snapshotted by path (not directories)")
+        chunks, meta, rows, nbytes = _file_chunks(Path(obj))
+    else:
+        chunks, meta, rows, nbytes = _table_chunks(obj)
+    stored, new_bytes = [], 0
+    for start in range(0, len(chunks), _BATCH):
+        batch = chunks[start : start + _BATCH]
+        if lease is not None:
+            lease([d for d, _, _ in batch])
+        added = parallel_map(lambda c: artifacts.add(c[1], c[0])[1], batch)
+        for (chunk_digest, data, chunk_rows), new in zip(batch, added):
+            stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": len(data)})
+            new_bytes += len(data) if new else 0
+    manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
+    manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+    manifest_digest, new = artifacts.add(manifest_bytes)
+    new_bytes += len(manifest_bytes) if new else 0
+    row = {
+        "digest": digest, "manifest": manifest_digest, "kind": meta["kind"], "rows": rows, "nbytes": nbytes,
+        "stored_bytes": sum(c["size"] for c in stored), "new_bytes": new_bytes,
+    }  # fmt: skip
+    return row, stored
+
+
+def record_uploaded(store: Any, row: dict[str, Any], chunks: list[dict[str, Any]], *,
+                    version: dict[str, Any] | None = None) -> bool:  # fmt: skip
+    """Record a snapshot another process uploaded: its chunks are leased, then checked to be
+    there (a gc between the upload and now may have removed one it reused), then recorded.
+    A missing chunk is a SnapshotMissing, and nothing is recorded."""
+    lease = uuid.uuid4().hex
+    wanted = [c["chunk"] for c in chunks] + [row["manifest"]]
+    store.lease_chunks(lease, wanted)
+    try:
+        missing = [c for c in wanted if not store.artifacts.exists(c)]
+        if missing:
+            raise SnapshotMissing(
+                f"Data version {row['digest'][:12]} was not snapshotted: {len(missing)} of its chunks were removed "
+                "(mlops-nb gc ran) before it was recorded. It will be snapshotted again by the next run that reads it.",
+                digest=row["digest"], chunk=missing[0],
+            )  # fmt: skip
+        return store.record_snapshot(row, chunks, version=version or {"kind": row["kind"]}, lease=lease)
+    except BaseException:
+        store.release_lease(lease)
+        raise
 
 
 def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:

@@ -35,7 +35,10 @@ def describe_names(namespace: Mapping[str, Any], names: set[str], *, skip: set[s
         if name in models:
             out[name] = {"kind": "model", "digest": models[name]}
             continue
-        out[name] = describe(namespace[name])
+        try:
+            out[name] = describe(namespace[name])
+        except Exception as exc:  # a proxy whose attributes raise: named, never a failed capture
+            out[name] = {"kind": "unknown", "type": "?", "why": f"could not be inspected ({type(exc).__name__})"}
     return out
 
 

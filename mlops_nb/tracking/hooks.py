@@ -223,7 +223,7 @@ def finish_in_background(run, error: BaseException | None) -> None:
     run.conclude(error)
     snapshots = run.plan_snapshots()
     submit(run.finish_message(snapshot=True), f"run {run.id[:8]}")
-    run.write_snapshots(snapshots)
+    run.write_snapshots(snapshots, send=submit)  # their records follow the run's, in the recorder
     records = [*run.inputs.values(), *run.outputs.values()]
     profiled.update(r["digest"] for r in records if r.get("profile") is not None)
 

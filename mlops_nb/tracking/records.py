@@ -58,6 +58,11 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
     if message["op"] == "job_finish":
         _job_finish(store, message)
         return []
+    if message["op"] == "snapshot":  # chunks uploaded by the kernel; recorded once (insert-ignore)
+        from ..snapshots.storage import record_uploaded
+
+        record_uploaded(store, message["row"], message["chunks"], version=message.get("version"))
+        return []
     if message["op"] == "monitor_result":  # applied once by the store, whatever ``replay`` says
         store.finish_monitor_check(message["check_id"], message["fields"], audit=message["audit"], alert=message["alert"])
         return []

@@ -370,14 +370,18 @@ class Run:
         self._captures.clear()
         return chosen
 
-    def write_snapshots(self, chosen) -> None:
-        """Write the planned snapshots in the background (they never hold up the cell)."""
+    def write_snapshots(self, chosen, *, send=None) -> None:
+        """Write the planned snapshots in the background (they never hold up the cell).
+
+        ``send(message, what)``: where their records go (a kernel's recorder); by default
+        they are recorded from this process.
+        """
         if chosen is None or not chosen.items:
             return
         from ..snapshots.background import submit
 
         where = self._where()
-        submit(chosen.items, where["store"], where["artifacts"])
+        submit(chosen.items, where["store"], where["artifacts"], send=send)
 
     def conclude(self, error: BaseException | None = None) -> None:
         """Set the final status, duration and error text, without writing (done once)."""

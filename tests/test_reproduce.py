@@ -123,3 +123,33 @@ def test_runs_that_cannot_be_reproduced_say_why(mlops_home):
         mlops_nb.reproduce(run.id)
     with pytest.raises(ReproduceError, match="neither a run nor a job run"):
         mlops_nb.reproduce("abcdef12")
+
+
+def test_reproduce_on_the_team_backend_postgresql_and_s3(pg_database, s3_bucket, tmp_path, monkeypatch):
+    """A tracked cell recorded into PostgreSQL + S3, its inputs rebuilt in the fresh kernel from
+    the S3 snapshot, the comparison read back from PostgreSQL."""
+    from mlops_nb import config
+    from mlops_nb.store import clear_cache
+
+    monkeypatch.setenv("MLOPS_NB_STORE_URL", pg_database)
+    monkeypatch.setenv("MLOPS_NB_ARTIFACTS_URL", f"s3://{s3_bucket}/artifacts")
+    monkeypatch.setenv("MLOPS_NB_SPOOL_DIR", str(tmp_path / "spool"))
+    config.reset()
+    clear_cache()
+    from capture_kernel import run_notebook
+
+    nb = nbformat.read(_notebook(
+        tmp_path / "team.ipynb",
+        "%load_ext mlops_nb",
+        "import pandas as pd\nfrom sklearn.datasets import load_wine\ndf = load_wine(as_frame=True).frame",
+        "%%mlops track --name team-fit\nfrom sklearn.tree import DecisionTreeClassifier\n"
+        "tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(df.drop(columns='target'), df['target'])\n"
+        "accuracy = tree.score(df.drop(columns='target'), df['target'])",
+    ), as_version=4)  # fmt: skip
+    run_notebook(nb, env=dict(os.environ), cwd=tmp_path)
+    store = get_store()
+    original = _by_name(store, "team-fit")
+    assert all(i["snapshot"] for i in original["inputs"])
+    result = mlops_nb.reproduce(original["id"])
+    assert result.matched, result.text()
+    assert store.get_job_run(result.job_run_id)["status"] == "finished"

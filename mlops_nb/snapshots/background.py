@@ -132,10 +132,15 @@ def wait() -> None:
     report()
 
 
-def report() -> None:
+def take_notes() -> list[str]:
+    """What the snapshot thread could not do so far (each said once)."""
     with _lock:
         lines, _notes[:] = list(_notes), []
-    for line in lines:
+    return lines
+
+
+def report() -> None:
+    for line in take_notes():
         print(line, file=sys.stderr)
 
 

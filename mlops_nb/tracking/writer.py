@@ -98,6 +98,9 @@ def report() -> None:
     with _lock:
         lines += _notes
         _notes.clear()
+    snapshots = sys.modules.get("mlops_nb.snapshots.background")
+    if snapshots is not None:  # data snapshots written by this process's snapshot thread
+        lines += snapshots.take_notes()
     for line in lines:
         print(line, file=sys.stderr)
 
@@ -158,7 +161,11 @@ def _recorder_for(store_url: str):
             return _recorder
         dead, _recorder = _recorder, None
         os.environ["MLOPS_NB_RECORDER"] = "thread"  # records stay in order from here on
-        print(f"mlops: the recorder process stopped ({dead.exit_text}); runs are now written in the kernel", file=sys.stderr)
+        note = f"mlops: the recorder process stopped ({dead.exit_text}); runs are now written in the kernel"
+        if threading.current_thread() is threading.main_thread():
+            print(note, file=sys.stderr)
+        else:  # a background writer (snapshots) noticed it between cells: said under the next cell
+            _notes.append(note)
     _replay(dead)
     return None
 

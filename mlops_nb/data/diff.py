@@ -89,9 +89,43 @@ class DataDiff:
         return self.text()
 
     def _repr_html_(self) -> str:
-        import html
+        """The panel ``%mlops data diff`` shows: counts, changed columns with examples, shift."""
+        from html import escape
 
-        return f"<pre>{html.escape(self.text())}</pre>"
+        def table(header: list[str], rows: list[list[Any]]) -> str:
+            head = "".join(f"<th style='text-align:left'>{escape(str(h))}</th>" for h in header)
+            body = "".join("<tr>" + "".join(f"<td>{escape(_short(c, 60) if not isinstance(c, str) else c)}</td>"
+                                           for c in row) + "</tr>" for row in rows)  # fmt: skip
+            return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+        verdict = "identical" if self.identical else "different"
+        parts = [f"<div><b>data diff</b> {escape(self.a)} &rarr; {escape(self.b)}: <b>{verdict}</b></div>"]
+        by = f"key {', '.join(self.key)}" if self.key else "row content"
+        counts = [["rows", f"{self.rows_a:,}", f"{self.rows_b:,}"], ["added (by " + by + ")", "", f"{self.rows_added:,}"],
+                  ["removed", f"{self.rows_removed:,}", ""], ["unchanged", "", f"{self.rows_unchanged:,}"]]  # fmt: skip
+        if self.key:
+            counts.insert(3, ["changed", "", f"{self.rows_changed:,}"])
+        parts.append(table(["", "a", "b"], counts))
+        schema = [[c, "", "added"] for c in self.added_columns] + [[c, "removed", ""] for c in self.removed_columns]
+        schema += [[c, old, new] for c, (old, new) in self.retyped_columns.items()]
+        if schema:
+            parts.append("<div><b>schema</b></div>" + table(["column", "a", "b"], schema))
+        if self.column_changes:
+            rows = [[col, f"{n:,}", "; ".join(f"{_short(e['key'])}: {_short(e['a'])} → {_short(e['b'])}"
+                                             for e in self.examples.get(col, []))]
+                    for col, n in sorted(self.column_changes.items(), key=lambda kv: -kv[1])]  # fmt: skip
+            parts.append("<div><b>values changed</b></div>" + table(["column", "rows", "examples"], rows))
+        for title, examples in (("added rows (examples)", self.added_examples), ("removed rows (examples)", self.removed_examples)):
+            if examples:
+                parts.append(f"<div><b>{title}</b></div>" + table(list(examples[0]), [list(e.values()) for e in examples]))
+        if self.shift is not None:
+            rows = [[str(r["column"]), r["test"], f"{r['score']:.4g}", "drift" if r["drifted"] else "-"] for r in self.shift.rows]
+            parts.append("<div><b>distribution shift</b></div>" + table(["column", "test", "value", ""], rows))
+        if self.chunks_skipped:
+            parts.append(f"<div>read {self.chunks_read[0]} + {self.chunks_read[1]} chunk(s); {self.chunks_skipped} "
+                         "shared chunk(s) skipped unread</div>")  # fmt: skip
+        parts.extend(f"<div>note: {escape(n)}</div>" for n in self.notes)
+        return "<div class='mlops-data-diff'>" + "".join(parts) + "</div>"
 
 
 def data_diff(a: Any, b: Any, *, key: str | list[str] | None = None, shift: bool | None = None,

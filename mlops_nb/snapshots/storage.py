@@ -1,7 +1,7 @@
 """Writing a data version's bytes as deduplicated chunks, and reading them back exactly.
 
 A snapshot is a manifest (JSON, an artifact) listing content-addressed chunks: Parquet
-files of a table's rows (zstd) or raw byte ranges of a file. A chunk already stored by any
+files of a table's rows (LZ4) or raw byte ranges of a file. A chunk already stored by any
 earlier snapshot is not written again. Reading verifies every chunk's SHA-256 (the artifact
 store does) and the rebuilt object's fingerprint against the version's digest, so a
 damaged or missing chunk is an error naming the version and the chunk, never a wrong frame.
@@ -25,7 +25,8 @@ from . import chunking, tables
 
 FORMAT = "mlops_nb-snapshot-v1"
 _BATCH = 16  # chunks encoded, leased and uploaded together
-_WORKERS = min(4, os.cpu_count() or 1)
+_WORKERS = min(4, os.cpu_count() or 1)  # Parquet encoding and SHA-256 release the GIL
+_IO_WORKERS = _WORKERS + 2  # writes wait on the disk or the network: more of them overlap
 
 
 def write_snapshot(obj: Any, digest: str, store: Any, *, version: dict[str, Any] | None = None,
@@ -68,14 +69,25 @@ def upload_snapshot(obj: Any, digest: str, artifacts: Any, *,
     else:
         chunks, meta, rows, nbytes = _table_chunks(obj)
     stored, new_bytes = [], 0
-    for start in range(0, len(chunks), _BATCH):
-        batch = chunks[start : start + _BATCH]
-        if lease is not None:
+
+    def add(chunk: tuple[str, Any, int]) -> bool:
+        return artifacts.add(chunk[1], chunk[0])[1]
+
+    def make_and_add(make: Callable[[], tuple[str, Any, int]]) -> tuple[tuple[str, Any, int], bool]:
+        chunk = make()
+        return chunk, add(chunk)
+
+    if lease is None:  # each worker encodes a chunk, then writes it while another encodes
+        done = parallel_map(make_and_add, chunks, workers=_IO_WORKERS)
+    else:  # leased before the store is asked whether it has them: a batch at a time
+        done = []
+        for start in range(0, len(chunks), _BATCH):
+            batch = parallel_map(lambda make: make(), chunks[start : start + _BATCH])
             lease([d for d, _, _ in batch])
-        added = parallel_map(lambda c: artifacts.add(c[1], c[0])[1], batch)
-        for (chunk_digest, data, chunk_rows), new in zip(batch, added):
-            stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": len(data)})
-            new_bytes += len(data) if new else 0
+            done += zip(batch, parallel_map(add, batch, workers=_IO_WORKERS))
+    for (chunk_digest, data, chunk_rows), new in done:
+        stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": len(data)})
+        new_bytes += len(data) if new else 0
     manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     manifest_digest, new = artifacts.add(manifest_bytes)
@@ -119,22 +131,22 @@ def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:
 
     # Dictionary pages only where values repeat by nature (text, categoricals): on floats they
     # cost more to build than they save. Statistics are for query engines; chunks are read whole.
+    # LZ4 rather than zstd: 10 % more bytes, but chunks decode twice as fast (load_data waits on it).
     dictionary = [f.name for f in table.schema if _repeats(f.type)]
 
     def encoder(start: int, stop: int):
         def encode() -> tuple[str, bytes, int]:
             sink = pa.BufferOutputStream()
-            pq.write_table(table.slice(start, stop - start), sink, compression="zstd", compression_level=1,
+            pq.write_table(table.slice(start, stop - start), sink, compression="lz4",
                            use_dictionary=dictionary, write_statistics=False)  # fmt: skip
-            data = sink.getvalue().to_pybytes()
+            data = memoryview(sink.getvalue())  # no copy: hashed and written from Arrow's buffer
             return hashlib.sha256(data).hexdigest(), data, stop - start
 
         return encode
 
     starts = [0, *cuts[:-1]]
     work = [encoder(a, b) for a, b in zip(starts, cuts) if b > a] or [encoder(0, 0)]
-    encoded = _encode_parallel(work)
-    return encoded, meta, table.num_rows, int(table.nbytes)
+    return work, meta, table.num_rows, int(table.nbytes)
 
 
 def _repeats(typ: Any) -> bool:
@@ -142,10 +154,6 @@ def _repeats(typ: Any) -> bool:
 
     t = pa.types
     return t.is_dictionary(typ) or t.is_string(typ) or t.is_large_string(typ) or t.is_boolean(typ)
-
-
-def _encode_parallel(work: list) -> list:
-    return parallel_map(lambda f: f(), work)  # Parquet encoding and SHA-256 release the GIL
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list, workers: int = _WORKERS) -> list:
@@ -184,15 +192,21 @@ def parallel_map(fn: Callable[[Any], Any], items: list, workers: int = _WORKERS)
 
 
 def _file_chunks(path: Path) -> tuple[list, dict[str, Any], int, int]:
+    """Content-defined byte ranges of a file, each read (and hashed) only when its turn comes."""
     size = path.stat().st_size
-    out = []
-    with open(path, "rb") as f:
-        for offset, length in chunking.file_chunks(str(path)) if size else []:
-            f.seek(offset)
-            data = f.read(length)
-            out.append((hashlib.sha256(data).hexdigest(), data, length))
+
+    def reader(offset: int, length: int) -> Callable[[], tuple[str, bytes, int]]:
+        def read() -> tuple[str, bytes, int]:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(length)
+            return hashlib.sha256(data).hexdigest(), data, length
+
+        return read
+
+    work = [reader(o, n) for o, n in (chunking.file_chunks(str(path)) if size else [])]
     meta = {"kind": "file", "name": path.name}
-    return out or [(hashlib.sha256(b"").hexdigest(), b"", 0)], meta, size, size
+    return work or [reader(0, 0)], meta, size, size
 
 
 # ---- reading ------------------------------------------------------------------------------

@@ -104,7 +104,8 @@ def export_data(ref: str, path: str | os.PathLike[str], *, store: Any = None) ->
         with open(tmp, "wb") as f:
             np.save(f, obj)
     elif suffix == ".parquet":
-        obj.to_frame().to_parquet(tmp) if hasattr(obj, "to_frame") else obj.to_parquet(tmp)
+        frame = obj.to_frame(name=obj.name if obj.name is not None else "value") if obj.ndim == 1 else obj
+        frame.to_parquet(tmp)
     elif suffix == ".csv":
         obj.to_csv(tmp)
     else:

@@ -26,11 +26,12 @@ def collect(store: Any, *, keep_days: float = 30.0, dry_run: bool = False) -> di
     if dry_run:
         chunks = _chunks_of(store, digests)
         orphans = store.orphan_chunks(chunks, ignoring=digests)
-        size = sum(_size(store, c) for c in orphans + manifests)
+        size = sum(_size(store, c) for c in orphans + store.orphan_chunks(manifests, ignoring=digests))
         return {"versions": len(digests), "chunks": len(orphans), "bytes": size, "dry_run": True, "digests": digests}
     orphans = store.drop_snapshots(digests)
     deleted, freed = store.delete_unreferenced(orphans, store.artifacts.delete)
-    freed += sum(store.artifacts.delete(m) for m in manifests)
+    # a manifest too is deleted only if no snapshot (re-made meanwhile) lists it and no writer leased it
+    freed += store.delete_unreferenced(manifests, store.artifacts.delete)[1]
     return {"versions": len(digests), "chunks": deleted, "bytes": freed, "dry_run": False, "digests": digests}
 
 

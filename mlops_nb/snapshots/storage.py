@@ -90,7 +90,10 @@ def upload_snapshot(obj: Any, digest: str, artifacts: Any, *,
         new_bytes += len(data) if new else 0
     manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
-    manifest_digest, new = artifacts.add(manifest_bytes)
+    manifest_digest = hashlib.sha256(manifest_bytes).hexdigest()
+    if lease is not None:
+        lease([manifest_digest])
+    manifest_digest, new = artifacts.add(manifest_bytes, manifest_digest)
     new_bytes += len(manifest_bytes) if new else 0
     row = {
         "digest": digest, "manifest": manifest_digest, "kind": meta["kind"], "rows": rows, "nbytes": nbytes,

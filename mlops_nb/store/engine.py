@@ -161,6 +161,23 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         raise store_error(exc, engine, "read") from exc
 
 
+def _up_to_date(engine: Engine) -> int | None:
+    """The schema version when every table exists and no migration is due, else None."""
+    from sqlalchemy import inspect
+
+    try:
+        with engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+            if not set(schema.metadata.tables) <= present:
+                return None
+            row = conn.execute(
+                select(schema.schema_info.c.value).where(schema.schema_info.c.key == "schema_version")
+            ).first()
+    except DBAPIError:
+        return None  # the full path below says what is wrong, with retries
+    return schema.SCHEMA_VERSION if row is not None and int(row[0]) == schema.SCHEMA_VERSION else None
+
+
 # What SQLite (and PostgreSQL) say when pages of the database are damaged.
 _DAMAGE = ("malformed", "not a database", "disk i/o error", "corrupt", "invalid page", "checksum")
 _TRANSIENT = ("locked", "busy", "could not serialize", "deadlock")
@@ -250,7 +267,14 @@ def retrying(fn, *args, **kwargs):
 
 
 def ensure_schema(engine: Engine) -> int:
-    """Create missing tables and migrate older schemas; return the schema version."""
+    """Create missing tables and migrate older schemas; return the schema version.
+
+    A registry already up to date is seen with two reads and no write lock (every command
+    and kernel opens the store: most of the time there is nothing to create).
+    """
+    current = _up_to_date(engine)
+    if current is not None:
+        return current
 
     def _work() -> int:
         with write_transaction(engine) as conn:

@@ -169,6 +169,8 @@ class SnapshotStoreMixin:
         return self._write(work)
 
     def _referenced(self, conn: Connection, chunks: set[str], ignoring: Sequence[str] = ()) -> set[str]:
+        """Of ``chunks`` (chunk or manifest digests), those a snapshot (but those of ``ignoring``)
+        lists or a live lease protects."""
         found: set[str] = set()
         live = now() - LEASE_TTL_S
         wanted = sorted(chunks)
@@ -178,6 +180,10 @@ class SnapshotStoreMixin:
             if ignoring:
                 listed = listed.where(t.snapshot_chunks.c.digest.not_in(list(ignoring)))
             found.update(r[0] for r in conn.execute(listed))
+            manifests = select(t.data_snapshots.c.manifest).where(t.data_snapshots.c.manifest.in_(part))
+            if ignoring:
+                manifests = manifests.where(t.data_snapshots.c.digest.not_in(list(ignoring)))
+            found.update(r[0] for r in conn.execute(manifests))
             found.update(r[0] for r in conn.execute(select(t.chunk_leases.c.chunk).where(
                 t.chunk_leases.c.chunk.in_(part), t.chunk_leases.c.created_at >= live)))  # fmt: skip
         return found

@@ -91,9 +91,10 @@ def reproduce(run_id: str, *, rtol: float = 1e-9, timeout: float | None = 1800.0
         raise ReproduceError(f"{run_id!r} is neither a run nor a job run of this registry.", run_id=run_id) from None
     if run.get("job_run_id"):
         parent = store.get_job_run(run["job_run_id"])
-        result = _reproduce_job(store, parent, rtol=rtol, timeout=timeout)
-        result.notes.append(f"run {run['id'][:8]} ran in job run {parent['id'][:8]}: the whole job was reproduced")
-        return result
+        if parent["status"] != "running":  # still running: this very job asks; its cell is re-run instead
+            result = _reproduce_job(store, parent, rtol=rtol, timeout=timeout)
+            result.notes.append(f"run {run['id'][:8]} ran in job run {parent['id'][:8]}: the whole job was reproduced")
+            return result
     return _reproduce_cell(store, run, rtol=rtol, timeout=timeout)
 
 
@@ -183,7 +184,8 @@ def _finish(store: Any, result: Reproduction, new: Any, originals: list[dict[str
     if new.status != "finished":
         failed = new.failed_cell or {}
         result.notes.append(f"the reproduction {new.status}: {failed.get('ename', '')} {failed.get('evalue', '') or new.error or ''}".strip())
-    fresh = [store.get_run(r) for r in new.run_ids]
+    fresh = sorted((store.get_run(r) for r in new.run_ids), key=lambda r: r.get("start_time") or 0)
+    originals = sorted(originals, key=lambda r: r.get("start_time") or 0)
     taken: set[str] = set()
     for original in originals:
         match = _partner(original, [r for r in fresh if r["id"] not in taken])
@@ -194,9 +196,12 @@ def _finish(store: Any, result: Reproduction, new: Any, originals: list[dict[str
 
 
 def _partner(original: dict[str, Any], left: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The reproduced run of ``original``: the first one left with its name, else the first left."""
+    """The reproduced run of ``original``: the one left from the same cell (a job re-run numbers
+    its cells alike) with the same name, else the first left with its name, else the first left."""
+    same_cell = [r for r in left if r.get("execution_count") == original.get("execution_count")
+                 and r.get("name") == original.get("name") and original.get("execution_count") is not None]  # fmt: skip
     named = [r for r in left if r.get("name") == original.get("name")]
-    return (named or left or [None])[0]
+    return (same_cell or named or left or [None])[0]
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from importlib import metadata
@@ -52,6 +53,26 @@ def current_user() -> str:
 
 _NO_GIT_S = 10.0
 _no_git: dict[Path, float] = {}  # cwd -> when it was last found outside any work tree
+
+
+def prefetch_git_state(path: str | os.PathLike[str] | None = None) -> Any:
+    """A Future of :func:`git_state` of ``path``, taken in a thread from now (a run starting), so
+    that the ``git status`` it waits for overlaps the run's own work; None outside a work tree."""
+    cwd = Path(path or os.getcwd())
+    if not any(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE")) and _gitdir(cwd) is None:
+        return None  # no process to wait for
+    from concurrent.futures import Future
+
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_git_status(cwd))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="mlops-git-state", daemon=True).start()
+    return future
 
 
 def git_state(path: str | os.PathLike[str] | None = None) -> tuple[str | None, bool | None]:

@@ -79,7 +79,8 @@ def _start_fields(message: Mapping[str, Any]) -> dict[str, Any]:
     from ..environment import git_state
 
     fields = dict(message["fields"])
-    fields["git_commit"], fields["git_dirty"] = git_state(message.get("cwd"))
+    # taken when the run started, where the run was made in this process (see Run.start)
+    fields["git_commit"], fields["git_dirty"] = message.get("git") or git_state(message.get("cwd"))
     return fields
 
 

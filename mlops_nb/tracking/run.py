@@ -95,6 +95,7 @@ class Run:
         self.queued: str | None = None  # why the run waits in the local spool (see .spool), if it does
         self._captures: list[CellCapture] = []  # their objects are what the run's data versions hold
         self._logged: dict[str, Any] = {}  # digest -> object, from log_input / log_output
+        self._git = None  # Future of (commit, dirty), taken from the start of a run written here
         self.context: dict[str, dict[str, Any]] = {}  # how reproduce rebuilds what a cell read (.context)
 
     @property
@@ -251,9 +252,11 @@ class Run:
         self.start_time = time.time()
         self._t0 = time.perf_counter()
         self.status = "running"
-        if persist:
+        if persist:  # written from this process: git status runs beside the run, not after it
+            from ..environment import prefetch_git_state
             from . import starts
 
+            self._git = prefetch_git_state()
             starts.schedule(self)
 
     def write_start(self) -> None:
@@ -291,7 +294,11 @@ class Run:
             tags=dict(self.tags),
             **current_process(),  # so that a later open of the store can tell when this process is gone
         )
-        return {"op": "start", **self._where(), "run_id": self.id, "project": self.project, "cwd": os.getcwd(), "fields": fields}
+        message = {"op": "start", **self._where(), "run_id": self.id, "project": self.project, "cwd": os.getcwd(),
+                   "fields": fields}  # fmt: skip
+        if self._git is not None:
+            message["git"] = tuple(self._git.result(timeout=15))
+        return message
 
     def finish_message(self, *, snapshot: bool = False) -> dict[str, Any]:
         """The record of everything the run recorded, written in one transaction.

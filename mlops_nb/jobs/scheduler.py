@@ -72,7 +72,8 @@ def due_slots(
     if first > now:
         return [], []
     latest = latest_slot(cron, now, tz)
-    assert latest is not None and latest >= first
+    if latest is None or latest < first:  # ``first`` is due, so it is the latest at least (float edges)
+        latest = first
     if catchup == "all":
         it = croniter(cron, dt.datetime.fromtimestamp(after, zone(tz)))
         slots = []

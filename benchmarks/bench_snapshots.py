@@ -149,7 +149,6 @@ def diff_figures(store, tmp: Path, rows: int, skip_anchor: bool) -> None:
     t0 = time.perf_counter()
     result = data_diff(ref_a, ref_b, key="id", shift=False, store=store)
     ours_s = time.perf_counter() - t0
-    found = sorted(int(e["key"]) for e in result.examples.get("x", [])) if result.rows_changed <= 5 else None
     print(f"    mlops_nb.data_diff {ours_s:.2f} s: {result.rows_changed} changed rows, read "
           f"{sum(result.chunks_read)} chunks, skipped {result.chunks_skipped} shared ones")  # fmt: skip
     if skip_anchor:
@@ -163,7 +162,6 @@ def diff_figures(store, tmp: Path, rows: int, skip_anchor: bool) -> None:
     same = theirs["changed"] == ours_changed == sorted(changed.tolist()) and not theirs["added"] and not theirs["removed"]
     ratio = theirs["seconds"] / ours_s
     print(f"    datacompy {theirs['version']} {theirs['seconds']:.2f} s -> ours {ratio:.1f}x faster; same rows: {same}")
-    del found
     if same:
         _results.record(f"data diff {rows // 1_000_000}M rows, 10 changed, vs datacompy", ratio, unit="x", target=10,
                         detail=f"datacompy {theirs['seconds']:.1f} s, ours {ours_s:.2f} s, same 10 rows")  # fmt: skip

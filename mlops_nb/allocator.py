@@ -24,15 +24,18 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
 TRIM_THRESHOLD = 64 << 20  # twice the mmap threshold, as glibc's dynamic rule sets it
 
-_done = False
+_outcome: bool | None = None  # what the one attempt of this process gave
 
 
 def tune() -> bool:
     """Set glibc's mmap/trim thresholds once per process; True when they are set."""
-    global _done
-    if _done:
-        return True
-    _done = True  # one attempt per process, whatever its outcome
+    global _outcome
+    if _outcome is None:
+        _outcome = _apply()
+    return _outcome
+
+
+def _apply() -> bool:
     if not sys.platform.startswith("linux") or os.environ.get("MLOPS_NB_MALLOC_TUNING", "1") == "0":
         return False
     try:
@@ -42,7 +45,6 @@ def tune() -> bool:
         if not hasattr(libc, "gnu_get_libc_version"):  # musl and others: other parameters
             return False
         ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-        ok = libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok
-        return ok
+        return libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok
     except (OSError, AttributeError):
         return False

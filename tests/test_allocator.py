@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,9 +43,13 @@ def test_tuned_allocator_reuses_freed_arrays_instead_of_faulting_pages_in():
     assert tuned["faults"] < untouched["faults"] / 20, (tuned, untouched)
 
 
-def test_tune_is_tried_once_per_process():
+def test_tune_is_tried_once_per_process_and_keeps_its_answer():
     from mlops_nb import allocator
 
     first = allocator.tune()
-    assert allocator.tune() is True  # once tried, later calls cost nothing
     assert isinstance(first, bool)
+    assert allocator.tune() is first  # the same answer, without a second attempt
+    if sys.platform.startswith("linux") and os.environ.get("MLOPS_NB_MALLOC_TUNING", "1") != "0":
+        assert allocator.tune() is True
+    off = _probe(MLOPS_NB_MALLOC_TUNING="0")  # a process told to leave glibc alone says so every time
+    assert off["tuned"] is False

@@ -477,6 +477,17 @@ def test_estimators(iris: tuple[np.ndarray, np.ndarray]) -> None:
         assert not is_fitted_estimator(not_estimator)
 
 
+def test_file_bytes_fingerprint_like_the_file(tmp_path: Path) -> None:
+    """A snapshot's file comes back as bytes: they fingerprint as the file did, in any block size."""
+    from mlops_nb.fingerprint import fingerprint_file_bytes
+
+    for data in (b"", b"a", bytes(range(256)) * 9000):  # the last spans several 1 MiB reads
+        path = tmp_path / "f.bin"
+        path.write_bytes(data)
+        assert fingerprint_file_bytes(data) == fingerprint(path)
+    assert fingerprint_file_bytes(b"ab") != fingerprint_file_bytes(b"ba")
+
+
 def test_files_and_directories(tmp_path: Path) -> None:
     f = tmp_path / "a.bin"
     f.write_bytes(os.urandom(3 * (1 << 20) + 17))  # several read chunks

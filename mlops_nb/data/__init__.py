@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import SnapshotError
 from .references import resolve
 
-__all__ = ["snapshot", "load_data", "export_data", "gc", "snapshot_info"]
+__all__ = ["snapshot", "load_data", "export_data", "gc", "snapshot_info", "snapshot_table"]
 
 
 def _store(store: Any = None) -> Any:
@@ -36,7 +36,7 @@ def snapshot(obj: Any, name: str | None = None, *, store: Any = None) -> str:
     Inside a run (``with mlops_nb.track():``, a tracked cell) it is also recorded as
     an input of that run under ``name``.
     """
-    from ..fingerprint import data_kind, describe, fingerprint
+    from ..fingerprint import data_kind
     from ..tracking.capture import data_record
     from ..snapshots.background import write_now
     from ..snapshots.policy import Item, frozen_copy
@@ -56,12 +56,12 @@ def snapshot(obj: Any, name: str | None = None, *, store: Any = None) -> str:
     run = active_run()
     label = name or "data"
     if run is not None:
-        digest = run.log_input(label, obj)
+        run.log_input(label, obj)
         record = run.inputs[label]
     else:
-        record = data_record(label, obj) if kind != "file" else {"name": label, "digest": fingerprint(obj), **describe(obj)}
-        digest = record["digest"]
-    s = _store(store if store is not None else getattr(run, "store", None) if run is not None else None)
+        record = data_record(label, obj)
+    digest = record["digest"]
+    s = _store(store if store is not None else run.store if run is not None else None)
     notes = write_now([Item(record, frozen_copy(obj))], s.url, s.artifacts.url)
     if notes:
         raise SnapshotError(notes[0].removeprefix("mlops: "), digest=digest)
@@ -122,6 +122,21 @@ def snapshot_info(ref: str, *, store: Any = None) -> list[dict[str, Any]]:
         row = s.get_snapshot(record["digest"])
         out.append({"name": name, "digest": record["digest"], "snapshot": row})
     return out
+
+
+def snapshot_table(ref: str, *, store: Any = None) -> str:
+    """:func:`snapshot_info` as a table (``mlops-nb data show``, ``%mlops data show``)."""
+    from ..report import size_text, table_text
+
+    rows = []
+    for item in snapshot_info(ref, store=store):
+        snap = item["snapshot"]
+        if snap is None:
+            rows.append([item["name"], item["digest"][:12], "-", "-", "-", "-", "no snapshot (fingerprint only)"])
+            continue
+        kept = f"{size_text(snap['stored_bytes'])} stored, {size_text(snap['new_bytes'])} new" + (", pinned" if snap["pinned"] else "")
+        rows.append([item["name"], item["digest"][:12], snap["kind"], snap["rows"], snap["chunks"], size_text(snap["nbytes"]), kept])
+    return table_text(["name", "digest", "kind", "rows", "chunks", "in memory", "snapshot"], rows)
 
 
 def gc(*, keep_days: float = 30.0, dry_run: bool = False, store: Any = None) -> dict[str, Any]:

@@ -14,19 +14,9 @@ def data_command() -> None:
 @click.argument("ref")
 def show_command(ref: str) -> None:
     """Shape, chunks and bytes (in memory, stored, new) of the versions REF names."""
-    from ..report import size_text, table_text
-    from . import snapshot_info
+    from . import snapshot_table
 
-    rows = []
-    for item in snapshot_info(ref):
-        snap = item["snapshot"]
-        if snap is None:
-            rows.append([item["name"], item["digest"][:12], "-", "-", "-", "-", "no snapshot (fingerprint only)"])
-            continue
-        rows.append([item["name"], item["digest"][:12], snap["kind"], snap["rows"], snap["chunks"],
-                     size_text(snap["nbytes"]), f"{size_text(snap['stored_bytes'])} stored, {size_text(snap['new_bytes'])} new"
-                     + (", pinned" if snap["pinned"] else "")])  # fmt: skip
-    click.echo(table_text(["name", "digest", "kind", "rows", "chunks", "in memory", "snapshot"], rows))
+    click.echo(snapshot_table(ref))
 
 
 @data_command.command("export")

@@ -42,12 +42,8 @@ def data_command(shell, line: str) -> Any:
         from .diff import data_diff
 
         return data_diff(args.refs[0], args.refs[1], key=args.key, shift=True if args.shift else None)
-    from . import snapshot_info
+    from . import snapshot_table
 
     for ref in args.refs:
-        for item in snapshot_info(ref):
-            snap = item["snapshot"]
-            state = "no snapshot (fingerprint only)" if snap is None else (
-                f"{snap['kind']}, {snap['rows']} rows in {snap['chunks']} chunk(s)")  # fmt: skip
-            print(f"{item['name']}  {item['digest'][:12]}  {state}")
+        print(snapshot_table(ref))
     return None

@@ -54,9 +54,9 @@ def _split_model(rest: str) -> tuple[str, str | None]:
     if "/" in rest:
         head, _, tail = rest.partition("/")
         return head.strip(), tail.strip() or None
-    from ..drift.reference import _split_model_reference
+    from ..drift.reference import split_model_reference
 
-    return _split_model_reference(rest)
+    return split_model_reference(rest)
 
 
 def _inputs_of(store: Any, run_id: str, name: str | None, ref: str, *, outputs: bool) -> dict[str, dict[str, Any]]:

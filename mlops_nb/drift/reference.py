@@ -67,7 +67,7 @@ def resolve_reference(ref: Any, store: Any = None) -> pd.DataFrame | pd.Series |
         run_id, _, name = rest.partition(":")
         return _from_run(store, run_id, name or None, ref)
     if kind == "model":
-        model_ref, name = _split_model_reference(rest)
+        model_ref, name = split_model_reference(rest)
         from mlops_nb.registry.versions import trained_version
 
         try:
@@ -90,7 +90,7 @@ def _default_store():
     return get_store()
 
 
-def _split_model_reference(rest: str) -> tuple[str, str | None]:
+def split_model_reference(rest: str) -> tuple[str, str | None]:
     """``NAME@ALIAS[:INPUT]``, ``NAME:VERSION[:INPUT]`` or ``DIGEST[:INPUT]`` → (model reference, input name)."""
     parts = rest.split(":")
     if "@" in parts[0] or _HEX.match(parts[0]):

@@ -105,6 +105,16 @@ def _register_encoders() -> None:
     from . import arrays, arrow, objects, optional, paths  # noqa: F401
 
 
+def fingerprint_file_bytes(data: bytes) -> str:
+    """The fingerprint of a file holding ``data`` (what :func:`fingerprint` gives its path), without writing it."""
+    from .paths import feed_file_content
+
+    h = xxhash.xxh3_128()
+    atom(h, b"version", VERSION)
+    feed_file_content([data], h)
+    return h.hexdigest()
+
+
 def fingerprint_path(path: str | os.PathLike[str]) -> str:
     """Fingerprint the file or directory named by ``path`` (see :func:`fingerprint`)."""
     return fingerprint(pathlib.Path(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import xxhash
@@ -19,11 +20,22 @@ from .framing import U64, atom, container, feed, type_name
 
 
 def _feed_file(path: str | os.PathLike[str], h: Any) -> None:
-    sub, size, buf = xxhash.xxh3_128(), 0, memoryview(bytearray(1 << 20))
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            sub.update(buf[:n])
-            size += n
+        feed_file_content(_blocks(f), h)
+
+
+def _blocks(f: Any) -> Iterator[memoryview]:
+    buf = memoryview(bytearray(1 << 20))
+    while n := f.readinto(buf):
+        yield buf[:n]
+
+
+def feed_file_content(blocks: Iterable[Any], h: Any) -> None:
+    """A file as its size and content, from its bytes in any blocks (its name does not count)."""
+    sub, size = xxhash.xxh3_128(), 0
+    for block in blocks:
+        sub.update(block)
+        size += len(block)
     container(h, b"file", 2)
     atom(h, b"size", U64.pack(size))
     atom(h, b"content", sub.digest())

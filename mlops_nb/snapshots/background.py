@@ -54,32 +54,19 @@ def submit(items: list[Item], store_url: str, artifacts_url: str, *, pinned: boo
 
 def _upload(items: list[Item], store_url: str, artifacts_url: str, send: Callable[[dict[str, Any], str], None]) -> None:
     """Chunks to the artifact store from here, records to ``send`` (no database in this process)."""
-    from ..errors import MlopsError
-    from ..fingerprint import fingerprint
     from ..store.artifacts import ArtifactStore
     from .storage import upload_snapshot
 
-    notes = []
     artifacts = ArtifactStore(artifacts_url)
-    for item in items:
-        name, digest = item.record["name"], item.record["digest"]
-        if digest in _uploaded:
-            continue
-        try:
-            if fingerprint(item.obj) != digest:
-                notes.append(f"mlops: data {name} not snapshotted: it changed after the run recorded it.")
-                continue
-            row, chunks = upload_snapshot(item.obj, digest, artifacts)
-            version = {k: item.record.get(k) for k in ("kind", "shape", "schema", "profile")}
-            send({"op": "snapshot", "store": store_url, "artifacts": artifacts_url, "row": row, "chunks": chunks,
-                  "version": version}, f"snapshot of {name}")  # fmt: skip
-            _uploaded.add(digest)
-        except MlopsError as exc:
-            notes.append(f"mlops: data {name} not snapshotted: {exc}")
-        except Exception as exc:  # never lose the run (recorded already) for its snapshot
-            notes.append(f"mlops: data {name} not snapshotted ({type(exc).__name__}: {exc}).")
-    with _lock:
-        _notes.extend(notes)
+
+    def upload(item: Item, version: dict[str, Any]) -> None:
+        digest = item.record["digest"]
+        row, chunks = upload_snapshot(item.obj, digest, artifacts)
+        send({"op": "snapshot", "store": store_url, "artifacts": artifacts_url, "row": row, "chunks": chunks,
+              "version": version}, f"snapshot of {item.record['name']}")  # fmt: skip
+        _uploaded.add(digest)
+
+    _keep(_each([i for i in items if i.record["digest"] not in _uploaded], upload))
 
 
 def write_now(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False) -> list[str]:
@@ -88,33 +75,49 @@ def write_now(items: list[Item], store_url: str, artifacts_url: str, *, pinned: 
 
 
 def _write(items: list[Item], store_url: str, artifacts_url: str, pinned: bool, report: bool = True) -> list[str]:
+    """Chunks and records both from here (a script, or a kernel writing in its own process)."""
     from ..errors import MlopsError
-    from ..fingerprint import fingerprint
     from ..store import get_store
     from .storage import write_snapshot
 
-    notes = []
     try:
         store = get_store(store_url, artifacts_url)
     except MlopsError as exc:
-        notes.append(f"mlops: data snapshots of {len(items)} version(s) not stored: {exc}")
-        items = []
+        notes = [f"mlops: data snapshots of {len(items)} version(s) not stored: {exc}"]
+    else:
+        notes = _each(items, lambda item, version: write_snapshot(item.obj, item.record["digest"], store,
+                                                                  version=version, pinned=pinned))  # fmt: skip
+    if report:
+        _keep(notes)
+    return notes
+
+
+def _each(items: list[Item], store_one: Callable[[Item, dict[str, Any]], None]) -> list[str]:
+    """``store_one(item, version record)`` for each item still holding its recorded version;
+    returns a note for each one not snapshotted (never an exception: the run is recorded already)."""
+    from ..errors import MlopsError
+    from ..fingerprint import fingerprint
+
+    notes = []
     for item in items:
-        name, digest = item.record["name"], item.record["digest"]
+        name = item.record["name"]
         try:
-            if fingerprint(item.obj) != digest:  # a file changed since, or an object changed in place
+            # the copy is of the object as the cell left it: an input the cell changed in place,
+            # or a file changed on disk since, is no longer the version the run recorded
+            if fingerprint(item.obj) != item.record["digest"]:
                 notes.append(f"mlops: data {name} not snapshotted: it changed after the run recorded it.")
                 continue
-            version = {k: item.record.get(k) for k in ("kind", "shape", "schema", "profile")}
-            write_snapshot(item.obj, digest, store, version=version, pinned=pinned)
+            store_one(item, {k: item.record.get(k) for k in ("kind", "shape", "schema", "profile")})
         except MlopsError as exc:
             notes.append(f"mlops: data {name} not snapshotted: {exc}")
-        except Exception as exc:  # never lose the run (recorded already) for its snapshot
+        except Exception as exc:
             notes.append(f"mlops: data {name} not snapshotted ({type(exc).__name__}: {exc}).")
-    if report:
-        with _lock:
-            _notes.extend(notes)
     return notes
+
+
+def _keep(notes: list[str]) -> None:
+    with _lock:
+        _notes.extend(notes)
 
 
 def wait() -> None:

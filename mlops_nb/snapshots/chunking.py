@@ -112,7 +112,7 @@ def _column_words(arr: Any) -> list[np.ndarray]:
     typ = arr.type
     if t.is_dictionary(typ):
         arr, typ = arr.indices, arr.indices.type
-    if t.is_extension_type(typ) if hasattr(t, "is_extension_type") else isinstance(typ, pa.ExtensionType):
+    if isinstance(typ, pa.ExtensionType):
         arr, typ = arr.storage, arr.storage.type
     if t.is_boolean(typ):
         return [np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=np.uint64)]

@@ -270,27 +270,15 @@ def _rebuild(manifest: dict[str, Any], blobs: list[bytes]) -> Any:
 
 
 def check_fingerprint(obj: Any, digest: str, kind: str) -> None:
-    from ..fingerprint import fingerprint
+    from ..fingerprint import fingerprint, fingerprint_file_bytes
 
-    actual = _file_digest(obj) if kind == "file" else fingerprint(obj)
+    actual = fingerprint_file_bytes(obj) if kind == "file" else fingerprint(obj)
     if actual != digest:
         raise SnapshotError(
             f"The snapshot of data version {digest[:12]} rebuilds to different content ({actual[:12]}): "
             "this mlops_nb cannot restore one of its types exactly. Report it with the data's dtypes.",
             digest=digest, actual=actual,
         )  # fmt: skip
-
-
-def _file_digest(data: bytes) -> str:
-    """The fingerprint of a file with these bytes (paths hash their content)."""
-    import tempfile
-
-    from ..fingerprint import fingerprint
-
-    with tempfile.NamedTemporaryFile() as f:
-        f.write(data)
-        f.flush()
-        return fingerprint(Path(f.name))
 
 
 def read_chunk_rows(digest: str, manifest: dict[str, Any], chunks: list[str], store: Any) -> Any:

@@ -83,17 +83,6 @@ class SnapshotStoreMixin:
             found = conn.execute(select(t.data_snapshots.c.digest).where(t.data_snapshots.c.digest.in_(wanted)))
             return {r[0] for r in found}
 
-    def chunks_known(self, chunks: Iterable[str]) -> set[str]:
-        """Which of ``chunks`` some recorded snapshot already lists (their bytes are stored)."""
-        wanted = list(dict.fromkeys(chunks))
-        found: set[str] = set()
-        with read_transaction(self.engine) as conn:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                found.update(r[0] for r in conn.execute(
-                    select(t.snapshot_chunks.c.chunk).where(t.snapshot_chunks.c.chunk.in_(part)).distinct()))  # fmt: skip
-        return found
-
     def pin_snapshots(self, digests: Iterable[str]) -> int:
         """Keep the snapshots of ``digests`` through every gc; returns how many exist."""
         wanted = list(dict.fromkeys(digests))

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_VALUE_CHARS = 10_000  # a value larger than this as JSON is not recorded (it is data, not a setting)
+MAX_ITEMS = 1_000  # elements looked at before a container counts as large: a cell reading a long list pays nothing
 
 
 def describe_names(namespace: Mapping[str, Any], names: set[str], *, skip: set[str],
@@ -45,11 +46,11 @@ def describe_names(namespace: Mapping[str, Any], names: set[str], *, skip: set[s
 def describe(obj: Any) -> dict[str, Any]:
     if isinstance(obj, types.ModuleType):
         return {"kind": "module", "module": obj.__name__}
-    value = _plain(obj)
-    if value is not _NOT_PLAIN:
-        text = json.dumps(value)
-        if len(text) <= MAX_VALUE_CHARS:
-            return {"kind": "value", "value": value}
+    budget = [MAX_ITEMS]
+    value = _plain(obj, budget)
+    if value is not _NOT_PLAIN and len(json.dumps(value)) <= MAX_VALUE_CHARS:
+        return {"kind": "value", "value": value}
+    if budget[0] < 0 or value is not _NOT_PLAIN:
         return {"kind": "unknown", "type": type(obj).__name__, "why": "a large value (data, not a setting)"}
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
@@ -64,22 +65,35 @@ def describe(obj: Any) -> dict[str, Any]:
 _NOT_PLAIN = object()
 
 
-def _plain(obj: Any, depth: int = 0) -> Any:
-    """``obj`` as JSON-able plain values (tuples as {"__tuple__": [...]}), or _NOT_PLAIN."""
-    if depth > 5:
+def _plain(obj: Any, budget: list[int], depth: int = 0) -> Any:
+    """``obj`` as JSON-able plain values (tuples as {"__tuple__": [...]}), or _NOT_PLAIN; gives up
+    (leaving ``budget[0]`` below zero) after :data:`MAX_ITEMS` elements."""
+    budget[0] -= 1
+    if depth > 5 or budget[0] < 0:
         return _NOT_PLAIN
     if obj is None or isinstance(obj, bool | str):
         return obj
     if isinstance(obj, int | float) and type(obj) in (int, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else {"__float__": repr(obj)}
     if type(obj) in (list, tuple):
-        items = [_plain(x, depth + 1) for x in obj]
-        if any(x is _NOT_PLAIN for x in items):
+        if len(obj) > budget[0]:
+            budget[0] = -1
             return _NOT_PLAIN
+        items = []
+        for x in obj:
+            if (item := _plain(x, budget, depth + 1)) is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(item)
         return items if isinstance(obj, list) else {"__tuple__": items}
-    if type(obj) is dict and all(isinstance(k, str) for k in obj):
-        items = {k: _plain(v, depth + 1) for k, v in obj.items()}
-        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in items.values()) else items
+    if type(obj) is dict and len(obj) <= budget[0] and all(isinstance(k, str) for k in obj):
+        out = {}
+        for k, v in obj.items():
+            if (item := _plain(v, budget, depth + 1)) is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out[k] = item
+        return out
+    if type(obj) is dict and len(obj) > budget[0]:
+        budget[0] = -1
     return _NOT_PLAIN
 
 

@@ -6,6 +6,7 @@ validate → run with parameters → 4-combination batch on 2 workers → schedu
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 
 import pytest
@@ -62,9 +63,12 @@ def test_quickstart_validates_runs_batches_and_fires(registry):
         (0.1, 2), (0.1, 4), (1.0, 2), (1.0, 4)]  # fmt: skip
     assert len(store.list_runs(batch_id=batch["id"])) == 16
 
-    assert "nightly" in cli("schedule", "add", str(QUICKSTART), "--cron", "*/10 * * * *", "--name", "nightly",
-                            "--retries", "1", "--timeout", "300")  # fmt: skip
-    # Pretend it was added 20 minutes ago, so that a slot is due now.
+    # A daily slot ten minutes ago: the next one is a day away, so the second pass below cannot meet a fresh slot
+    # however slowly this test runs (a */10 cron crossed a boundary between the two passes once).
+    slot = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    assert "nightly" in cli("schedule", "add", str(QUICKSTART), "--cron", f"{slot.minute} {slot.hour} * * *",
+                            "--name", "nightly", "--retries", "1", "--timeout", "300")  # fmt: skip
+    # Pretend it was added 20 minutes ago, so that the slot is due now.
     store._write(lambda conn: conn.execute(
         update(t.job_schedules).where(t.job_schedules.c.name == "nightly")
         .values(created_at=t.job_schedules.c.created_at - 1200)))  # fmt: skip

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
+
+
+_LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mse|mae|mape|deviance|log_?loss|brier|perplexity)$", re.I)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a bigger ``metric`` is better: losses, errors and their kin (``rmse``, ``mae``...) are not."""
+    return not _LOWER_IS_BETTER.search(metric)
 
 
 def shape_text(record: Mapping[str, Any]) -> str:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import MonitorError
-
-_LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mse|mae|mape)$", re.I)
-
-
-def higher_is_better(metric: str) -> bool:
-    return not _LOWER_IS_BETTER.search(metric)
-
+from ..report import higher_is_better  # noqa: F401 - re-exported for checks
 
 def default_metric(model: Any) -> str:
     return "accuracy" if hasattr(model, "classes_") or hasattr(model, "predict_proba") else "rmse"

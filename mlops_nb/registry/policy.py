@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, PolicyError
+from ..report import higher_is_better
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from ..store import SqlStore
     from .versions import ModelVersion
 
-_LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mse|mae|mape|deviance|log_?loss|brier|perplexity)$", re.I)
 _ALIAS_KEYS = {"approvers", "min_approvals", "clean_lineage", "allow_dirty", "require_validated", "allow_warnings", "metrics"}
 _METRIC_KEYS = {"name", "min", "max", "max_drop", "higher_is_better"}
 
@@ -56,7 +56,7 @@ class MetricRule:
 
     @property
     def higher(self) -> bool:
-        return self.higher_is_better if self.higher_is_better is not None else not _LOWER_IS_BETTER.search(self.name)
+        return self.higher_is_better if self.higher_is_better is not None else higher_is_better(self.name)
 
 
 @dataclass
@@ -146,6 +146,8 @@ def policy_path(store: SqlStore) -> Path:
 
 def load_policy(policy: str | os.PathLike[str] | Policy | dict | None, store: SqlStore) -> Policy:
     """The policy to apply: an object, a path, or the file beside the registry (none: no gates)."""
+    if getattr(store, "secured", False):  # a team registry: the policy in its database, nothing else
+        return database_policy(policy, store)
     if isinstance(policy, Policy):
         return policy
     if isinstance(policy, dict):
@@ -161,6 +163,24 @@ def load_policy(policy: str | os.PathLike[str] | Policy | dict | None, store: Sq
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"Cannot read the policy file {str(path)!r}: {exc}. Fix it or remove it.", path=str(path)) from None
     return Policy.from_dict(data, str(path))
+
+
+def database_policy(policy, store: SqlStore) -> Policy:
+    """The policy in force in a team registry's database (``mlops_policies``); another one passed in is
+    refused, since the database checks approvers against its own and a local file would not be enforced."""
+    from ..store.engine import read_transaction
+    from ..store.roles import current_policy
+
+    if isinstance(policy, Policy) and (policy.path or "").startswith("database"):
+        return policy  # read from the database a moment ago
+    if policy is not None:
+        raise PolicyError(
+            "This registry keeps its promotion policy in its database (team roles): a policy passed here "
+            "would not be enforced. An admin changes it with mlops-nb admin policy load FILE."
+        )
+    with read_transaction(store.engine) as conn:
+        found = current_policy(conn)
+    return Policy(path=None) if found is None else Policy.from_dict(found[1], f"database policy v{found[0]}")
 
 
 def evaluate(rules: AliasPolicy, candidate: ModelVersion, holder: ModelVersion | None, store: SqlStore) -> list[Gate]:

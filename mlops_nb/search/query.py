@@ -279,6 +279,23 @@ def count_runs(filter: str | None = None, *, project: str | None = None, store: 
         return conn.execute(query).scalar_one()
 
 
+def matching_runs(filter: str | None = None, *, project: str | None = None):  # noqa: A002
+    """A ``SELECT runs.id, runs.start_time`` of the runs matching ``filter``, to aggregate or sample in SQL.
+
+    Same grammar and project default as :func:`search_runs` (``"*"`` for every project).
+    """
+    from .. import config
+
+    project = config.project_name(project) if project != "*" else None
+    query = select(t.runs.c.id, t.runs.c.start_time).select_from(
+        t.runs.join(t.projects, t.projects.c.id == t.runs.c.project_id))
+    if project is not None:
+        query = query.where(t.projects.c.name == project)
+    for clause in parse_filter(filter):
+        query = query.where(_condition(clause))
+    return query
+
+
 def metric_keys(*, project: str | None = None, store: SqlStore | None = None) -> list[str]:
     """Names of the metrics recorded by runs of ``project`` (default current, ``"*"`` all), sorted."""
     from .. import config

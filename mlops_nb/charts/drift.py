@@ -1,0 +1,160 @@
+"""Drift pictures from stored checks: per-column reference vs current histograms, drift over time, a truthful badge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ..errors import NotFoundError
+from ..store import schema as t
+from ..store.engine import read_transaction
+from .vega import BAD_COLOR, CUR_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
+
+if TYPE_CHECKING:
+    from ..store import SqlStore
+
+MAX_COLUMNS = 12  # histograms drawn per check, most drifted first
+MAX_CHECKS = 200  # points of a drift-over-time chart
+
+
+def badge(n_drifted: int | None, n_columns: int | None, dataset_drift: bool | None) -> dict[str, str]:
+    """What a check decided, in words that cannot contradict its numbers."""
+    n, m = int(n_drifted or 0), int(n_columns or 0)
+    if dataset_drift:
+        return {"text": f"drift detected ({n} of {m} columns drifted)", "level": "bad"}
+    if n:
+        return {"text": f"{n} of {m} column{'s' if m != 1 else ''} drifted", "level": "warn"}
+    return {"text": "no drift", "level": "ok"}
+
+
+def drift_charts(store: SqlStore, *, check: int | None = None, monitor: str | None = None) -> dict[str, Any]:
+    """``{"charts": [histograms, timeline], "badge", "check"}``: a saved check (default the newest) and its history.
+
+    With ``monitor``, the timeline is that monitor's checks (share of drifted
+    columns per check, its threshold drawn); otherwise the saved checks
+    against the same reference.
+    """
+    row = _check(store, check)
+    charts = []
+    if row is not None:
+        charts.append(histograms(row))
+    charts.append(monitor_timeline(store, monitor) if monitor else check_timeline(store, row))
+    answer: dict[str, Any] = {"charts": charts, "check": None, "badge": None}
+    if row is not None:
+        answer["check"] = {k: row[k] for k in ("id", "created_at", "reference", "n_columns", "n_drifted", "dataset_drift")}
+        answer["badge"] = badge(row["n_drifted"], row["n_columns"], row["dataset_drift"])
+    return answer
+
+
+def _check(store: SqlStore, check: int | None) -> dict[str, Any] | None:
+    query = select(t.drift_checks)
+    query = query.where(t.drift_checks.c.id == check) if check is not None else query.order_by(t.drift_checks.c.id.desc()).limit(1)
+    with read_transaction(store.engine) as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None and check is not None:
+        raise NotFoundError(f"No drift check {check}: saved checks are listed by mlops-nb drift list.", check=check)
+    return dict(row) if row is not None else None
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def histograms(row: dict[str, Any]) -> dict[str, Any]:
+    """Reference vs current shares per column on shared bins (bars per value for categories), drifted first."""
+    result = row.get("result") or {}
+    hists = result.get("histograms") or {}
+    columns = [c for c in result.get("columns") or [] if c.get("column") in hists]
+    columns.sort(key=lambda c: (not c.get("drifted"), -(c.get("score") or 0) if isinstance(c.get("score"), (int, float)) else 0))
+    columns = columns[:MAX_COLUMNS]
+    title = f"check {row['id']}: reference vs current"
+    if not columns:
+        return empty("histograms", title, "this check stored no histograms (its columns were not tested)")
+    panels = [_column_panel(c, hists[c["column"]]) for c in columns]
+    doc = spec({"vconcat": [{"hconcat": panels[i:i + 2]} for i in range(0, len(panels), 2)],
+                "resolve": {"scale": {"color": "shared"}}})  # fmt: skip
+    n = len([c for c in result.get("columns") or [] if c.get("column") in hists])
+    note = f"the {len(columns)} most drifted of {n} columns" if n > len(columns) else None
+    return chart("histograms", title, doc, len(columns), note)
+
+
+def _column_panel(column: dict[str, Any], hist: dict[str, Any]) -> dict[str, Any]:
+    ref, cur = [float(v) for v in hist.get("ref", [])], [float(v) for v in hist.get("cur", [])]
+    rs, cs = sum(ref) or 1.0, sum(cur) or 1.0
+    verdict = "DRIFT" if column.get("drifted") else "no drift"
+    title = {"text": f"{column['column']}: {verdict}", "color": BAD_COLOR if column.get("drifted") else "#333", "fontSize": 11}
+    color = {"field": "side", "type": "nominal", "title": None,
+             "scale": {"domain": ["reference", "current"], "range": [REF_COLOR, CUR_COLOR]}}  # fmt: skip
+    share = {"field": "share", "type": "quantitative", "title": "share of rows", "axis": {"format": ".0%"}}
+    if hist.get("kind") == "bins":
+        edges = [float(e) for e in hist["edges"]]
+        rows = [{"side": side, "lo": clean(edges[i]), "hi": clean(edges[i + 1]), "share": v / total}
+                for side, values, total in (("reference", ref, rs), ("current", cur, cs))
+                for i, v in enumerate(values)]  # fmt: skip
+        x_type = "temporal" if hist.get("datetime") else "quantitative"
+        if x_type == "temporal":
+            for r in rows:
+                r["lo"], r["hi"] = r["lo"] * 1000, r["hi"] * 1000
+        body = {"mark": {"type": "rect", "opacity": 0.55},
+                "encoding": {"x": {"field": "lo", "type": x_type, "title": None}, "x2": {"field": "hi"},
+                             "y": share, "color": color, "tooltip": tooltip("side", ("share", "quantitative"))}}  # fmt: skip
+    else:
+        labels = [str(v) for v in hist.get("labels", [])]
+        rows = [{"side": side, "value": labels[i] if i < len(labels) else str(i), "share": v / total}
+                for side, values, total in (("reference", ref, rs), ("current", cur, cs))
+                for i, v in enumerate(values)]  # fmt: skip
+        body = {"mark": {"type": "bar"},
+                "encoding": {"x": {"field": "value", "type": "nominal", "title": None, "sort": labels,
+                                   "axis": {"labelAngle": -40, "labelLimit": 80}},
+                             "xOffset": {"field": "side", "sort": ["reference", "current"]},
+                             "y": share, "color": color, "tooltip": tooltip("side", "value", ("share", "quantitative"))}}  # fmt: skip
+    return {"title": title, "width": 170, "height": 100, "data": {"values": rows}, **body}
+
+
+def monitor_timeline(store: SqlStore, monitor: str) -> dict[str, Any]:
+    """Share of drifted columns per check of ``monitor``, its trigger threshold as a rule."""
+    with read_transaction(store.engine) as conn:
+        threshold = conn.execute(select(t.monitors.c.drift_share).where(t.monitors.c.name == monitor)).scalar()
+        checks = conn.execute(
+            select(t.monitor_checks.c.id, t.monitor_checks.c.created_at, t.monitor_checks.c.drift_share,
+                   t.monitor_checks.c.n_drifted, t.monitor_checks.c.decision)
+            .where(t.monitor_checks.c.monitor == monitor, t.monitor_checks.c.drift_share.is_not(None))
+            .order_by(t.monitor_checks.c.created_at.desc()).limit(MAX_CHECKS)).all()  # fmt: skip
+    rows = [{"check": c.id, "when": _when(c.created_at), "share": c.drift_share, "decision": c.decision or ""} for c in reversed(checks)]
+    return _timeline(rows, f"drift over time: monitor {monitor}", threshold)
+
+
+def check_timeline(store: SqlStore, row: dict[str, Any] | None) -> dict[str, Any]:
+    """Share of drifted columns of the saved checks against the same reference as ``row``."""
+    if row is None:
+        return empty("timeline", "drift over time", "no saved drift checks yet (report.save())")
+    with read_transaction(store.engine) as conn:
+        checks = conn.execute(
+            select(t.drift_checks.c.id, t.drift_checks.c.created_at, t.drift_checks.c.n_drifted, t.drift_checks.c.n_columns,
+                   t.drift_checks.c.dataset_drift)
+            .where(t.drift_checks.c.reference == row["reference"])
+            .order_by(t.drift_checks.c.created_at.desc()).limit(MAX_CHECKS)).all()  # fmt: skip
+    rows = [{"check": c.id, "when": _when(c.created_at), "share": (c.n_drifted / c.n_columns) if c.n_columns else 0.0,
+             "decision": badge(c.n_drifted, c.n_columns, c.dataset_drift)["text"]} for c in reversed(checks)]  # fmt: skip
+    threshold = ((row.get("result") or {}).get("summary") or {}).get("drift_share")
+    return _timeline(rows, f"drift over time: checks against {row['reference']}", threshold)
+
+
+def _timeline(rows: list[dict[str, Any]], title: str, threshold: float | None) -> dict[str, Any]:
+    if not rows:
+        return empty("timeline", title, "no checks with drift numbers yet")
+    x = {"field": "when", "type": "temporal", "title": None}
+    layers: list[dict[str, Any]] = [{
+        "mark": {"type": "line", "point": {"filled": True, "size": 50}, "color": CUR_COLOR},
+        "encoding": {"x": x, "y": {"field": "share", "type": "quantitative", "title": "share of columns drifted",
+                                   "axis": {"format": ".0%"}, "scale": {"domain": [0, 1]}},
+                     "tooltip": tooltip("check", ("when", "temporal"), ("share", "quantitative"), "decision")},
+    }]  # fmt: skip
+    if threshold is not None:
+        layers.append({"data": {"values": [{"threshold": threshold}]},
+                       "mark": {"type": "rule", "color": BAD_COLOR, "strokeDash": [4, 3]},
+                       "encoding": {"y": {"field": "threshold", "type": "quantitative"}}})  # fmt: skip
+    doc = spec({"layer": layers}, values=rows, height=160)
+    return chart("timeline", title, doc, len(rows), f"dashed: the drift share that triggers ({threshold:.0%})" if threshold is not None else None)

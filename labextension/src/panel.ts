@@ -9,8 +9,12 @@ import { Widget } from '@lumino/widgets';
 import { Message } from '@lumino/messaging';
 
 import { post, requestAPI } from './api';
-import { askPromote, askReason } from './dialogs';
-import { badge, h, metricsText, num, shortId, when } from './dom';
+import { FetchedCharts, IChartOptions } from './charts';
+import { askReason } from './dialogs';
+import { badge, h, metricsText, shortId, when } from './dom';
+import { DriftChecks } from './drift';
+import { ModelsView } from './models';
+import { RunsCharts } from './runsCharts';
 
 export const POLL_MS = 5000;
 
@@ -55,9 +59,16 @@ export class MlopsPanel extends Widget {
       this._spool,
       this._status
     );
+    this._charting = { openRun: id => this._options.openRun(id) };
+    this._runsCharts = new RunsCharts(() => this._filter.value.trim(), this._charting);
+    this._drift = new DriftChecks(this._charting);
+    this._models = new ModelsView(this._charting, () => this.refresh());
+    const view = (mode: 'list' | 'charts', label: string) =>
+      h('button', { class: `mlops-view-button mlops-view-${mode}`, 'aria-pressed': mode === 'list' ? 'true' : 'false', onclick: () => this.showRunsAs(mode) }, label);
+    this._runsToggle = h('div', { class: 'mlops-view-toggle', role: 'group', 'aria-label': 'show runs as' }, view('list', 'List'), view('charts', 'Charts'));
     this._sections = {
       notebook: this.section('notebook', 'This notebook'),
-      runs: this.section('runs', 'Runs', this._filter),
+      runs: this.section('runs', 'Runs', h('div', { class: 'mlops-runs-toolbar' }, this._filter, this._runsToggle)),
       models: this.section('models', 'Models'),
       drift: this.section('drift', 'Drift'),
       alerts: this.section('alerts', 'Alerts'),
@@ -193,22 +204,48 @@ export class MlopsPanel extends Widget {
       return;
     }
     const data = await requestAPI('notebook-runs', {}, { path, max_results: '30' });
+    if (this._pipeline?.query.notebook !== path) {
+      this._pipeline = new FetchedCharts('charts/pipeline', { notebook: path }, this._charting, () => ({}), 'mlops-pipeline');
+      s.sig = '';
+    }
+    const pipeline = this._pipeline;
+    if (data.runs.length) {
+      await pipeline.update();
+    }
     if (this.unchanged(s, path, data)) {
       return;
     }
     s.count.textContent = `(${data.runs.length})`;
     s.body.replaceChildren(
       h('div', { class: 'mlops-muted mlops-path' }, path),
-      data.runs.length ? this.runList(data.runs, true) : h('p', { class: 'mlops-muted' }, 'no runs recorded from this notebook yet')
+      ...(data.runs.length ? [pipeline.node, this.runList(data.runs, true)] : [h('p', { class: 'mlops-muted' }, 'no runs recorded from this notebook yet')])
     );
+  }
+
+  /** The Runs section as a list (paged) or as charts of the same filtered runs. */
+  private showRunsAs(mode: 'list' | 'charts'): void {
+    this._runsView = mode;
+    this._runsToggle.querySelectorAll('button').forEach(button => {
+      button.setAttribute('aria-pressed', String(button.classList.contains(`mlops-view-${mode}`)));
+    });
+    this._sections.runs.sig = '';
+    void this.guard('runs', () => this.renderRuns());
   }
 
   private async renderRuns(): Promise<void> {
     const s = this._sections.runs;
     const filter = this._filter.value.trim();
-    const data = await requestAPI('runs', {}, { filter, max_results: '25' });
-    if (this.unchanged(s, filter, data)) {
+    if (this._runsView === 'charts') {
+      if (s.body.firstChild !== this._runsCharts.node) {
+        s.body.replaceChildren(this._runsCharts.node);
+      }
+      const data = await this._runsCharts.update();
+      s.count.textContent = data ? `(${data.total})` : '';
       return;
+    }
+    const data = await requestAPI('runs', {}, { filter, max_results: '25' });
+    if (this._runsView !== 'list' || this.unchanged(s, filter, data)) {
+      return; // switched to charts while the list was read
     }
     this._runsPage = data.runs;
     this._runsToken = data.next_page_token;
@@ -263,171 +300,23 @@ export class MlopsPanel extends Widget {
   private async renderModels(): Promise<void> {
     const s = this._sections.models;
     const data = await requestAPI('models');
+    await this._models.updateCharts();
     if (this.unchanged(s, data)) {
       return;
     }
     s.count.textContent = `(${data.models.length})`;
-    const requests = data.requests.length
-      ? h(
-          'div',
-          { class: 'mlops-requests' },
-          h('div', { class: 'mlops-subtitle' }, 'Waiting for approval'),
-          data.requests.map((r: any) =>
-            h(
-              'div',
-              { class: 'mlops-row mlops-request' },
-              h('span', {}, `#${r.id} ${r.name} v${r.version} → @${r.alias} by ${r.requester}`),
-              h('button', { class: 'jp-Button mlops-button mlops-approve', onclick: () => void this.approve(r) }, 'Approve…')
-            )
-          )
-        )
-      : null;
-    s.body.replaceChildren(
-      ...(data.models.length ? data.models.map((m: any) => this.model(m)) : [h('p', { class: 'mlops-muted' }, 'no registered models (mlops_nb.register(...))')]),
-      ...(requests ? [requests] : [])
-    );
-  }
-
-  private model(model: any): HTMLElement {
-    const aliases = Object.entries(model.aliases || {}) as [string, number][];
-    return h(
-      'div',
-      { class: 'mlops-model', dataset: { model: model.name } },
-      h('div', { class: 'mlops-row' }, h('span', { class: 'mlops-name' }, model.name), h('span', { class: 'mlops-muted' }, model.description || '')),
-      h(
-        'div',
-        { class: 'mlops-aliases' },
-        aliases.length
-          ? aliases.map(([alias, version]) =>
-              h(
-                'span',
-                { class: 'mlops-alias', dataset: { alias } },
-                `@${alias} → v${version} `,
-                h('button', { class: 'mlops-link-button mlops-rollback', title: `Roll ${alias} back to its previous holder`, onclick: () => void this.rollback(model.name, alias, version) }, 'roll back')
-              )
-            )
-          : h('span', { class: 'mlops-muted' }, 'no aliases')
-      ),
-      h(
-        'ul',
-        { class: 'mlops-list mlops-versions' },
-        model.versions.map((v: any) =>
-          h(
-            'li',
-            { class: 'mlops-version', dataset: { version: String(v.version) } },
-            h(
-              'div',
-              { class: 'mlops-row' },
-              h('span', { class: 'mlops-name' }, `v${v.version}`),
-              h('span', { class: 'mlops-muted' }, (v.class_name || '').split('.').pop()),
-              (v.aliases || []).map((a: string) => h('span', { class: 'mlops-chip mlops-chip-alias' }, `@${a}`)),
-              h(
-                'span',
-                { class: 'mlops-actions' },
-                v.run_id ? h('button', { class: 'mlops-link-button', title: 'open the training run', onclick: () => this._options.openRun(v.run_id) }, 'run') : null,
-                h('button', { class: 'jp-Button mlops-button mlops-promote', onclick: () => void this.promote(model, v) }, 'Promote…')
-              )
-            ),
-            h('div', { class: 'mlops-metrics' }, metricsText(v.metrics, 3)),
-            v.warnings?.length ? h('ul', { class: 'mlops-warnings' }, v.warnings.map((w: any) => h('li', {}, '⚠ ', w.message))) : null
-          )
-        )
-      )
-    );
-  }
-
-  private async promote(model: any, version: any): Promise<void> {
-    const aliases = Object.keys(model.aliases || {});
-    const choice = await askPromote(model.name, version.version, aliases, aliases[0] || 'staging');
-    if (!choice) {
-      return;
-    }
-    try {
-      const result = await post(`models/${encodeURIComponent(model.name)}/promote`, {
-        version: version.version,
-        alias: choice.alias,
-        reason: choice.reason || undefined
-      });
-      if (result.status === 'pending_approval') {
-        await showErrorMessage('Waiting for approval', `Request #${result.request_id}: ${model.name} v${result.version} → @${result.alias} needs an approver.`);
-      }
-    } catch (error: any) {
-      await showErrorMessage('Promotion refused', gateText(error));
-    }
-    await this.refresh();
-  }
-
-  private async rollback(name: string, alias: string, version: number): Promise<void> {
-    const reason = await askReason(`Roll back ${name}@${alias}?`, `@${alias} points at v${version}; it goes back to the version that held it before.`, 'Roll back');
-    if (reason === null) {
-      return;
-    }
-    try {
-      await post(`models/${encodeURIComponent(name)}/rollback`, { alias, reason: reason || undefined });
-    } catch (error: any) {
-      await showErrorMessage('Rollback failed', error.message || String(error));
-    }
-    await this.refresh();
-  }
-
-  private async approve(request: any): Promise<void> {
-    const comment = await askReason(
-      `Approve request #${request.id}?`,
-      `${request.name} v${request.version} → @${request.alias}, requested by ${request.requester}${request.reason ? `: ${request.reason}` : ''}.`,
-      'Approve',
-      'comment (kept with the approval)'
-    );
-    if (comment === null) {
-      return;
-    }
-    try {
-      await post(`requests/${request.id}/approve`, { comment: comment || undefined });
-    } catch (error: any) {
-      await showErrorMessage('Approval refused', gateText(error));
-    }
-    await this.refresh();
+    s.body.replaceChildren(...this._models.render(data));
   }
 
   private async renderDrift(): Promise<void> {
     const s = this._sections.drift;
     const data = await requestAPI('drift', {}, { limit: '10' });
+    await this._drift.update();
     if (this.unchanged(s, data)) {
       return;
     }
     s.count.textContent = `(${data.checks.length})`;
-    s.body.replaceChildren(
-      data.checks.length
-        ? h(
-            'ul',
-            { class: 'mlops-list' },
-            data.checks.map((c: any) =>
-              h(
-                'li',
-                { class: `mlops-check${c.dataset_drift ? ' mlops-drifted' : ''}`, dataset: { check: String(c.id) } },
-                h(
-                  'div',
-                  { class: 'mlops-row' },
-                  h('span', { class: `mlops-badge ${c.dataset_drift ? 'mlops-status-failed' : 'mlops-status-finished'}` }, c.dataset_drift ? 'drift' : 'ok'),
-                  h('span', { class: 'mlops-name' }, `#${c.id} vs ${c.reference}`),
-                  h('span', { class: 'mlops-when mlops-muted' }, when(c.created_at))
-                ),
-                h('div', { class: 'mlops-muted' }, `${c.n_drifted} of ${c.n_columns} columns drifted`),
-                h(
-                  'div',
-                  { class: 'mlops-columns' },
-                  c.columns.map((col: any) =>
-                    h(
-                      'span',
-                      { class: `mlops-chip${col.drifted ? ' mlops-chip-drifted' : ''}`, title: `${col.test || col.status} score ${num(col.score)} (threshold ${num(col.threshold)})${col.note ? '\n' + col.note : ''}` },
-                      col.column
-                    )
-                  )
-                )
-              )
-            )
-          )
-        : h('p', { class: 'mlops-muted' }, 'no saved drift checks (report.save())')
-    );
+    s.body.replaceChildren(data.checks.length ? this._drift.list(data.checks) : h('p', { class: 'mlops-muted' }, 'no saved drift checks (report.save())'));
   }
 
   /** What monitors decided (retrained, promoted, kept the champion, errors) and why. */
@@ -559,13 +448,11 @@ export class MlopsPanel extends Widget {
   private _runsPage: any[] = [];
   private _runsToken: string | null = null;
   private _history = new Set<string>();
-}
-
-function gateText(error: any): string {
-  const gates = error?.body?.gates as any[] | undefined;
-  if (!gates?.length) {
-    return error.message || String(error);
-  }
-  const failed = gates.filter(g => !g.passed).map(g => `✗ ${g.gate}: ${g.detail}`);
-  return [error.message, ...failed].join('\n');
+  private _charting: IChartOptions;
+  private _runsCharts: RunsCharts;
+  private _runsToggle: HTMLElement;
+  private _runsView: 'list' | 'charts' = 'list';
+  private _models: ModelsView;
+  private _drift: DriftChecks;
+  private _pipeline: FetchedCharts | null = null;
 }

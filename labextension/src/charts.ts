@@ -1,0 +1,184 @@
+/**
+ * Charts from the server's chart endpoints, drawn with vega-embed.
+ *
+ * Every chart endpoint answers `{charts: [{id, title, spec, marks, note}]}`
+ * with complete Vega-Lite specs (data inline): the same descriptions the
+ * notebook panels draw, so no chart is written twice.  vega-embed is loaded
+ * on the first chart only (a chunk of its own), so the sidebar itself stays
+ * small.  A click on a mark whose datum carries `run_id` opens that run;
+ * one with `model` shows that model in the sidebar.
+ */
+import { requestAPI } from './api';
+import { h } from './dom';
+
+export interface IChart {
+  id: string;
+  title: string;
+  spec: Record<string, any>;
+  /** How many data marks the chart draws (the tests count them in the SVG). */
+  marks: number;
+  note: string | null;
+}
+
+export interface IChartOptions {
+  openRun: (id: string) => void;
+  /** A mark of a model version was clicked (defaults to showing it in the sidebar's Models section). */
+  openModel?: (name: string, version: number | null) => void;
+}
+
+type Embed = typeof import('vega-embed').default;
+let embedding: Promise<Embed> | null = null;
+
+function loadEmbed(): Promise<Embed> {
+  // One import for every chart; webpack puts vega in a chunk fetched on first use.
+  embedding ??= import('vega-embed').then(m => m.default);
+  return embedding;
+}
+
+/** A block per chart (title, drawing, note); the drawings fill in as vega renders them. */
+export function chartList(charts: IChart[], options: IChartOptions, empty = 'nothing to draw yet'): HTMLElement {
+  const list = h('div', { class: 'mlops-charts' });
+  if (!charts.length) {
+    list.append(h('p', { class: 'mlops-muted mlops-charts-empty' }, empty));
+  }
+  for (const chart of charts) {
+    list.append(chartBlock(chart, options));
+  }
+  return list;
+}
+
+export function chartBlock(chart: IChart, options: IChartOptions): HTMLElement {
+  const view = h('div', { class: 'mlops-chart-view' });
+  const block = h(
+    'figure',
+    { class: 'mlops-chart', dataset: { chart: chart.id, marks: String(chart.marks), state: 'drawing' } },
+    h('figcaption', { class: 'mlops-chart-title' }, chart.title),
+    view,
+    chart.note ? h('div', { class: 'mlops-muted mlops-chart-note' }, chart.note) : null
+  );
+  void draw(view, chart, options).then(
+    () => (block.dataset.state = 'drawn'),
+    error => {
+      block.dataset.state = 'error';
+      view.replaceChildren(h('p', { class: 'mlops-error' }, `cannot draw ${chart.id}: ${error?.message || error}`));
+    }
+  );
+  return block;
+}
+
+async function draw(host: HTMLElement, chart: IChart, options: IChartOptions): Promise<void> {
+  const embed = await loadEmbed();
+  const spec = fitted(chart.spec);
+  const result = await embed(host, spec as any, {
+    renderer: 'svg',
+    actions: false,
+    tooltip: true,
+    config: themeConfig() as any
+  });
+  result.view.addEventListener('click', (_event: any, item: any) => {
+    const datum = item?.datum;
+    if (!datum) {
+      return;
+    }
+    if (typeof datum.run_id === 'string' && datum.run_id) {
+      options.openRun(datum.run_id);
+    } else if (typeof datum.model === 'string' && datum.model) {
+      (options.openModel ?? showModel)(datum.model, typeof datum.version === 'number' ? datum.version : null);
+    }
+  });
+  // A pointer over clickable marks: the cursor says so.
+  result.view.addEventListener('mouseover', (_event: any, item: any) => {
+    const datum = item?.datum;
+    host.style.cursor = datum && (datum.run_id || datum.model) ? 'pointer' : '';
+  });
+}
+
+/** Width of the container for a single view (facets and concatenations keep their own sizes). */
+function fitted(spec: Record<string, any>): Record<string, any> {
+  const single = 'mark' in spec || 'layer' in spec;
+  if (!single) {
+    return spec;
+  }
+  return { ...spec, width: 'container', autosize: { type: 'fit-x', contains: 'padding' } };
+}
+
+/** Axis and legend colours from the JupyterLab theme in force, so the dark theme reads too. */
+function themeConfig(): Record<string, any> {
+  const style = getComputedStyle(document.body);
+  const v = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
+  const text = v('--jp-ui-font-color1', '#333');
+  const muted = v('--jp-ui-font-color2', '#666');
+  const line = v('--jp-border-color2', '#ccc');
+  const font = v('--jp-ui-font-family', 'sans-serif');
+  return {
+    background: null,
+    font,
+    view: { stroke: line },
+    title: { color: text },
+    axis: { labelColor: muted, titleColor: text, domainColor: line, tickColor: line, gridColor: line, gridOpacity: 0.5 },
+    legend: { labelColor: muted, titleColor: text },
+    header: { labelColor: text, titleColor: text },
+    text: { color: text }
+  };
+}
+
+/** The model's entry in the sidebar's Models section, opened and scrolled into view. */
+function showModel(name: string): void {
+  const entry = document.querySelector<HTMLElement>(`#mlops-nb-sidebar .mlops-model[data-model="${CSS.escape(name)}"]`);
+  if (!entry) {
+    return;
+  }
+  entry.closest('details')?.setAttribute('open', '');
+  entry.scrollIntoView({ block: 'nearest' });
+  entry.classList.add('mlops-flash');
+  window.setTimeout(() => entry.classList.remove('mlops-flash'), 1500);
+}
+
+/**
+ * Charts fetched from one endpoint into a node that outlives the section redraws around it.
+ *
+ * `update()` re-reads the endpoint and redraws only when the answer changed, so the
+ * sidebar's poll neither flickers nor re-runs vega for the same data.
+ */
+export class FetchedCharts {
+  readonly node: HTMLElement;
+  /** The last answer (with its `charts`), or null before the first or after an error. */
+  data: any = null;
+
+  constructor(
+    private _endpoint: string,
+    public query: Record<string, string | undefined>,
+    private _options: IChartOptions,
+    private _around: (data: any) => { before?: (HTMLElement | null)[]; after?: (HTMLElement | null)[] } = () => ({}),
+    cls = '',
+    private _empty = 'nothing to draw yet'
+  ) {
+    this.node = h('div', { class: `mlops-fetched-charts ${cls}`.trim() });
+  }
+
+  async update(): Promise<any> {
+    let data: any;
+    try {
+      data = await requestAPI(this._endpoint, {}, this.query);
+    } catch (error: any) {
+      this._sig = '';
+      this.data = null;
+      this.node.replaceChildren(h('p', { class: 'mlops-error' }, String(error.message || error)));
+      return null;
+    }
+    const sig = JSON.stringify([this.query, data]);
+    if (sig !== this._sig) {
+      this._sig = sig;
+      this.data = data;
+      const { before = [], after = [] } = this._around(data);
+      this.node.replaceChildren(...before.filter(isNode), chartList(data.charts || [], this._options, this._empty), ...after.filter(isNode));
+    }
+    return data;
+  }
+
+  private _sig = '';
+}
+
+function isNode(e: HTMLElement | null): e is HTMLElement {
+  return e !== null;
+}

@@ -138,6 +138,7 @@ async def test_drift_checks(api, registry):
     assert check["id"] == registry["drift_id"] and check["dataset_drift"] is True
     drifted = {c["column"]: c["drifted"] for c in check["columns"]}
     assert drifted == {"amount": True, "channel": False}
+    assert check["badge"] == {"text": "drift detected (1 of 2 columns drifted)", "level": "bad"}  # never "ok" beside a drift
 
 
 async def test_schedules_history_and_trigger(api, registry):

@@ -212,13 +212,15 @@ def scatter(runs: list[dict[str, Any]], x: str | None, y: str, note: str | None)
 
 def parallel(runs: list[dict[str, Any]], variety: dict[str, int], metric: str) -> dict[str, Any]:
     """Parallel coordinates: the params that vary most, then ``metric``; one line per run, coloured by the metric."""
-    drawn = [r for r in runs if _is_number(r["metrics"].get(metric))]
-    scored = len(drawn)
-    if len(drawn) > LINES:  # keep the best and an even share of the rest
-        best = sorted(drawn, key=lambda r: r["metrics"][metric], reverse=higher_is_better(metric))[:BARS]
-        rest = drawn[:: math.ceil(len(drawn) / (LINES - BARS))]
-        drawn = list({r["id"]: r for r in best + rest}.values())
     axes = [k for k in sorted(variety, key=lambda k: ("." in k, -variety[k], k)) if variety[k] > 1][:PARALLEL_PARAMS]
+    drawn = [r for r in runs if _is_number(r["metrics"].get(metric)) and any(r["params"].get(k) is not None for k in axes)]
+    scored = len(drawn)
+    if len(drawn) > LINES:  # keep the best and an even share of the rest, LINES in all
+        best = sorted(drawn, key=lambda r: r["metrics"][metric], reverse=higher_is_better(metric))[: LINES // 4]
+        chosen = {r["id"] for r in best}
+        others = [r for r in drawn if r["id"] not in chosen]
+        room = LINES - len(best)
+        drawn = best + [others[i * len(others) // room] for i in range(room)]
     title = f"params → {metric}"
     if not drawn or not axes:
         return empty("parallel", title, "no param varies between these runs" if drawn else f"no run recorded {metric}")

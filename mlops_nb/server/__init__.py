@@ -23,13 +23,14 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from jupyter_server.utils import url_path_join
 
     from .app import API_PREFIX, MlopsNb
+    from .chart_handlers import chart_handlers
     from .handlers import handlers
 
     settings = MlopsNb(root_dir=serverapp.root_dir, config=serverapp.config, parent=serverapp)
     web_app = serverapp.web_app
     base = url_path_join(web_app.settings["base_url"], API_PREFIX)
     web_app.settings["mlops_nb"] = settings
-    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in handlers])
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in [*handlers, *chart_handlers]])
     serverapp.log.info("mlops_nb: sidebar API at %s (registry %s)", base, settings.registry_info()["store_url"])
 
 

@@ -170,7 +170,9 @@ def _audit_row(event: dict[str, Any]) -> dict[str, Any]:
 
 # ---- drift -----------------------------------------------------------------------------------
 def drift_checks(store: SqlStore, limit: int) -> dict[str, Any]:
-    """Latest saved checks with per-column outcomes (histograms left out: the list stays small)."""
+    """Latest saved checks with per-column outcomes and the decision in words (histograms left out: the list stays small)."""
+    from ..charts.drift import badge
+
     checks = []
     for row in store.list_drift_checks(limit=limit):
         result = row.get("result") or {}
@@ -186,6 +188,7 @@ def drift_checks(store: SqlStore, limit: int) -> dict[str, Any]:
             "share_drifted": summary.get("share_drifted"), "drift_share": summary.get("drift_share"),
             "current_rows": summary.get("current_rows"), "reference_rows": summary.get("reference_rows"),
             "columns": columns, "warnings": result.get("warnings") or [],
+            "badge": badge(row["n_drifted"], row["n_columns"], row["dataset_drift"]),
         })  # fmt: skip
     return {"checks": checks}
 

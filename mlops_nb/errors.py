@@ -39,6 +39,14 @@ class StoreError(MlopsError):
     """The registry database could not be read or written."""
 
 
+class PermissionDenied(StoreError):
+    """The database refused the action for this role (PostgreSQL team roles)."""
+
+
+class IdentityError(ConfigError):
+    """A claimed user name disagrees with the identity the database authenticated."""
+
+
 class SchemaVersionError(StoreError):
     """The registry database was written by a newer mlops_nb."""
 

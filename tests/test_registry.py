@@ -156,6 +156,8 @@ def test_default_policy_is_read_beside_the_sqlite_registry(mlops_home):
 
 
 def test_approvals_need_a_listed_approver_other_than_the_requester(reg):
+    if reg.engine.dialect.name == "postgresql":  # there the actor is the login role, never a name passed in
+        pytest.skip("approvals by real PostgreSQL login roles are tested in tests/test_roles.py")
     d, _, _ = train(reg, 1.0)
     mlops_nb.register(d, name="iris", store=reg)
     policy = {"aliases": {"production": {"approvers": ["maria", "li"], "min_approvals": 2}}}

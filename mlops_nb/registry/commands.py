@@ -83,12 +83,13 @@ def register_command(model: str, name: str, alias: str | None, description: str 
 @click.argument("alias")
 @_reason_option
 @_policy_option
-def promote_command(name: str, version: str, alias: str, reason: str | None, policy: str | None) -> None:
+@click.option("--direct", is_flag=True, help="Move an alias that needs approvers without a request (team registry: admins only).")
+def promote_command(name: str, version: str, alias: str, reason: str | None, policy: str | None, direct: bool) -> None:
     """Point NAME@ALIAS at VERSION, through the policy's gates."""
     from . import promote
     from .tables import promotion_line
 
-    click.echo(promotion_line(promote(name, version, alias, reason=reason, policy=policy)))
+    click.echo(promotion_line(promote(name, version, alias, reason=reason, policy=policy, direct=direct)))
 
 
 @models_group.command("approve")

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApprovalError, ConcurrentChange, PromotionRefused, RegistryError
+from ..errors import ApprovalError, ConcurrentChange, PermissionDenied, PromotionRefused, RegistryError
 from ..store.engine import now
 from .policy import Gate, evaluate, load_policy
-from .versions import ModelVersion, actor_or_user, check_alias, check_name, get_model_version
+from .team import note_advisory_approvals
+from .versions import ModelVersion, check_alias, check_name, get_model_version
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -55,9 +56,13 @@ def promote(
     reason: str | None = None,
     policy=None,
     actor: str | None = None,
+    direct: bool = False,
     store: SqlStore | None = None,
 ) -> Promotion:
     """Point ``name@alias`` at ``version`` if the policy's gates pass.
+
+    ``direct``: move an alias whose policy names approvers without a request (on a
+    team registry only an admin may; the move is audited with the admin's name).
 
     Raises
     ------
@@ -70,10 +75,12 @@ def promote(
     store = store or _store()
     check_name(name)
     check_alias(alias)
-    actor = actor_or_user(actor)
+    actor = store.acting_user(actor)
     rules = load_policy(policy, store)
     # Another writer moving the alias after our gates ran: check again against the new holder.
-    return _again_if_moved(lambda: _promote_once(name, _version_number(version), alias, rules, reason, actor, store))
+    return _again_if_moved(
+        lambda: _promote_once(name, _version_number(version), alias, rules, reason, actor, store, direct)
+    )
 
 
 def _again_if_moved(change: Callable[[], Promotion]) -> Promotion:
@@ -87,8 +94,11 @@ def _again_if_moved(change: Callable[[], Promotion]) -> Promotion:
     raise AssertionError("unreachable")
 
 
-def _promote_once(name: str, number: int, alias: str, policy, reason, actor: str, store: SqlStore) -> Promotion:
+def _promote_once(
+    name: str, number: int, alias: str, policy, reason, actor: str, store: SqlStore, direct: bool = False
+) -> Promotion:
     rules = policy.for_alias(alias)
+    note_advisory_approvals(store, rules.approvers)
     candidate = get_model_version(f"{name}:{number}", store=store)
     holder_number = store.get_alias(name, alias)
     if holder_number == candidate.version:  # already there: nothing to check or record
@@ -108,7 +118,7 @@ def _promote_once(name: str, number: int, alias: str, policy, reason, actor: str
             + ".",
             name=name, alias=alias, version=candidate.version, gates=_dicts(gates),
         )  # fmt: skip
-    if rules.approvers:
+    if rules.approvers and not direct:
         request_id = store.add_promotion_request(
             name, candidate.version, alias, requester=actor, reason=reason,
             payload={"gates": _dicts(gates), "approvers": rules.approvers, "current": holder_number},
@@ -116,7 +126,7 @@ def _promote_once(name: str, number: int, alias: str, policy, reason, actor: str
         return Promotion(name, alias, candidate.version, holder_number, "pending_approval", request_id, _dicts(gates))
     previous = store.set_alias(
         name, alias, candidate.version, action="promote", expected=holder_number, reason=reason, actor=actor,
-        payload={"gates": _dicts(gates)},
+        payload={"gates": _dicts(gates), **({"direct": True} if rules.approvers else {})},
     )  # fmt: skip
     return Promotion(name, alias, candidate.version, previous, "promoted", gates=_dicts(gates))
 
@@ -135,12 +145,13 @@ def approve(
     The gates are checked again, since the current holder may have changed.
     """
     store = store or _store()
-    actor = actor_or_user(actor)
+    actor = store.acting_user(actor)
     request = store.get_promotion_request(request_id)
     name, alias, number = request["name"], request["alias"], request["version"]
     if request["status"] != "pending":
         raise ApprovalError(f"Promotion request {request_id} is {request['status']}, not pending.", request_id=request_id)
     rules = load_policy(policy, store).for_alias(alias)
+    note_advisory_approvals(store, rules.approvers)
     problem = None
     if actor == request["requester"]:
         problem = f"{actor} requested this promotion and cannot also approve it; ask one of: {', '.join(rules.approvers)}"
@@ -149,10 +160,13 @@ def approve(
     elif any(a["user"] == actor for a in request["approvals"] or []):
         problem = f"{actor} already approved request {request_id}"
     if problem:
-        store.add_audit_event(
-            "approval_refused", f"model:{name}", actor=actor, reason=problem,
-            payload={"request_id": request_id, "alias": alias, "version": number},
-        )  # fmt: skip
+        try:
+            store.add_audit_event(
+                "approval_refused", f"model:{name}", actor=actor, reason=problem,
+                payload={"request_id": request_id, "alias": alias, "version": number},
+            )  # fmt: skip
+        except PermissionDenied:
+            pass  # a reader cannot write the audit trail either; the refusal still stands
         raise ApprovalError(f"Approval refused: {problem}.", request_id=request_id, actor=actor)
     approvals = [*(request["approvals"] or []), {"user": actor, "at": now(), "comment": comment}]
     candidate = get_model_version(f"{name}:{number}", store=store)
@@ -169,6 +183,8 @@ def approve(
             + "; ".join(f"{g.gate}: {g.detail}" for g in failed) + ".",
             name=name, alias=alias, version=number, gates=_dicts(gates),
         )  # fmt: skip
+    if store.secured:  # the database checks the approver again and moves the alias
+        return _approve_in_database(store, request, comment, holder_number, gates)
     if len(approvals) < max(1, rules.min_approvals):
 
         def record(conn):
@@ -186,6 +202,18 @@ def approve(
         extra=lambda conn: store.update_promotion_request(conn, request_id, approvals=approvals, status="approved", decided_at=now()),
     )  # fmt: skip
     return Promotion(name, alias, number, previous, "promoted", request_id, _dicts(gates))
+
+
+def _approve_in_database(store: SqlStore, request, comment, holder_number, gates) -> Promotion:
+    name, alias, number, request_id = request["name"], request["alias"], request["version"], request["id"]
+    result = store.approve_request(request_id, comment=comment, expected=holder_number, payload={"gates": _dicts(gates)})
+    if result["status"] == "moved":
+        raise ConcurrentChange(
+            f"{name}@{alias} moved to version {result['previous']} while the approval was being checked "
+            f"(it was {holder_number}). Approve again to check the gates against the new holder.",
+            name=name, alias=alias, found=result["previous"], expected=holder_number,
+        )  # fmt: skip
+    return Promotion(name, alias, number, result["previous"], result["status"], request_id, _dicts(gates))
 
 
 def alias_history(name: str, alias: str, *, store: SqlStore | None = None) -> list[int]:
@@ -228,7 +256,7 @@ def rollback(
     check_alias(alias)
     expected = None if from_version is None else _version_number(from_version)
     # The holder is read inside: a rollback run a moment later would have seen the new one.
-    return _again_if_moved(lambda: _rollback_once(name, alias, expected, reason, actor_or_user(actor), store))
+    return _again_if_moved(lambda: _rollback_once(name, alias, expected, reason, store.acting_user(actor), store))
 
 
 def _rollback_once(
@@ -265,7 +293,7 @@ def remove_alias(name: str, alias: str, *, reason: str | None = None, actor: str
     current = store.get_alias(name, alias)
     if current is None:
         store.resolve_alias(name, alias)
-    store.set_alias(name, alias, None, action="alias_removed", expected=current, reason=reason, actor=actor_or_user(actor))
+    store.set_alias(name, alias, None, action="alias_removed", expected=current, reason=reason, actor=store.acting_user(actor))
     return Promotion(name, alias, current, current, "removed")
 
 

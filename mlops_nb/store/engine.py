@@ -24,7 +24,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from ..errors import ConfigError, SchemaVersionError, StoreDamaged, StoreError
+from ..errors import ConfigError, PermissionDenied, SchemaVersionError, StoreDamaged, StoreError
 from . import schema
 from .hooks import run_read_barriers
 from .migrations import MIGRATIONS
@@ -208,6 +208,13 @@ def store_error(exc: DBAPIError, engine: Engine, action: str) -> StoreError:
     driver's message), ``transient`` (a lock or serialisation conflict worth
     retrying) and ``damaged`` (the database file itself is corrupt).
     """
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in ("42501", "P0002", "55000"):  # refused by a team-role check, or by our functions' checks
+        said = str(exc.orig).splitlines()[0].strip()
+        hint = " `mlops-nb admin who` lists who holds which role." if sqlstate == "42501" else ""
+        return (PermissionDenied if sqlstate == "42501" else StoreError)(
+            f"The registry refused this: {said}.{hint}", cause=said, transient=False, damaged=False, sqlstate=sqlstate
+        )
     cause = " ".join(str(exc.orig if exc.orig is not None else exc).split()) or type(exc).__name__
     cause += _folder_note(engine, cause)
     lowered = cause.lower()

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
-from ..environment import current_user
 from ..errors import ConcurrentChange, NotFoundError
 from . import schema as t
 from .engine import now, read_transaction
@@ -37,7 +36,7 @@ class RegistryStoreMixin:
         A digest that already is a version of ``name`` returns that version
         with ``created=False``.
         """
-        actor = actor or current_user()
+        actor = self.acting_user(actor)
 
         def work(conn: Connection) -> tuple[dict[str, Any], bool]:
             self._lock_audit(conn)  # numbering is serialised (SQLite: by BEGIN IMMEDIATE already)
@@ -223,7 +222,13 @@ class RegistryStoreMixin:
         writer moved the alias meanwhile the change is refused, not applied blindly.
         ``extra(conn)``: more writes that must commit with this change.
         """
-        actor = actor or current_user()
+        actor = self.acting_user(actor)
+        if self.secured:  # the database checks the role and the policy, and writes the audit event
+            if extra is not None:
+                raise ValueError("extra writes are not allowed beside a guarded alias move")
+            return self._write(
+                lambda conn: _guarded_move(conn, name, alias, version, action, expected, reason, payload)
+            )
 
         def work(conn: Connection) -> int | None:
             self._lock_audit(conn)
@@ -254,6 +259,14 @@ class RegistryStoreMixin:
     # ---- promotion requests ----------------------------------------------------------
     def add_promotion_request(self, name: str, version: int, alias: str, *, requester: str, reason: str | None, payload) -> int:
         """Store a pending request (audited as ``promotion_requested``); return its id."""
+        requester = self.acting_user(requester)
+        if self.secured:  # requester and audit event from the database's session_user
+            return self._write(
+                lambda conn: conn.execute(
+                    text("SELECT mlops_request_promotion(:n, :v, :a, :r, CAST(:p AS json))"),
+                    {"n": name, "v": int(version), "a": alias, "r": reason, "p": _json(payload)},
+                ).scalar_one()
+            )
 
         def work(conn: Connection) -> int:
             # A new request for the same alias replaces any still pending.
@@ -299,9 +312,44 @@ class RegistryStoreMixin:
         with read_transaction(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def approve_request(self, request_id: int, *, comment: str | None, expected: int | None, payload) -> dict[str, Any]:
+        """Approve as the authenticated role through the database (team roles only).
+
+        The database checks the approver role, the policy's approver list, that the
+        requester is someone else and that the alias still has holder ``expected``;
+        it moves the alias once enough approvers agreed.  ``{status, previous}``.
+        """
+        return self._write(
+            lambda conn: conn.execute(
+                text("SELECT mlops_approve(:i, :c, :e, CAST(:p AS json))"),
+                {"i": int(request_id), "c": comment, "e": expected, "p": _json(payload)},
+            ).scalar_one()
+        )
+
     def update_promotion_request(self, conn: Connection, request_id: int, **values: Any) -> None:
         """Change a request inside the caller's transaction."""
         conn.execute(t.promotion_requests.update().where(t.promotion_requests.c.id == int(request_id)).values(**values))
+
+
+def _guarded_move(conn: Connection, name, alias, version, action, expected, reason, payload) -> int | None:
+    result = conn.execute(
+        text("SELECT mlops_move_alias(:n, :a, :v, :act, :e, :check, :r, CAST(:p AS json))"),
+        {"n": name, "a": alias, "v": None if version is None else int(version), "act": action,
+         "e": None if expected == "any" else expected, "check": expected != "any", "r": reason, "p": _json(payload)},
+    ).scalar_one()  # fmt: skip
+    if not result["moved"]:
+        raise ConcurrentChange(
+            f"{name}@{alias} moved to version {result['previous']} while this change was being checked "
+            f"(it was {expected}). Look at %mlops versions {name} and try again.",
+            name=name, alias=alias, found=result["previous"], expected=expected,
+        )  # fmt: skip
+    return result["previous"]
+
+
+def _json(value: Any) -> str | None:
+    import json
+
+    return None if value is None else json.dumps(dict(value), sort_keys=True, default=str)
 
 
 def _target(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, text
 
 from ..environment import current_user
-from ..errors import NotFoundError, StoreError
+from ..errors import IdentityError, NotFoundError, StoreError
 from . import schema as t
 from .artifacts import ArtifactStore
 from .engine import (
@@ -56,6 +56,21 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         self.schema_version = ensure_schema(self.engine)
         self.artifacts = ArtifactStore(artifacts_url)
         self._project_ids: dict[str, int] = {}
+        # PostgreSQL: who authenticated is who acts (session_user), and whether the team roles
+        # (store/roles.py) make the database enforce what each may do.  SQLite: the OS user.
+        self.session_user: str | None = None
+        self.secured = False
+        if self.engine.dialect.name == "postgresql":
+            from .roles import session_identity
+
+            self.session_user, self.secured = session_identity(self.engine)
+            claimed = os.environ.get("MLOPS_NB_USER")
+            if claimed and claimed != self.session_user:
+                raise IdentityError(
+                    f"MLOPS_NB_USER={claimed} but this PostgreSQL registry authenticated you as "
+                    f"{self.session_user}: unset MLOPS_NB_USER, or connect as {claimed} in the store URL.",
+                    claimed=claimed, session_user=self.session_user,
+                )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r}, {self.artifacts.url!r})"
@@ -64,6 +79,19 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         self.engine.dispose()
 
     # ---- helpers ------------------------------------------------------------
+    def acting_user(self, actor: str | None = None) -> str:
+        """Who acts: on PostgreSQL the authenticated role (a different ``actor`` is refused),
+        on SQLite ``actor``, ``MLOPS_NB_USER`` or the OS user (a display name only)."""
+        if self.session_user is None:
+            return actor or current_user()
+        if actor and actor != self.session_user:
+            raise IdentityError(
+                f"{actor!r} cannot act here: this PostgreSQL registry authenticated you as {self.session_user}, "
+                f"and the database records that role. Connect as {actor} to act as {actor}.",
+                claimed=actor, session_user=self.session_user,
+            )  # fmt: skip
+        return self.session_user
+
     def _write(self, fn, *args, **kwargs):
         """Run ``fn(conn, ...)`` in one write transaction, retried when busy."""
 
@@ -113,7 +141,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
 
     def _insert_run(self, conn: Connection, run_id: str, project: str, fields: Mapping[str, Any]) -> int:
         row = {k: fields.get(k) for k in _RUN_FIELDS}
-        row.update(id=run_id, status="running", user=fields.get("user") or current_user())
+        row.update(id=run_id, status="running", user=self.session_user or fields.get("user") or current_user())
         row["start_time"] = row["start_time"] or now()
         row["project_id"] = self.project_id(project, conn)
         conn.execute(t.runs.insert(), row)  # values as parameters: the statement is compiled once
@@ -413,7 +441,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
             prev = c.execute(select(t.audit_events.c.hash).order_by(t.audit_events.c.id.desc()).limit(1)).scalar()
             event = {
                 "timestamp": now(),
-                "actor": actor or current_user(),
+                "actor": self.session_user or actor or current_user(),  # the database's trigger stamps it too
                 "action": action,
                 "target": target,
                 "reason": reason,
@@ -440,7 +468,32 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
 
     def verify_audit_log(self) -> list[int]:
         """Ids of events whose hash chain is broken (empty when intact)."""
-        return chain_breaks(self.audit_log())
+        return self.audit_breaks(self.audit_log())[0]
+
+    def audit_breaks(self, events: Sequence[Mapping[str, Any]]) -> tuple[list[int], set[int]]:
+        """``(broken ids, ids hashed by the database)`` of ``events`` (the whole log, in id order).
+
+        On a PostgreSQL registry with team roles the database hashes each event
+        (``store/roles.py``); its hash is recomputed here from the time and payload
+        as the database renders them, independently of the database's function.
+        """
+        broken = chain_breaks(events)
+        if not broken or self.engine.dialect.name != "postgresql":
+            return broken, set()
+        from .roles import db_event_hash, db_hash_texts
+
+        with read_transaction(self.engine) as conn:
+            texts = db_hash_texts(conn, broken)
+        by_db: set[int] = set()
+        prev = "0" * 64
+        for event in events:
+            if event["id"] in texts:
+                stamp, payload = texts[event["id"]]
+                fields = (event["actor"], event["action"], event["target"], event["reason"])
+                if event["prev_hash"] == prev and db_event_hash(prev, stamp, *fields[:3], fields[3], payload) == event["hash"]:
+                    by_db.add(event["id"])
+            prev = event["hash"]
+        return [i for i in broken if i not in by_db], by_db
 
     # ---- overview ----------------------------------------------------------------
     def summary(self) -> dict[str, int]:

@@ -100,7 +100,27 @@ def test_compare_selected_runs(store):
     assert "<th>param C</th><td class='diff'>1</td><td class='diff'>10</td>" in shown
     assert "<th>param solver</th><td class=''>lbfgs</td><td class=''>lbfgs</td>" in shown
     assert "<th>metric accuracy</th><td class='diff'>0.9</td><td class='diff'>0.8</td>" in shown
-    assert bytes(panel.chart.value).startswith(b"\x89PNG")
+    bars, lines = panel.comparison_charts
+    assert bars["id"] == "compare" and bars["marks"] == 4  # accuracy and last loss of a and of b
+    assert lines["marks"] == 2 and {p["step"] for p in lines["spec"]["data"]["values"]} == {0, 1, 2}
+    shown = [o["data"] for o in panel.comparison_out.outputs]
+    assert [d["application/vnd.mlops-nb.chart+json"]["id"] for d in shown] == ["compare", "steps"]
+    assert all("application/vnd.vegalite.v5+json" in d for d in shown)
+
+
+def test_charts_follow_the_filter_and_the_axes(store):
+    for C, acc in ((0.1, 0.7), (1.0, 0.9), (10.0, 0.8)):
+        _record(store, f"C{C}", params={"C": C, "kernel": "rbf" if C < 5 else "linear"}, metrics={"accuracy": acc, "f1": acc - 0.1})
+    panel = RunsPanel(store=store)
+    ids = [c["id"] for c in panel.charts]
+    assert ids == ["scatter", "parallel", "bars"] and panel.x_axis.value == "C" and panel.y_axis.value == "accuracy"
+    assert len(panel.charts_out.outputs) == 3 and "image/png" not in str(panel.charts_out.outputs)  # no broken picture
+    assert panel.charts[0]["marks"] == 3
+    panel.filter.value = "metrics.accuracy >= 0.8"
+    assert panel.charts[0]["marks"] == 2
+    panel.x_axis.value = "kernel"
+    panel.y_axis.value = "f1"
+    assert panel.charts[0]["title"] == "f1 vs kernel" and panel.charts[0]["spec"]["encoding"]["x"]["type"] == "nominal"
 
 
 def test_warning_marker(store):

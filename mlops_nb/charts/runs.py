@@ -318,3 +318,29 @@ def steps(key: str, points: list[dict[str, Any]]) -> dict[str, Any]:
         },
     }, values=points)  # fmt: skip
     return chart("steps", f"{key} by step", doc, len(by_run), f"the {len(by_run)} newest runs that logged {key} with steps")
+
+
+def comparison(runs: list[dict[str, Any]], histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Chosen runs side by side: each metric as grouped bars (one per run), stepped metrics as lines."""
+    rows = [{"run_id": r["id"], "run": _label(r["id"], r["name"]), "metric": k, "value": v}
+            for r in runs for k, v in sorted(r["metrics"].items()) if _is_number(v)]  # fmt: skip
+    out = []
+    if rows:
+        doc = spec({
+            "mark": {"type": "bar", "cursor": "pointer"},
+            "encoding": {
+                "y": {"field": "metric", "type": "nominal", "title": None},
+                "yOffset": {"field": "run"},
+                "x": {"field": "value", "type": "quantitative", "title": None},
+                "color": {"field": "run", "type": "nominal", "title": None, "legend": {"orient": "bottom", "columns": 2}},
+                "tooltip": tooltip("run", "metric", ("value", "quantitative")),
+            },
+        }, values=rows, height=max(80, 12 * len(rows)))  # fmt: skip
+        out.append(chart("compare", "metrics side by side", doc, len(rows)))
+    names = {r["id"]: _label(r["id"], r["name"]) for r in runs}
+    points = [{"run_id": rid, "run": f"{names[rid]} {h['key']}", "step": h["step"], "value": clean(h["value"])}
+              for rid, history in histories.items() for h in history if h["step"] is not None]  # fmt: skip
+    if points:
+        keys = sorted({p["run"] for p in points})
+        out.append(steps("stepped metrics", points) | {"marks": len(keys), "note": None})
+    return out

@@ -1,16 +1,18 @@
-"""RunsPanel: recorded runs, a page at a time from SQL, with search, sort and a comparison view.
+"""RunsPanel: recorded runs, a page at a time from SQL, with search, sort, charts and a comparison view.
 
 Columns are compact (short id, name, status, when, duration, metrics first,
-then only the params that differ among the shown runs).  Selecting runs shows
-them side by side: params with differences highlighted, metric bars and
-stepped metrics as lines.  Outside a live kernel the panel renders as static
-HTML (the current page).
+then only the params that differ among the shown runs).  Below the table, the
+charts of every run the filter matches (metric vs param, parallel
+coordinates, the best runs, stepped metrics: :mod:`mlops_nb.charts`, the
+same charts the sidebar draws).  Selecting runs shows them side by side:
+params with differences highlighted, metric bars and stepped metrics as
+lines.  Outside a live kernel the panel renders as static HTML (the current
+page).
 """
 
 from __future__ import annotations
 
 import html
-import io
 from typing import Any
 
 import ipywidgets as W
@@ -74,19 +76,29 @@ class RunsPanel(StaticFallback):
         self.selection = W.SelectMultiple(rows=6, description="", layout=W.Layout(width="420px"))
         self.compare_button = W.Button(description="Compare selected", icon="columns")
         self.comparison = W.HTML(layout=W.Layout(overflow="auto", width="100%"))
-        self.chart = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.comparison_out = W.Output(layout=W.Layout(width="100%"))
+        self.x_axis = W.Dropdown(description="x", layout=W.Layout(width="220px"), style={"description_width": "16px"})
+        self.y_axis = W.Dropdown(description="y", layout=W.Layout(width="220px"), style={"description_width": "16px"})
+        self.charts_out = W.Output(layout=W.Layout(width="100%"))
+        self.charts: list[dict[str, Any]] = []  # what charts_out shows: mlops_nb.charts dicts
+        self.comparison_charts: list[dict[str, Any]] = []
         self.apply_button.on_click(lambda _b: self.search())
         self.filter.observe(lambda _c: self.search(), names="value")
         self.sort.observe(lambda _c: self.search(), names="value")
         self.next_button.on_click(lambda _b: self._move(+1))
         self.prev_button.on_click(lambda _b: self._move(-1))
         self.compare_button.on_click(lambda _b: self.compare())
+        self.x_axis.observe(lambda _c: self._quiet or self.draw(), names="value")
+        self.y_axis.observe(lambda _c: self._quiet or self.draw(), names="value")
+        self._quiet = False
         self.widget = W.VBox([
             W.HTML(_CSS + "<b>Runs</b>"),
             W.HBox([self.filter, self.apply_button, self.sort, self.prev_button, self.next_button]),
             self.spool_note, self.status, self.table,
+            W.HTML("<b>Charts</b> <span style='color:#666;font-size:11px'>of every run the filter matches</span>"),
+            W.HBox([self.x_axis, self.y_axis]), self.charts_out,
             W.HBox([self.selection, self.compare_button]),
-            self.comparison, self.chart,
+            self.comparison, self.comparison_out,
         ])  # fmt: skip
         self.widget.add_class("mlops-runs")
         self._tokens: list[str | None] = [None]
@@ -134,6 +146,27 @@ class RunsPanel(StaticFallback):
         self.selection.options = [(_label(r), r["id"]) for r in self.page]
         self.prev_button.disabled = len(self._tokens) == 1
         self.next_button.disabled = not self.page.next_page_token
+        if len(self._tokens) == 1:  # a new search: the charts follow the filter (paging leaves them)
+            self.draw()
+        return self
+
+    def draw(self) -> RunsPanel:
+        """Redraw the charts for the current filter and the chosen axes."""
+        from ..charts import runs_charts
+        from ..store import get_store
+
+        answer = runs_charts(self.store or get_store(), filter=self.filter.value.strip() or None,
+                             x=self.x_axis.value, y=self.y_axis.value, project=self.project)  # fmt: skip
+        self._quiet = True  # setting the options must not redraw once per dropdown
+        try:
+            self.x_axis.options = answer["axes"]["params"]
+            self.x_axis.value = answer["x"]
+            self.y_axis.options = answer["axes"]["metrics"]
+            self.y_axis.value = answer["y"]
+        finally:
+            self._quiet = False
+        self.charts = answer["charts"]
+        _show(self.charts_out, self.charts)
         return self
 
     def _sort_options(self, current: str) -> list[str]:
@@ -159,10 +192,16 @@ class RunsPanel(StaticFallback):
         chosen = [r for r in self.page if r["id"] in ids]
         if len(chosen) < 2:
             self.comparison.value = "<i>Select two or more runs to compare.</i>"
-            self.chart.value = b""
+            self.comparison_charts = []
+            _show(self.comparison_out, [])
             return self
+        from ..charts.runs import comparison
+        from ..store import get_store
+
+        store = self.store or get_store()
         self.comparison.value = comparison_table(chosen)
-        self.chart.value = _comparison_png(chosen, self.store)
+        self.comparison_charts = comparison(chosen, {r["id"]: store.get_run(r["id"])["metric_history"] for r in chosen})
+        _show(self.comparison_out, self.comparison_charts)
         return self
 
     # ------------------------------------------------------------------ display
@@ -223,39 +262,9 @@ def comparison_table(runs: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _bar(value: float | None) -> float:
-    return float("nan") if value is None else value  # a missing metric draws no bar
+def _show(out: W.Output, charts: list[dict[str, Any]]) -> None:
+    """Put ``charts`` in an Output widget (live view only: no static SVG, the panel's static HTML covers nbconvert)."""
+    from ..charts import Chart
 
-
-def _comparison_png(runs: list[dict[str, Any]], store) -> bytes:
-    """Metric bars per run, and stepped metrics as lines."""
-    from matplotlib.figure import Figure
-
-    from ..store import get_store
-
-    store = store or get_store()
-    metrics = sorted({k for r in runs for k in r["metrics"]})
-    histories = {r["id"]: store.get_run(r["id"])["metric_history"] for r in runs}
-    stepped = sorted({h["key"] for hist in histories.values() for h in hist if h["step"] is not None})
-    fig = Figure(figsize=(9, 3 if not stepped else 5.5))
-    n_rows = 2 if stepped else 1
-    ax = fig.add_subplot(n_rows, 1, 1)
-    width = 0.8 / max(1, len(runs))
-    for i, r in enumerate(runs):
-        xs = [j + i * width for j in range(len(metrics))]
-        ax.bar(xs, [_bar(r["metrics"].get(k)) for k in metrics], width=width, label=f"{r['id'][:8]} {r['name'] or ''}")
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, fontsize=8)
-    ax.legend(fontsize=7)
-    if stepped:
-        ax2 = fig.add_subplot(2, 1, 2)
-        for r in runs:
-            for key in stepped:
-                points = [(h["step"], h["value"]) for h in histories[r["id"]] if h["key"] == key and h["step"] is not None]
-                if points:
-                    ax2.plot(*zip(*points), marker=".", label=f"{r['id'][:8]} {key}")
-        ax2.set_xlabel("step")
-        ax2.legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    return buffer.getvalue()
+    out.outputs = tuple({"output_type": "display_data", "data": Chart(c, static=False)._repr_mimebundle_(), "metadata": {}}
+                        for c in charts)  # fmt: skip

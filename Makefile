@@ -11,7 +11,11 @@ COMPAT_TESTS := tests/test_fingerprint.py tests/test_tracking.py tests/test_magi
                 tests/test_drift_engine.py tests/test_drift_profile.py tests/test_drift_stattests.py \
                 tests/test_drift_timeline.py tests/test_notebooks.py
 
-.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab check-imports
+# Airflow 3 in its own environment: tests/test_airflow_dag.py runs the exported DAG with `airflow dags test`.
+AIRFLOW_VENV  := build/venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+
+.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab check-imports airflow-venv
 
 # No import circles, every arrow pointing down the layers of ARCHITECTURE.md.
 check-imports:
@@ -33,9 +37,9 @@ demo: $(STAMP)
 
 test: test-main test-pandas2
 
-test-main: $(STAMP) postgres-binaries
+test-main: $(STAMP) postgres-binaries $(AIRFLOW_STAMP)
 	$(BIN)/python tools/check_imports.py
-	$(BIN)/python -m pytest
+	MLOPS_NB_REQUIRE_AIRFLOW=1 $(BIN)/python -m pytest
 
 # The store, registry and jobs suites start a real PostgreSQL server (initdb/pg_ctl in a
 # temporary folder): install Debian's binaries when missing, as .ci/run does.
@@ -50,6 +54,15 @@ $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
 	$(COMPAT_VENV)/bin/python -m pip install -q -e ".[dev]" "pandas>=2,<3"
 	touch $(COMPAT_STAMP)
+
+# Created once (a few minutes) and kept: the stamp changes only with this Makefile's pins.
+$(AIRFLOW_STAMP):
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -q "apache-airflow==3.3.2" apache-airflow-providers-papermill
+	touch $(AIRFLOW_STAMP)
+
+airflow-venv: $(AIRFLOW_STAMP)
 
 test-pandas2: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(COMPAT_TESTS)

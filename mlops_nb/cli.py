@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("mlops_nb.jobs.commands", "Cron schedules kept in the registry, fired by `mlops-nb scheduler`."),
     "scheduler": ("mlops_nb.jobs.commands", "The embedded scheduler: fire due schedules with timeouts, retries and catch-up."),
     "jobs": ("mlops_nb.jobs.commands", "Recorded job runs (from run, batch and the scheduler)."),
+    "k8s": ("mlops_nb.jobs.commands", "Kubernetes manifests beyond schedules: a Deployment + Service for `mlops-nb serve`."),
     "admin": ("mlops_nb.admin.commands", "Team roles on a PostgreSQL registry: init-roles, grant, revoke, who, policy load."),
     "doctor": ("mlops_nb.doctor", "Check the registry database and every artifact; remove leftovers of killed writes."),
     "predict": ("mlops_nb.scoring.commands", "Score a file with MODEL (NAME@ALIAS, NAME:VERSION or a digest), recorded as a scoring run."),

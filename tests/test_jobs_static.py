@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import nbformat
 import pytest
@@ -166,9 +167,9 @@ def test_schedule_commands_and_exports(tmp_path, store):
                                 "--image", "registry.example/train:1"]).exit_code == 0  # fmt: skip
     source = dag_file.read_text()
     compile(source, str(dag_file), "exec")
-    assert "from airflow.providers.papermill.operators.papermill import PapermillOperator" in source
-    for expected in ("schedule='30 2 * * 1'", f"input_nb={str(nb)!r}", "parameters={'C': 0.5, 'kind': 'b'}",
-                     '"retries": 2', "execution_timeout\": timedelta(seconds=600.0)", "kernel_name='python3'"):  # fmt: skip
+    assert "from airflow.sdk import DAG, task" in source and "from airflow.decorators import task" in source
+    for expected in ("schedule='30 2 * * 1'", f"'run', {str(nb)!r}", "'--schedule', 'nightly'", "'--timeout', '600.0'",
+                     "retries=2", "execution_timeout=timedelta(seconds=660.0)", "'{\"C\": 0.5, \"kind\": \"b\"}'"):  # fmt: skip
         assert expected in source, expected
     manifest = yaml.safe_load(job_file.read_text())
     assert manifest["kind"] == "CronJob" and manifest["apiVersion"] == "batch/v1"
@@ -178,9 +179,8 @@ def test_schedule_commands_and_exports(tmp_path, store):
     container = job["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example/train:1"
     command = container["command"]
-    assert command[:3] == ["timeout", "--signal=KILL", "600"] and command[3:5] == ["papermill", str(nb)]
-    assert ["-p", "C", "0.5"] == command[command.index("-p"):command.index("-p") + 3]
-    assert ["-r", "kind", "b"] == command[command.index("-r"):command.index("-r") + 3]
+    assert command[:3] == ["mlops-nb", "run", str(nb)] and command[command.index("--timeout") + 1] == "600.0"
+    assert command[command.index("--params-json") + 1] == '{"C": 0.5, "kind": "b"}'
 
     assert "removed" in runner.invoke(main, ["schedule", "remove", "nightly"]).output
     gone = runner.invoke(main, ["schedule", "history", "nightly"])
@@ -194,7 +194,7 @@ def test_exports_keep_parameter_types():
     compile(airflow_dag(schedule), "dag.py", "exec")
     assert "catchup=True" in airflow_dag(schedule)
     command = yaml.safe_load(k8s_cronjob(schedule))["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert yaml.safe_load(command[command.index("-y") + 1]) == {"lr": 1e-05, "layers": [1, 2]}
+    assert json.loads(command[command.index("--params-json") + 1]) == {"lr": 1e-05, "layers": [1, 2]}
 
 
 # ---- CLI errors are one line ---------------------------------------------------------------------

@@ -80,23 +80,42 @@ def validate(notebook, parameters, rtol, timeout, kernel, junit, static) -> None
 @_kernel_option
 @click.option("--output", help="Also write the executed notebook here (path, folder/ or fsspec URL).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar over cells.")
-def run(notebook, parameters, timeout, cell_timeout, kernel, output, progress) -> None:
+@click.option("--params-json", help="All parameters as one JSON object (exact types; exported DAGs and manifests use it).")
+@click.option("--schedule", "schedule_name", metavar="NAME", help="Record the job run as a firing of schedule NAME "
+              "(what exported Airflow DAGs and Kubernetes CronJobs pass).")  # fmt: skip
+@click.option("--expect-hash", metavar="HASH", help="Refuse unless the notebook still has this content hash (the validated one).")
+def run(notebook, parameters, timeout, cell_timeout, kernel, output, progress, params_json, schedule_name, expect_hash) -> None:
     """Execute NOTEBOOK with papermill in a separate process and record the job run."""
     from .execute import run_notebook
     from .notebook import check_parameter_names
 
-    params = _params(parameters)
+    params = {**_json_params(params_json), **_params(parameters)}
     check_parameter_names(notebook, params)
     bar = _CellBar() if progress else None
     try:
         job = run_notebook(notebook, params, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel,
-                           output=output, progress=bar)  # fmt: skip
+                           output=output, progress=bar, schedule_name=schedule_name,
+                           expected_hash=expect_hash)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
     click.echo(job_summary(job))
     if not job.ok:
         sys.exit(1)
+
+
+def _json_params(text: str | None) -> dict[str, Any]:
+    import json
+
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except ValueError as exc:
+        raise JobError(f"--params-json is not JSON: {exc}.") from None
+    if not isinstance(params, dict):
+        raise JobError('--params-json must be one JSON object, e.g. {"C": 0.5}.')
+    return params
 
 
 class _CellBar:
@@ -304,25 +323,51 @@ def schedule_history(name: str, last: int) -> None:
 
 @schedule.command("export")
 @click.argument("name")
-@click.option("--to", "target", type=click.Choice(["airflow", "k8s"]), required=True)
+@click.option("--to", "target", type=click.Choice(["airflow", "k8s", "k8s-job"]), required=True,
+              help="airflow: a DAG file; k8s: a CronJob; k8s-job: a one-off Job.")  # fmt: skip
 @click.option("--out", "-o", type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write ('-' for stdout; default mlops_nb_NAME.py or NAME-cronjob.yaml).")  # fmt: skip
 @click.option("--image", default="mlops-nb-runner:latest", show_default=True, help="Container image (k8s).")
+@click.option("--secret", default="mlops-nb-registry", show_default=True,
+              help="Secret holding the registry's URLs and credentials (k8s; referenced, never inlined).")  # fmt: skip
 @click.option("--output-dir", help="Where executed notebooks go on the target (path or s3:// URL).")
-def schedule_export(name: str, target: str, out: str | None, image: str, output_dir: str | None) -> None:
-    """Write schedule NAME as an Airflow DAG (PapermillOperator) or a Kubernetes CronJob."""
+def schedule_export(name: str, target: str, out: str | None, image: str, secret: str, output_dir: str | None) -> None:
+    """Write schedule NAME as an Airflow DAG or a Kubernetes CronJob/Job; each runs `mlops-nb run`."""
     from ..store import get_store
     from .export import default_filename, export_schedule
 
     store = get_store()
     saved = store.get_schedule(name)
     env = {"MLOPS_NB_STORE_URL": store.url, "MLOPS_NB_ARTIFACTS_URL": store.artifacts.url}
-    text = export_schedule(saved, target, image=image, output_dir=output_dir, env=env)
+    text = export_schedule(saved, target, image=image, output_dir=output_dir, env=env, secret=secret)
     if out == "-":
         click.echo(text, nl=False)
         return
     path = write_file(out or default_filename(saved, target), text)
     click.echo(f"wrote {path}")
+
+
+@click.group("k8s")
+def k8s() -> None:
+    """Kubernetes manifests beyond schedules: a Deployment + Service for `mlops-nb serve`."""
+
+
+@k8s.command("serve")
+@click.argument("model")
+@click.option("--image", default="mlops-nb-runner:latest", show_default=True, help="Container image.")
+@click.option("--secret", default="mlops-nb-registry", show_default=True, help="Secret holding the registry's URLs.")
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Container port.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
+def k8s_serve(model: str, image: str, secret: str, replicas: int, port: int, out: str) -> None:
+    """Deployment + Service running `mlops-nb serve MODEL` (NAME@ALIAS follows the alias)."""
+    from .kubernetes import k8s_serving
+
+    text = k8s_serving(model, image=image, secret=secret, replicas=replicas, port=port)
+    if out == "-":
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {write_file(out, text)}")
 
 
 @click.command()
@@ -410,4 +455,4 @@ def jobs_show(job_run_id: str, notebook_out: str | None) -> None:
         click.echo(f"executed notebook written to {notebook_out}")
 
 
-COMMANDS = [validate, run, batch, schedule, scheduler, jobs]
+COMMANDS = [validate, run, batch, schedule, scheduler, jobs, k8s]

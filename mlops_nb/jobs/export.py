@@ -1,7 +1,9 @@
-"""Hand a schedule to another orchestrator: an Airflow DAG or a Kubernetes CronJob.
+"""Hand a schedule to another orchestrator: an Airflow DAG or Kubernetes manifests.
 
-Both run the same notebook with papermill, with the same parameters, cron
-expression, time zone, timeout and retries as the schedule in the registry.
+Both run the notebook through ``mlops-nb run`` (our job runner) with the schedule's
+parameters, cron expression, time zone, timeout and retries, so a run there is the
+same record in the registry as one fired by ``mlops-nb scheduler``: a job run with
+its tracked runs, the executed notebook, the failing cell's one-line error.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
-
-import yaml
+from urllib.parse import urlsplit
 
 from ..errors import JobError
+from .kubernetes import DEFAULT_IMAGE, DEFAULT_SECRET, k8s_cronjob, k8s_job, k8s_name, run_command
 
-TARGETS = ("airflow", "k8s")
-DEFAULT_IMAGE = "mlops-nb-runner:latest"
+__all__ = ["TARGETS", "airflow_dag", "default_filename", "export_schedule", "run_command", "k8s_cronjob", "k8s_job"]
+
+TARGETS = ("airflow", "k8s", "k8s-job")
 #: Seconds before the first retry (as in our scheduler), doubled for each further one.
 RETRY_DELAY = 30
+#: Airflow's limit is the schedule's timeout plus this: our runner kills the kernel at the
+#: timeout and records a ``timeout`` job run first; Airflow's own kill is the backstop.
+TIMEOUT_GRACE = 60
 
 
 def export_schedule(
@@ -28,48 +34,71 @@ def export_schedule(
     image: str = DEFAULT_IMAGE,
     output_dir: str | None = None,
     env: Mapping[str, str] | None = None,
+    secret: str = DEFAULT_SECRET,
 ) -> str:
-    """The text of an Airflow DAG (``to="airflow"``) or CronJob manifest (``to="k8s"``)."""
+    """The text of an Airflow DAG (``to="airflow"``), a CronJob (``"k8s"``) or a one-off Job (``"k8s-job"``)."""
     if to == "airflow":
         return airflow_dag(schedule, output_dir=output_dir or "/tmp/mlops_nb", env=env)
     if to == "k8s":
-        return k8s_cronjob(schedule, image=image, output_dir=output_dir or "/tmp", env=env)
+        return k8s_cronjob(schedule, image=image, output_dir=output_dir or "/tmp/mlops_nb", secret=secret)
+    if to == "k8s-job":
+        return k8s_job(schedule, image=image, output_dir=output_dir or "/tmp/mlops_nb", secret=secret)
     raise JobError(f"Unknown export target {to!r}: use one of {', '.join(TARGETS)}.", to=to)
 
 
 def default_filename(schedule: Mapping[str, Any], to: str) -> str:
     if to == "airflow":
         return f"mlops_nb_{_identifier(schedule['name'])}.py"
-    return f"{k8s_name(schedule['name'])}-cronjob.yaml"
+    return f"{k8s_name(schedule['name'])}-{'job' if to == 'k8s-job' else 'cronjob'}.yaml"
 
 
 def airflow_dag(schedule: Mapping[str, Any], *, output_dir: str = "/tmp/mlops_nb", env: Mapping[str, str] | None = None) -> str:
-    """Python source of an Airflow DAG running the notebook with ``PapermillOperator``."""
+    """Python source of an Airflow DAG whose one task runs the notebook with ``mlops-nb run``.
+
+    Written for Airflow 3's task SDK (``airflow.sdk``); on Airflow 2.x the same file
+    imports ``DAG`` and ``task`` from their 2.x homes.  Registry URLs holding a password
+    are left out: the workers' environment must provide them.
+    """
     name = schedule["name"]
     start = dt.datetime.fromtimestamp(schedule["created_at"], dt.timezone.utc)
     timeout = schedule.get("timeout")
-    default_args = [
-        f"        \"retries\": {int(schedule.get('retries') or 0)},",
-        f'        "retry_delay": timedelta(seconds={RETRY_DELAY}),',
-        '        "retry_exponential_backoff": True,',
-    ]
+    task_args = [f"retries={int(schedule.get('retries') or 0)}", f"retry_delay=timedelta(seconds={RETRY_DELAY})",
+                 "retry_exponential_backoff=True"]  # fmt: skip
     if timeout:
-        default_args.append(f'        "execution_timeout": timedelta(seconds={float(timeout)!r}),')
-    output = f"{output_dir.rstrip('/')}/{name}-{{{{ ts_nodash }}}}.ipynb"
-    registry = "".join(f"#   {k}={v!r}\n" for k, v in (env or {}).items())
+        task_args.append(f"execution_timeout=timedelta(seconds={float(timeout) + TIMEOUT_GRACE!r})")
+    safe_env = {k: v for k, v in (env or {}).items() if not has_password(v)}
+    withheld = sorted(set(env or {}) - set(safe_env))
+    note = "".join(f"# {k} holds a password: set it in the workers' environment.\n" for k in withheld)
     header = (
         f"# Airflow DAG exported by mlops-nb from schedule {name!r}:\n"
         f"# notebook {schedule['notebook_path']!r}, content hash {schedule['notebook_hash']}.\n"
-        "# The task runs it with papermill, as `mlops-nb scheduler` does.  For its tracked\n"
-        "# cells to record into the registry, set in the Airflow workers' environment:\n"
-        + (registry or "#   MLOPS_NB_STORE_URL and MLOPS_NB_ARTIFACTS_URL of a shared registry\n")
+        "# Its task runs `mlops-nb run` (validation hash checked, job run and tracked runs recorded,\n"
+        "# timeout enforced), as `mlops-nb scheduler` does.  The workers need mlops-nb and the notebook's\n"
+        "# dependencies; MLOPS_NB_COMMAND names the executable when it is not on PATH.\n"
+        "# Written for Airflow 3 (airflow.sdk); Airflow 2.x falls back to airflow.decorators.\n" + note
     )
     return header + f'''
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
 from datetime import timedelta
 
 import pendulum
-from airflow import DAG
-from airflow.providers.papermill.operators.papermill import PapermillOperator
+
+try:  # Airflow 3: the task SDK
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.x
+    from airflow import DAG
+    from airflow.decorators import task
+
+ARGV = {run_command(schedule, output_dir)[1:]!r}
+OUTPUT_DIR = {output_dir!r}
+#: Registry of the schedule; the workers' own environment wins.
+REGISTRY = {safe_env!r}
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id={"mlops_nb_" + _identifier(name)!r},
@@ -77,98 +106,35 @@ with DAG(
     start_date=pendulum.datetime({start.year}, {start.month}, {start.day}, tz={schedule.get("timezone") or "UTC"!r}),
     catchup={schedule.get("catchup") == "all"!r},
     max_active_runs=1,
-    default_args={{
-{chr(10).join(default_args)}
-    }},
     tags=["mlops_nb"],
 ) as dag:
-    run_notebook = PapermillOperator(
-        task_id="run_notebook",
-        input_nb={schedule["notebook_path"]!r},
-        output_nb={output!r},
-        parameters={dict(schedule.get("parameters") or {})!r},
-        kernel_name={schedule.get("kernel") or "python3"!r},
-    )
+
+    @task(task_id="run_notebook", {", ".join(task_args)})
+    def run_notebook() -> None:
+        if "://" not in OUTPUT_DIR:
+            os.makedirs(OUTPUT_DIR, exist_ok=True)
+        command = os.environ.get("MLOPS_NB_COMMAND") or shutil.which("mlops-nb") or "mlops-nb"
+        env = {{**REGISTRY, **os.environ}}
+        done = subprocess.run([command, *ARGV], env=env, capture_output=True, text=True)
+        for line in (done.stdout + done.stderr).splitlines():
+            log.info("%s", line)
+        if done.returncode:
+            lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+            why = [line for line in lines if line.startswith(("failed:", "Error:"))] or lines[-1:] or ["no output"]
+            raise RuntimeError(f"mlops-nb run exited with status {{done.returncode}}: {{why[0]}}")
+
+    run_notebook()
 '''
 
 
-def k8s_cronjob(
-    schedule: Mapping[str, Any], *, image: str = DEFAULT_IMAGE, output_dir: str = "/tmp",
-    env: Mapping[str, str] | None = None,
-) -> str:  # fmt: skip
-    """YAML of a Kubernetes CronJob whose pod runs ``papermill`` with the schedule's settings.
-
-    The image must contain papermill, the kernel and the notebook's dependencies,
-    and the notebook at the same path (baked in or mounted).
-    """
-    name = schedule["name"]
-    timeout = schedule.get("timeout")
-    command = papermill_command(schedule, f"{output_dir.rstrip('/')}/{name}-output.ipynb")
-    if timeout:
-        # Per attempt, like our scheduler: kill papermill and its kernel when time is up.
-        command = ["timeout", "--signal=KILL", str(int(round(timeout))), *command]
-    labels = {"app.kubernetes.io/name": "mlops-nb-job", "app.kubernetes.io/managed-by": "mlops-nb",
-              "mlops-nb/schedule": k8s_name(name)}  # fmt: skip
-    container: dict[str, Any] = {"name": "notebook", "image": image, "command": command}
-    variables = {"MLOPS_NB_NOTEBOOK": schedule["notebook_path"], **(env or {})}
-    container["env"] = [{"name": k, "value": str(v)} for k, v in variables.items()]
-    job_spec: dict[str, Any] = {
-        "backoffLimit": int(schedule.get("retries") or 0),
-        "template": {"metadata": {"labels": dict(labels)}, "spec": {"restartPolicy": "Never", "containers": [container]}},
-    }
-    if timeout:
-        job_spec["activeDeadlineSeconds"] = int(round(timeout)) * (int(schedule.get("retries") or 0) + 1) + 60
-    spec: dict[str, Any] = {
-        "schedule": schedule["cron"],
-        "timeZone": schedule.get("timezone") or "UTC",
-        "concurrencyPolicy": "Forbid",  # a schedule never overlaps itself
-        "successfulJobsHistoryLimit": 3,
-        "failedJobsHistoryLimit": 3,
-        "jobTemplate": {"metadata": {"labels": dict(labels)}, "spec": job_spec},
-    }
-    if schedule.get("catchup") == "skip":
-        spec["startingDeadlineSeconds"] = 60
-    manifest = {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {
-            "name": k8s_name(name),
-            "labels": labels,
-            "annotations": {"mlops-nb/notebook": schedule["notebook_path"],
-                            "mlops-nb/notebook-hash": schedule["notebook_hash"]},  # fmt: skip
-        },
-        "spec": spec,
-    }
-    header = (
-        f"# Kubernetes CronJob exported by mlops-nb from schedule {name!r}.\n"
-        f"# Image {image}: needs papermill, the {schedule.get('kernel') or 'python3'} kernel and the notebook's\n"
-        "# dependencies, with the notebook at the path below.\n"
-    )
-    return header + yaml.safe_dump(manifest, sort_keys=False, width=1000)
-
-
-def papermill_command(schedule: Mapping[str, Any], output: str) -> list[str]:
-    """``papermill`` argv for a schedule (parameters typed exactly as stored)."""
-    command = ["papermill", schedule["notebook_path"], output, "-k", schedule.get("kernel") or "python3"]
-    params = dict(schedule.get("parameters") or {})
-    if all(isinstance(v, (bool, int, float, str)) or v is None for v in params.values()):
-        for key, value in params.items():
-            if isinstance(value, str):
-                command += ["-r", key, value]  # raw: papermill must not guess a type
-            else:
-                command += ["-p", key, repr(value) if isinstance(value, float) else str(value)]
-    elif params:
-        command += ["-y", yaml.safe_dump(params, default_flow_style=True).strip()]
-    return command
-
-
-def k8s_name(name: str) -> str:
-    """A DNS-1123 name (CronJob names are at most 52 characters)."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:52].rstrip("-")
-    return cleaned or "mlops-nb-job"
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (kept out of exported files)."""
+    try:
+        return bool(urlsplit(str(url)).password)
+    except ValueError:
+        return False
 
 
 def _identifier(name: str) -> str:
     cleaned = re.sub(r"\W+", "_", name).strip("_")
     return cleaned if cleaned and not cleaned[0].isdigit() else f"job_{cleaned}"
-

@@ -83,12 +83,32 @@ def pg_database(postgres_url):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-writer"])
 def db_url(request, tmp_path) -> str:
-    """The registry database URL of this test, once on a SQLite file and once on PostgreSQL."""
+    """The registry database URL of this test: on a SQLite file, on PostgreSQL as the tables' owner,
+    and on PostgreSQL with team roles as a login role holding only ``writer`` (least privilege)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/registry.db"
+    if request.param == "postgresql-writer":
+        return request.getfixturevalue("pg_writer_database")
     return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def pg_writer_database(pg_database, tmp_path) -> str:
+    """``pg_database`` with team roles installed by its owner; the URL of a fresh login role holding writer."""
+    import uuid
+
+    from mlops_nb import admin
+    from mlops_nb.store import SqlStore
+
+    owner = SqlStore(pg_database, str(tmp_path / "owner-artifacts"))
+    writer = f"writer_{uuid.uuid4().hex[:8]}"
+    admin.init_roles(store=owner)
+    admin.grant(writer, "writer", store=owner)
+    owner.close()
+    scheme, rest = pg_database.split("://", 1)
+    return f"{scheme}://{writer}@{rest.split('@', 1)[1]}"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import textwrap
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 
 from mlops_nb import config
 from mlops_nb.errors import ConfigError, IntegrityError, NotFoundError, SchemaVersionError, StoreError
@@ -49,8 +50,17 @@ def test_fresh_store_has_schema_and_wal(tmp_path):
     assert con.execute("SELECT value FROM schema_info WHERE key='schema_version'").fetchone()[0] == str(schema.SCHEMA_VERSION)
 
 
+def _writer(url: str) -> bool:
+    """The URL of a login role holding only the team role writer (conftest's postgresql-writer)."""
+    return "://writer_" in url
+
+
 def test_newer_schema_is_refused(db_url, tmp_path):
     store = SqlStore(db_url, str(tmp_path / "art"))
+    if _writer(db_url):  # only the tables' owner changes the schema
+        with pytest.raises(DBAPIError, match="permission denied"), store.engine.begin() as conn:
+            conn.execute(update(schema.schema_info).values(value=str(schema.SCHEMA_VERSION + 1)))
+        return
     with store.engine.begin() as conn:
         conn.execute(update(schema.schema_info).values(value=str(schema.SCHEMA_VERSION + 1)))
     store.close()
@@ -116,6 +126,11 @@ def test_audit_chain_detects_tampering(store):
     for i in range(3):
         store.add_audit_event("promote", f"model:{i}", reason="test", payload={"i": i})
     assert store.verify_audit_log() == []
+    if _writer(store.url):  # team roles: the database refuses the edit itself
+        with pytest.raises(DBAPIError, match="permission denied"), store.engine.begin() as conn:
+            conn.execute(update(schema.audit_events).where(schema.audit_events.c.id == 2).values(reason="edited"))
+        assert store.verify_audit_log() == []
+        return
     with store.engine.begin() as conn:
         conn.execute(update(schema.audit_events).where(schema.audit_events.c.id == 2).values(reason="edited"))
     assert store.verify_audit_log() == [2]
@@ -221,6 +236,8 @@ def test_an_unreachable_database_is_a_store_error(db_url, tmp_path):
 
         name = db_url.rsplit("/", 1)[1]
         admin = db_url.rsplit("/", 1)[0].replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+        if _writer(db_url):  # dropping a database is its owner's
+            admin = "postgresql://mlops@" + admin.split("@", 1)[1]
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # while the store is open
             try:

@@ -78,6 +78,8 @@ def __getattr__(name: str) -> Any:
     if name == "drift":
         # ``mlops_nb.drift`` is a callable package: it serves as the function too.
         return importlib.import_module("mlops_nb.drift")
+    if name == "charts":  # mlops_nb.charts.show_runs(...) without importing the package first
+        return importlib.import_module("mlops_nb.charts")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mlops_nb' has no attribute {name!r}")

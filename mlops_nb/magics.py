@@ -22,7 +22,8 @@ from .tracking.options import parse_track_options
 EXTERNAL_COMMANDS = {
     "init": "mlops_nb.tracking.magic:init_command", "show": "mlops_nb.tracking.magic:show_command",
     "status": "mlops_nb.tracking.magic:status_command",
-    "runs": "mlops_nb.search.magic:runs_command", "lineage": "mlops_nb.registry.magic:lineage_command",
+    "runs": "mlops_nb.search.magic:runs_command", "lineage": "mlops_nb.charts.magic:lineage_command",
+    "pipeline": "mlops_nb.charts.magic:pipeline_command",
     "drift": "mlops_nb.drift.magic:drift_command",
     "validate": "mlops_nb.jobs.magic:validate_command",
     "run": "mlops_nb.jobs.magic:run_command",
@@ -41,7 +42,8 @@ HELP = """\
   %mlops runs [--filter F] [--order-by O] [--last N] [--all]         the RunsPanel (search, sort, compare)
   %mlops show RUN_ID                                                  one run in full
   %mlops status                                                       records waiting to reach an unreachable registry
-  %mlops lineage run:ID|data:DIGEST|model:DIGEST                      where it came from, what used it
+  %mlops lineage run:ID|data:DIGEST|model:NAME@ALIAS [--text]        where it came from, what used it (a graph)
+  %mlops pipeline [--notebook PATH]                                   the pipeline this notebook's tracked cells form
   %mlops autotrack on|off                                             record every cell that yields a model or metric
   %mlops drift REF CUR [--columns a,b] [--method M] [--threshold X] [--save]
   %mlops validate NOTEBOOK [-p NAME VALUE]… [--rtol X] [--timeout S]  can this notebook become a job?

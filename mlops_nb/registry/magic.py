@@ -159,16 +159,3 @@ def registry_command(shell, line: str) -> Any:
     return None if args is None else RegistryPanel(name=args.name)
 
 
-@magic_arguments()
-@argument("ref", help="run:ID, data:DIGEST or model:DIGEST (a unique prefix is enough)")
-def _lineage_args(line):
-    """%mlops lineage: trace a run, data version or model version."""
-
-
-def lineage_command(shell, line: str) -> Any:
-    args = parse(_lineage_args, line, "lineage")
-    if args is None:
-        return None
-    from .lineage import lineage
-
-    return lineage(args.ref)

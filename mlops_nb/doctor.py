@@ -11,7 +11,9 @@ Checks, in order:
    at exists;
 4. runs still ``running`` (runs of processes that died on this host are marked
    ``interrupted`` on opening; the rest are listed);
-5. temporary files of killed artifact writes older than a safe age, removed.
+5. temporary files of killed artifact writes older than a safe age, removed;
+6. who may write: on SQLite the file's and the artifact folder's permissions (a warning
+   when group or others may write them), on PostgreSQL whether team roles are installed.
 
 Damage (anything in 1-3) makes the command exit with status 1.
 """
@@ -34,7 +36,7 @@ DEFAULT_TEMP_AGE_S = 3600.0
 
 @dataclass
 class Finding:
-    """One line of the doctor's report: ``level`` is "ok", "note", "fixed" or "damage"."""
+    """One line of the doctor's report: ``level`` is "ok", "note", "warn", "fixed" or "damage"."""
 
     level: str
     check: str
@@ -57,7 +59,7 @@ class DoctorReport:
         self.findings.append(Finding(level, check, message))
 
     def text(self) -> str:
-        marks = {"ok": "ok    ", "note": "note  ", "fixed": "fixed ", "damage": "DAMAGE"}
+        marks = {"ok": "ok    ", "note": "note  ", "warn": "WARN  ", "fixed": "fixed ", "damage": "DAMAGE"}
         lines = [f"registry  {self.store_url}", f"artifacts {self.artifacts_url}"]
         lines += [f"  {marks[f.level]} {f.check}: {f.message}" for f in self.findings]
         lines.append(
@@ -118,7 +120,50 @@ def doctor(
     _check_artifacts(art, _referenced_digests(opened, report) if opened is not None else {}, report)
     step("temporary files")
     _tidy_temp_files(art, temp_age_s, report)
+    step("access")
+    _check_access(store_url, artifacts_url, opened, report)
     return report
+
+
+# ---- 6. who may write ----------------------------------------------------------------------
+def _check_access(store_url: str, artifacts_url: str, opened, report: DoctorReport) -> None:
+    """SQLite is single-user: the file's permissions are its access control, so say when they are loose."""
+    import os
+    import stat
+
+    if opened is not None and opened.engine.dialect.name == "postgresql":
+        if opened.secured:
+            report.add("ok", "access", f"team roles enforced by the database; you are {opened.session_user}")
+        else:
+            report.add(
+                "note", "access",
+                "no team roles: every login that reaches this database acts with full rights; "
+                "the owner runs mlops-nb admin init-roles",
+            )  # fmt: skip
+        return
+    paths = []
+    if store_url.startswith("sqlite") and "///" in store_url and ":memory:" not in store_url:
+        paths.append(("registry file", store_url.split("///", 1)[1]))
+    if "://" not in artifacts_url or artifacts_url.startswith("file://"):
+        paths.append(("artifact folder", artifacts_url.removeprefix("file://")))
+    loose = []
+    for what, path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        who = [name for bit, name in ((stat.S_IWGRP, "group"), (stat.S_IWOTH, "others")) if mode & bit]
+        if who:
+            loose.append(f"{what} {path} is writable by {' and '.join(who)} ({stat.filemode(mode)})")
+    if loose:
+        report.add(
+            "warn", "access",
+            "; ".join(loose) + ". On SQLite the file permissions are the only access control: anyone who can "
+            "write them can rewrite runs, aliases and the audit trail (chmod go-w), or use the team backend "
+            "(PostgreSQL with mlops-nb admin init-roles)",
+        )  # fmt: skip
+    elif paths:
+        report.add("ok", "access", "single-user registry: only its owner may write the file and the artifact folder")
 
 
 # ---- 1. the database ----------------------------------------------------------------------

@@ -27,11 +27,12 @@ def drawn(chart: dict) -> str:
     return svg
 
 
-def symbols(svg: str, mark: str) -> int:
-    """How many marks of Vega's kind ``mark`` (symbol, rect, line...) the SVG holds."""
+def symbols(svg: str, mark: str | None = None) -> int:
+    """How many items the chart's counted units drew (``counted_marks`` groups; ``mark``: only that Vega mark type)."""
     count = 0
-    for group in re.finditer(rf'<g class="mark-{mark} role-mark[^"]*"[^>]*>(.*?)</g>', svg, re.S):
-        count += len(re.findall(r"<path", group.group(1)))
+    for group in re.finditer(r'<g class="mark-([a-z]+) role-mark (counted\d*)_marks"[^>]*>(.*?)</g>', svg, re.S):
+        if mark is None or group.group(1) == mark:
+            count += len(re.findall(r"<path", group.group(3)))
     return count
 
 
@@ -140,9 +141,8 @@ def test_drift_histograms_and_drift_over_time(reg):
     answer = charts.drift_charts(store, check=reg["drift_id"])
     assert answer["badge"] == {"text": "drift detected (1 of 2 columns drifted)", "level": "bad"}
     hist, timeline = answer["charts"]
-    assert hist["marks"] == 2 and hist["spec"]["vconcat"][0]["hconcat"][0]["title"]["text"] == "amount: DRIFT"
-    svg = drawn(hist)
-    assert symbols(svg, "rect") > 20  # shared bins of both sides, and a bar per category and side
+    assert hist["spec"]["vconcat"][0]["hconcat"][0]["title"]["text"] == "amount: DRIFT"
+    assert symbols(drawn(hist)) == hist["marks"] > 20  # shared bins of both sides, and a bar per category and side
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"amount": rng.normal(0, 1, 500), "channel": rng.choice(["web", "shop"], 500)})
     mlops_nb.drift(frame, frame.sample(frac=1.0, random_state=1)).save(store)
@@ -203,3 +203,17 @@ def test_a_chart_displays_with_a_static_fallback(reg):
     assert bundle[display.VEGALITE_MIME]["width"] == display.STATIC_WIDTH
     assert bundle["image/svg+xml"].startswith("<svg") and bundle[display.VEGALITE_MIME]["title"]["text"] == chart["title"]
     assert "image/svg+xml" not in charts.Chart(chart, static=False)._repr_mimebundle_()
+
+
+def test_every_chart_draws_exactly_the_marks_it_announces(reg):
+    store = reg["store"]
+    answers = [charts.runs_charts(store), charts.run_charts(store, reg["runs"]["train-C1.0"]), charts.model_charts(store, "iris"),
+               charts.drift_charts(store, check=reg["drift_id"]), charts.lineage_chart(store, reg["runs"]["train-C0.05"]),
+               charts.pipeline_chart(store, [str(reg["notebook"])])]  # fmt: skip
+    seen = 0
+    for answer in answers:
+        for chart in answer["charts"]:
+            if chart["marks"]:
+                assert symbols(drawn(chart)) == chart["marks"], chart["id"]
+                seen += 1
+    assert seen >= 9

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..errors import NotFoundError
 from ..store import schema as t
 from ..store.engine import read_transaction
-from .vega import BAD_COLOR, CUR_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
+from .vega import BAD_COLOR, COUNTED, CUR_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -72,12 +72,13 @@ def histograms(row: dict[str, Any]) -> dict[str, Any]:
     title = f"check {row['id']}: reference vs current"
     if not columns:
         return empty("histograms", title, "this check stored no histograms (its columns were not tested)")
-    panels = [_column_panel(c, hists[c["column"]]) for c in columns]
+    panels = [_column_panel(c, hists[c["column"]]) | {"name": f"{COUNTED}{i}"} for i, c in enumerate(columns)]
     doc = spec({"vconcat": [{"hconcat": panels[i:i + 2]} for i in range(0, len(panels), 2)],
                 "resolve": {"scale": {"color": "shared"}}})  # fmt: skip
     n = len([c for c in result.get("columns") or [] if c.get("column") in hists])
     note = f"the {len(columns)} most drifted of {n} columns" if n > len(columns) else None
-    return chart("histograms", title, doc, len(columns), note)
+    bars = sum(len(p["data"]["values"]) for p in panels)  # both sides' shares on every bin or value
+    return chart("histograms", title, doc, bars, note)
 
 
 def _column_panel(column: dict[str, Any], hist: dict[str, Any]) -> dict[str, Any]:
@@ -146,12 +147,13 @@ def _timeline(rows: list[dict[str, Any]], title: str, threshold: float | None) -
     if not rows:
         return empty("timeline", title, "no checks with drift numbers yet")
     x = {"field": "when", "type": "temporal", "title": None}
-    layers: list[dict[str, Any]] = [{
-        "mark": {"type": "line", "point": {"filled": True, "size": 50}, "color": CUR_COLOR},
-        "encoding": {"x": x, "y": {"field": "share", "type": "quantitative", "title": "share of columns drifted",
-                                   "axis": {"format": ".0%"}, "scale": {"domain": [0, 1]}},
-                     "tooltip": tooltip("check", ("when", "temporal"), ("share", "quantitative"), "decision")},
-    }]  # fmt: skip
+    encoding = {"x": x, "y": {"field": "share", "type": "quantitative", "title": "share of columns drifted",
+                              "axis": {"format": ".0%"}, "scale": {"domain": [0, 1]}},
+                "tooltip": tooltip("check", ("when", "temporal"), ("share", "quantitative"), "decision")}  # fmt: skip
+    layers: list[dict[str, Any]] = [
+        {"mark": {"type": "line", "color": CUR_COLOR}, "encoding": encoding},
+        {"name": COUNTED, "mark": {"type": "point", "filled": True, "size": 50, "color": CUR_COLOR}, "encoding": encoding},
+    ]
     if threshold is not None:
         layers.append({"data": {"values": [{"threshold": threshold}]},
                        "mark": {"type": "rule", "color": BAD_COLOR, "strokeDash": [4, 3]},

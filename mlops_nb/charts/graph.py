@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .vega import chart, empty, spec, tooltip
+from .vega import COUNTED, chart, empty, spec, tooltip
 
 #: Shape and colour of each kind of node.
 KINDS: dict[str, tuple[str, str]] = {
@@ -118,7 +118,7 @@ def graph_chart(graph: Graph, id: str, title: str, *, note: str | None = None) -
         "layer": [
             {"data": {"values": edges}, "mark": {"type": "line", "color": "#aaa", "strokeWidth": 1.2, "interpolate": "monotone"},
              "encoding": {"x": x, "y": y, "detail": {"field": "edge"}, "order": {"field": "step"}}},
-            {"mark": {"type": "point", "filled": True, "size": 220, "cursor": "pointer", "strokeWidth": 2},
+            {"name": COUNTED, "mark": {"type": "point", "filled": True, "size": 220, "cursor": "pointer", "strokeWidth": 2},
              "encoding": {
                  "x": x, "y": y,
                  "shape": {"field": "kind", "type": "nominal", "scale": {"domain": kinds, "range": [KINDS[k][0] for k in kinds]},

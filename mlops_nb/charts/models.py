@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ..registry.promotion import ALIAS_ACTIONS
 from ..store import schema as t
 from ..store.engine import read_transaction
-from .vega import BEST_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
+from .vega import BEST_COLOR, COUNTED, REF_COLOR, chart, clean, empty, spec, tooltip
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -48,15 +48,15 @@ def trend(store: SqlStore, name: str, versions: list[dict[str, Any]]) -> dict[st
             for v, r in sorted(runs.items()) for k in keys if metrics.get(r or "", {}).get(k) is not None]  # fmt: skip
     if not rows:
         return empty("trend", f"{name}: metrics across versions", "its versions' runs recorded no metrics")
-    doc = spec({
-        "mark": {"type": "line", "point": {"filled": True, "size": 45}},
-        "encoding": {
-            "x": {"field": "version", "type": "ordinal", "title": "version", "axis": {"labelAngle": 0}},
-            "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": None},
-            "color": {"field": "metric", "type": "nominal", "title": None, "legend": {"orient": "bottom"}},
-            "tooltip": tooltip(("version", "ordinal"), "metric", ("value", "quantitative")),
-        },
-    }, values=rows, height=170)  # fmt: skip
+    encoding = {
+        "x": {"field": "version", "type": "ordinal", "title": "version", "axis": {"labelAngle": 0}},
+        "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": None},
+        "color": {"field": "metric", "type": "nominal", "title": None, "legend": {"orient": "bottom"}},
+        "tooltip": tooltip(("version", "ordinal"), "metric", ("value", "quantitative")),
+    }
+    doc = spec({"layer": [{"mark": "line", "encoding": encoding},
+                          {"name": COUNTED, "mark": {"type": "point", "filled": True, "size": 45}, "encoding": encoding}]},
+               values=rows, height=170)  # fmt: skip
     return chart("trend", f"{name}: metrics across versions", doc, len(rows))
 
 
@@ -83,7 +83,7 @@ def alias_timeline(store: SqlStore, name: str) -> dict[str, Any]:
         return empty("aliases", f"{name}: aliases over time", "no alias was ever set on this model")
     doc = spec({
         "layer": [
-            {"mark": {"type": "bar", "height": 14, "cornerRadius": 2},
+            {"name": COUNTED, "mark": {"type": "bar", "height": 14, "cornerRadius": 2},
              "encoding": {"y": {"field": "alias", "type": "nominal", "title": None},
                           "x": {"field": "start", "type": "temporal", "title": None}, "x2": {"field": "end"},
                           "color": {"field": "version", "type": "nominal", "title": "version", "legend": {"orient": "bottom"}},
@@ -120,6 +120,7 @@ def decisions(store: SqlStore, name: str) -> dict[str, Any] | None:
     if not rows:
         return empty("decisions", f"{name}: champion vs challenger", "the monitors' races stored no scores")
     doc = spec({
+        "name": COUNTED,
         "mark": {"type": "bar"},
         "encoding": {
             "y": {"field": "check", "type": "nominal", "title": None, "sort": None},

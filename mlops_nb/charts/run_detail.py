@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..errors import NotFoundError
 from ..store import schema as t
 from ..store.engine import read_transaction
-from .vega import chart, clean, empty, spec, tooltip
+from .vega import COUNTED, chart, clean, empty, spec, tooltip
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -80,7 +80,7 @@ def history(run: dict[str, Any]) -> dict[str, Any]:
         "facet": {"field": "metric", "type": "nominal", "title": None, "header": {"labelFontSize": 11}},
         "columns": 2,
         "spec": {
-            "width": 170, "height": 110,
+            "width": 170, "height": 110, "name": COUNTED,
             "mark": {"type": "line", "point": True},
             "encoding": {
                 "x": {"field": "step", "type": "quantitative", "axis": {"tickMinStep": 1}},

@@ -17,7 +17,7 @@ from ..report import higher_is_better
 from ..store import schema as t
 from ..store.engine import read_transaction
 from ..store.params import param_value
-from .vega import BEST_COLOR, MUTED_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
+from .vega import BEST_COLOR, COUNTED, MUTED_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -198,6 +198,7 @@ def scatter(runs: list[dict[str, Any]], x: str | None, y: str, note: str | None)
         for r in rows:
             r["x"] = r["x"] * 1000  # Vega's times are milliseconds
     doc = spec({
+        "name": COUNTED,
         "mark": {"type": "point", "filled": True, "size": 60, "cursor": "pointer"},
         "encoding": {
             "x": x_enc,
@@ -245,7 +246,7 @@ def parallel(runs: list[dict[str, Any]], variety: dict[str, int], metric: str) -
         "layer": [
             {"data": {"values": [{"axis": c} for c in columns]}, "mark": {"type": "rule", "color": "#bbb"},
              "encoding": {"x": x}},
-            {"mark": {"type": "line", "strokeWidth": 1.2, "opacity": 0.7, "cursor": "pointer"},
+            {"name": COUNTED, "mark": {"type": "line", "strokeWidth": 1.2, "opacity": 0.7, "cursor": "pointer"},
              "encoding": {"x": x, "y": y, "detail": {"field": "run_id"},
                           "color": {"field": "metric", "type": "quantitative", "title": metric,
                                     "scale": {"scheme": "viridis", "reverse": not higher_is_better(metric)}},
@@ -290,6 +291,7 @@ def bars(runs: list[dict[str, Any]], metric: str, total: int) -> dict[str, Any]:
     rows = [{"run_id": r["id"], "run": _label(r["id"], r["name"]), "value": r["metrics"][metric], "best": i == 0, "rank": i}
             for i, r in enumerate(shown)]  # fmt: skip
     doc = spec({
+        "name": COUNTED,
         "mark": {"type": "bar", "cursor": "pointer"},
         "encoding": {
             "y": {"field": "run", "type": "nominal", "sort": {"field": "rank"}, "title": None},
@@ -309,6 +311,7 @@ def steps(key: str, points: list[dict[str, Any]]) -> dict[str, Any]:
     for p in points:
         by_run[p["run_id"]] += 1
     doc = spec({
+        "name": COUNTED,  # the lines; the points overlay is a mark of its own, not counted
         "mark": {"type": "line", "point": True, "cursor": "pointer"},
         "encoding": {
             "x": {"field": "step", "type": "quantitative", "title": "step", "axis": {"tickMinStep": 1}},
@@ -327,6 +330,7 @@ def comparison(runs: list[dict[str, Any]], histories: dict[str, list[dict[str, A
     out = []
     if rows:
         doc = spec({
+            "name": COUNTED,
             "mark": {"type": "bar", "cursor": "pointer"},
             "encoding": {
                 "y": {"field": "metric", "type": "nominal", "title": None},

@@ -3,7 +3,8 @@
 A chart is ``{"id", "title", "spec", "marks", "note"}``: ``spec`` is a complete
 Vega-Lite v5 document (data inline), ``marks`` how many data marks it draws
 (points, bars, lines or nodes; the browser tests count them), ``note`` one
-line shown under it.  Rows that carry ``run_id`` make their mark open that run.
+line shown under it.  Rows that carry ``run_id`` make their mark open that run.  The unit
+that draws the counted marks is named :data:`COUNTED`.
 Built as dicts rather than through altair: the server answers JSON and
 altair's import (jsonschema) would cost the sidebar a second per start.
 """
@@ -14,6 +15,9 @@ import math
 from typing import Any
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+#: The unit whose marks ``marks`` counts is named ``counted`` (``counted0``, ``counted1``... in a concat, where
+#: names must differ): Vega puts the name in the SVG group's class (``counted_marks``), so tests count those items.
+COUNTED = "counted"
 #: One palette everywhere: the drift panel's reference/current colours, then Tableau.
 REF_COLOR, CUR_COLOR, BEST_COLOR, MUTED_COLOR, BAD_COLOR = "#4c78a8", "#f58518", "#e45756", "#9aa5b1", "#d62728"
 CONFIG = {

@@ -44,10 +44,16 @@ def test_panel_builds_filters_sorts_and_plots(report):
     panel.sort_by("column", descending=True)  # former option name still accepted
     assert panel.visible_columns == ["when", "city", "age"] and panel.sort_key.value == "name"
     panel.select("city")
-    png = panel.image.value
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    city = panel.chart
+    assert city["title"] == "city: reference vs current" and city["marks"] >= 4  # reference and current per value
+    (shown,) = panel.chart_out.outputs
+    assert shown["data"]["application/vnd.mlops-nb.chart+json"] is city and "application/vnd.vegalite.v5+json" in shown["data"]
     panel.select("age")
-    assert panel.image.value != png
+    assert panel.chart["title"].startswith("age") and panel.chart["spec"]["encoding"]["x2"] == {"field": "hi"}
+    from mlops_nb.charts.display import svg
+
+    drawn = svg(panel.chart["spec"])  # Vega draws it: one rect per bin and side
+    assert drawn.count("<path") >= panel.chart["marks"] and 'class="mark-rect role-mark counted_marks"' in drawn
     panel.set_drifted_only(False)
     assert len(panel.visible_columns) == 5 and panel.drifted_only.button_style == ""
     panel.sort_by("column order")
@@ -77,7 +83,7 @@ def test_panel_layout_legend_and_chart_near_the_top(report):
     panel = DriftPanel(report)
     assert "reference" in panel.header.value and "#4c72b0" in panel.header.value and "#dd8452" in panel.header.value
     header, controls, plot_row, table = panel.widget.children
-    assert table is panel.table and panel.image in plot_row.children[1].children
+    assert table is panel.table and panel.chart_out in plot_row.children[1].children
     assert panel.column in plot_row.children[0].children  # the column chooser sits beside the chart, above the table
     assert panel.table.layout.overflow == "auto"
     assert "max-height:420px" in panel.table.value and "overflow:auto" in panel.table.value
@@ -141,7 +147,7 @@ def test_panel_with_skipped_column():
     rep = drift(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}),
                 pd.DataFrame({"a": [np.nan] * 3, "b": [1.0, 2.0, 2.0]}))  # fmt: skip
     panel = DriftPanel(rep).select("a")
-    assert panel.image.value == b"" and "no current values" in panel.message.value
+    assert panel.chart is None and panel.chart_out.outputs == () and "no current values" in panel.message.value
 
 
 # ----------------------------------------------------------------- the magic

@@ -114,6 +114,16 @@ def _column_panel(column: dict[str, Any], hist: dict[str, Any]) -> dict[str, Any
     return {"title": title, "width": 170, "height": 100, "data": {"values": rows}, **body}
 
 
+def column_chart(column: dict[str, Any], hist: dict[str, Any]) -> dict[str, Any]:
+    """One column's reference vs current histogram (the DriftPanel's picture; the same panel as in :func:`histograms`)."""
+    panel = _column_panel(column, hist) | {"name": COUNTED}
+    title = panel.pop("title")
+    doc = spec({**panel, "title": title, "width": "container"}, height=220)
+    if column.get("score") is not None and column.get("test"):
+        doc["title"] = {**title, "subtitle": f"{column['test']} score {column['score']:.4g} (threshold {column.get('threshold')})"}
+    return chart("column", f"{column['column']}: reference vs current", doc, len(panel["data"]["values"]))
+
+
 def monitor_timeline(store: SqlStore, monitor: str) -> dict[str, Any]:
     """Share of drifted columns per check of ``monitor``, its trigger threshold as a rule."""
     with read_transaction(store.engine) as conn:

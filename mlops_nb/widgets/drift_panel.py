@@ -20,16 +20,10 @@ from typing import Any
 
 import ipywidgets as W
 
-from mlops_nb.drift.render import (
-    drift_order_key,
-    figure_png,
-    header_html,
-    legend_html,
-    plot_histogram,
-    report_html,
-    table_html,
-)
+from mlops_nb.drift.render import drift_order_key, header_html, legend_html, report_html, table_html
 
+from ..charts import Chart
+from ..charts.drift import column_chart
 from .fallback import StaticFallback
 
 #: Sort options of the panel: name -> row key (None keeps the report's column order).
@@ -75,7 +69,8 @@ class DriftPanel(StaticFallback):
                                            tooltip="Show drifted columns only", layout=W.Layout(width="120px"))  # fmt: skip
         self.table = W.HTML(layout=W.Layout(overflow="auto", width="100%", min_width="0"))
         self.column = W.Select(description="", rows=14, layout=W.Layout(width="calc(100% - 6px)"))
-        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.chart_out = W.Output(layout=W.Layout(width="100%"))
+        self.chart: dict[str, Any] | None = None  # the shown column's chart (mlops_nb.charts), drawn as the sidebar draws it
         self.message = W.HTML()
         self._quiet = False
         self._shown: str | None = None
@@ -90,7 +85,7 @@ class DriftPanel(StaticFallback):
                          "Column to plot (● drifted):</span>")  # fmt: skip
         picker = W.VBox([chooser, self.column],
                         layout=W.Layout(flex="0 1 280px", min_width="200px", margin="0 12px 0 0"))  # fmt: skip
-        chart = W.VBox([self.message, self.image], layout=W.Layout(flex="0 1 504px", min_width="260px"))
+        chart = W.VBox([self.message, self.chart_out], layout=W.Layout(flex="0 1 504px", min_width="260px"))
         # chart near the top, beside the column list; the table (height capped, scrolls) below
         plot_row = W.HBox([picker, chart], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.widget = W.VBox([self.header, controls, plot_row, self.table], layout=W.Layout(width="100%"))
@@ -141,18 +136,12 @@ class DriftPanel(StaticFallback):
             return
         name = self.column.value
         self._shown = name
-        if name is None:
-            self.image.value = b""
-            self.message.value = ""
-            return
-        row = self.report[name]
-        hist = self.report.histograms.get(name)
-        if hist is None:
-            self.image.value = b""
-            self.message.value = f"<i>{name}: no histogram ({row['status']}).</i>"
-            return
-        self.message.value = ""
-        self.image.value = figure_png(plot_histogram(hist, row))
+        row = self.report[name] if name is not None else None
+        hist = self.report.histograms.get(name) if name is not None else None
+        self.message.value = f"<i>{name}: no histogram ({row['status']}).</i>" if row is not None and hist is None else ""
+        self.chart = column_chart(row, hist) if hist is not None else None
+        self.chart_out.outputs = () if self.chart is None else (
+            {"output_type": "display_data", "data": Chart(self.chart, static=False)._repr_mimebundle_(), "metadata": {}},)
 
     # ------------------------------------------------------------------ control
     def sort_by(self, key: str, descending: bool = False) -> "DriftPanel":

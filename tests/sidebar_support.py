@@ -129,3 +129,118 @@ def registry(jp_root_dir, monkeypatch):
     yield built
     built["store"].close()
     clear_cache()
+
+
+# ---- charts (issue 22): more data to draw, and JupyterLab started on a root --------------------------
+def add_chart_data(root: Path, store: SqlStore) -> dict[str, Any]:
+    """What the sidebar's charts need beyond :func:`build_registry`: stepped metrics and a drift history.
+
+    Two runs from ``root/analysis.ipynb`` log ``cv`` per fold (steps 1-5) with a param ``folds``; two more
+    checks against one reference make a drift-over-time line of three points: ``1 of 3`` columns drifted
+    (under the 0.5 drift share: no dataset drift) and none drifted.  Returns ``{"cv_runs", "checks"}``.
+    """
+    root = Path(root)
+    out: dict[str, Any] = {"cv_runs": [], "checks": []}
+    with recorded_from(root / "analysis.ipynb"):
+        for k, base in enumerate((0.90, 0.94)):
+            with mlops_nb.track(name=f"cv-{k}", store=store) as run:
+                mlops_nb.log_param("folds", 5)
+                mlops_nb.log_param("C", 10.0 * (k + 1))
+                for fold in range(1, 6):
+                    mlops_nb.log_metric("cv", base + 0.01 * ((fold * (k + 2)) % 4), step=fold)
+                mlops_nb.log_metric("accuracy", base + 0.02)
+            out["cv_runs"].append(run.id)
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"amount": rng.normal(0, 1, 1500), "age": rng.normal(40, 8, 1500),
+                              "channel": rng.choice(["web", "shop", "app"], 1500)})  # fmt: skip
+    shifted = reference.assign(amount=rng.normal(2.0, 1, 1500))  # one of three columns moved
+    same = pd.DataFrame({"amount": rng.normal(0, 1, 1500), "age": rng.normal(40, 8, 1500),
+                         "channel": rng.choice(["web", "shop", "app"], 1500)})  # fmt: skip
+    for current in (shifted, same):
+        report = mlops_nb.drift(reference, current, reference_label="orders-2026-11", store=store)
+        out["checks"].append(report.save(store))
+    return out
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+LAB_TOKEN = "mlops-sidebar-test"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def running_lab(tmp_path: Path, root: Path) -> Iterator[str]:
+    """`jupyter lab` on 127.0.0.1 over ``root`` (its registry found as a kernel finds it: root/.mlops); its base URL.
+
+    The sidebar served is the one built in this checkout (``mlops_nb/labextension``, which ``pip install -e``
+    and ``npm run build`` write), put first on JUPYTER_PATH: never an older copy installed in the
+    environment's share/ folder.
+    """
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    built = REPO / "mlops_nb" / "labextension"
+    if not (built / "package.json").exists():
+        raise RuntimeError("the sidebar is not built: make install (or cd labextension && npm install && npm run build)")
+    stale = [p for p in (REPO / "labextension" / "src").glob("*.ts") if p.stat().st_mtime > (built / "package.json").stat().st_mtime]
+    if stale:
+        raise RuntimeError(f"the sidebar build is older than {stale[0].name}: make install (or npm run build in labextension/)")
+    data = tmp_path / "jupyter-data"
+    (data / "labextensions").mkdir(parents=True)
+    (data / "labextensions" / "mlops-nb").symlink_to(built, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}
+    env["MLOPS_NB_SPOOL_DIR"] = str(tmp_path / "spool")  # the lab's and its kernels' spool: never the user's own
+    env["JUPYTER_PATH"] = os.pathsep.join([str(data), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"))  # fmt: skip
+    labconfig = tmp_path / "config" / "labconfig"  # the "receive Jupyter news?" toast would cover the screenshots
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path / "lab.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+             f"--IdentityProvider.token={LAB_TOKEN}", f"--ServerApp.root_dir={root}",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--allow-root"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(240):  # readiness: the server answers its status API
+                if proc.poll() is not None:
+                    raise RuntimeError(f"jupyter lab exited: {log_path.read_text()[-2000:]}")
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={LAB_TOKEN}", timeout=2)
+                    break
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    time.sleep(0.5)
+            else:
+                raise RuntimeError(f"jupyter lab did not start: {log_path.read_text()[-2000:]}")
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def lab_api(base: str, endpoint: str, **query: str) -> Any:
+    """GET ``/mlops-nb/api/<endpoint>`` of a running lab, as JSON."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    qs = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+    with urllib.request.urlopen(f"{base}/mlops-nb/api/{endpoint}?{qs}&token={LAB_TOKEN}", timeout=60) as response:
+        return json.loads(response.read())

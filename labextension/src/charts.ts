@@ -54,7 +54,8 @@ export function chartBlock(chart: IChart, options: IChartOptions): HTMLElement {
     { class: 'mlops-chart', dataset: { chart: chart.id, marks: String(chart.marks), state: 'drawing' } },
     h('figcaption', { class: 'mlops-chart-title' }, chart.title),
     view,
-    chart.note ? h('div', { class: 'mlops-muted mlops-chart-note' }, chart.note) : null
+    // An empty chart's drawing already says why (its note repeats it).
+    chart.note && chart.marks > 0 ? h('div', { class: 'mlops-muted mlops-chart-note' }, chart.note) : null
   );
   void draw(view, chart, options).then(
     () => (block.dataset.state = 'drawn'),
@@ -81,6 +82,7 @@ async function draw(host: HTMLElement, chart: IChart, options: IChartOptions): P
       return;
     }
     if (typeof datum.run_id === 'string' && datum.run_id) {
+      hideTooltips(); // the run's tab takes the focus: a tooltip left over the sidebar would stay
       options.openRun(datum.run_id);
     } else if (typeof datum.model === 'string' && datum.model) {
       (options.openModel ?? showModel)(datum.model, typeof datum.version === 'number' ? datum.version : null);
@@ -93,13 +95,21 @@ async function draw(host: HTMLElement, chart: IChart, options: IChartOptions): P
   });
 }
 
-/** Width of the container for a single view (facets and concatenations keep their own sizes). */
+/**
+ * A single view without a width of its own takes the container's; a width the server chose
+ * (a graph's layers, small multiples) is kept, and the view scrolls sideways when it is wider.
+ */
 function fitted(spec: Record<string, any>): Record<string, any> {
   const single = 'mark' in spec || 'layer' in spec;
-  if (!single) {
+  if (!single || (spec.width !== undefined && spec.width !== 'container')) {
     return spec;
   }
   return { ...spec, width: 'container', autosize: { type: 'fit-x', contains: 'padding' } };
+}
+
+/** Hide vega's tooltip: when its chart is replaced under the pointer, nothing else would. */
+export function hideTooltips(): void {
+  document.querySelectorAll('#vg-tooltip-element.visible').forEach(e => e.classList.remove('visible'));
 }
 
 /** Axis and legend colours from the JupyterLab theme in force, so the dark theme reads too. */
@@ -170,6 +180,7 @@ export class FetchedCharts {
     if (sig !== this._sig) {
       this._sig = sig;
       this.data = data;
+      hideTooltips();
       const { before = [], after = [] } = this._around(data);
       this.node.replaceChildren(...before.filter(isNode), chartList(data.charts || [], this._options, this._empty), ...after.filter(isNode));
     }

@@ -9,7 +9,7 @@ import { Widget } from '@lumino/widgets';
 import { Message } from '@lumino/messaging';
 
 import { post, requestAPI } from './api';
-import { FetchedCharts, IChartOptions } from './charts';
+import { FetchedCharts, hideTooltips, IChartOptions } from './charts';
 import { askReason } from './dialogs';
 import { badge, h, metricsText, shortId, when } from './dom';
 import { DriftChecks } from './drift';
@@ -225,6 +225,7 @@ export class MlopsPanel extends Widget {
   /** The Runs section as a list (paged) or as charts of the same filtered runs. */
   private showRunsAs(mode: 'list' | 'charts'): void {
     this._runsView = mode;
+    hideTooltips();
     this._runsToggle.querySelectorAll('button').forEach(button => {
       button.setAttribute('aria-pressed', String(button.classList.contains(`mlops-view-${mode}`)));
     });

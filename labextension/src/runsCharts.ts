@@ -17,7 +17,7 @@ export class RunsCharts {
   ) {
     const pick = (axis: Axis, label: string) =>
       h('select', {
-        class: `jp-mod-styled mlops-axis mlops-axis-${axis}`,
+        class: `mlops-axis mlops-axis-${axis}`,
         'aria-label': label,
         title: label,
         onchange: (e: Event) => {

@@ -39,6 +39,12 @@ def skip_unused_format_checkers() -> None:
 
 def papermill_main() -> None:
     """``papermill`` with the skip installed: the child process of every job (``-c`` entry)."""
+    import os
+
+    from .processes import PARENT_ENV, die_with_parent
+
+    if os.environ.get(PARENT_ENV, "").isdigit():
+        die_with_parent(int(os.environ[PARENT_ENV]))
     skip_unused_format_checkers()
     from papermill.cli import papermill
 

@@ -111,3 +111,31 @@ def _proc_stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     return text[text.rfind(")") + 2 :].split()
+
+
+#: Set by a job runner for its papermill child: the pid it must not outlive.
+PARENT_ENV = "MLOPS_NB_PARENT_PID"
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to send this process SIGTERM when ``parent_pid`` (its parent) dies.
+
+    A job runner killed with SIGKILL (a Dask worker lost, a pod evicted) would
+    otherwise leave its notebook running on, to record a second copy of a job the
+    cluster already gave to another worker.  The kernel follows: ipykernel exits
+    when its parent, papermill, is gone.  Elsewhere than Linux this does nothing.
+    """
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)

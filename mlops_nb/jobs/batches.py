@@ -210,7 +210,7 @@ def _run_dask(file: Path, combos, batch_id, store, options, _workers, client):
     env = {"MLOPS_NB_PROJECT": config.settings.project} if config.settings.project else {}
     futures = {
         client.submit(
-            run_on_worker, str(file), combo, batch_id, store.url, store.artifacts.url, options, env,
+            run_on_worker, str(file), combo, batch_id, store.url, store.artifacts.url, options, env, i,
             pure=False, key=f"mlops-nb-{batch_id[:8]}-{i}",
         ): i
         for i, combo in enumerate(combos)
@@ -225,13 +225,51 @@ def _run_dask(file: Path, combos, batch_id, store, options, _workers, client):
 
 def run_on_worker(
     notebook: str, parameters: dict[str, Any], batch_id: str, store_url: str, artifacts_url: str,
-    options: dict[str, Any], env: dict[str, str],
+    options: dict[str, Any], env: dict[str, str], member: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One combination on a Dask worker (module-level so that workers can import it)."""
+    """Combination ``member`` of a batch on a Dask worker (module-level so that workers can import it).
+
+    Dask runs a task again when the worker running it dies.  Each attempt of a member
+    has a job run id derived from (batch, member, attempt): a new attempt finds the
+    earlier ones, returns one that finished (the worker died after recording it), or
+    marks a ``running`` one ``lost`` (its worker, and with it the notebook, is gone:
+    papermill dies with its runner) and runs as the next attempt.  So a member is
+    recorded as finished once, and a lost attempt stays visible as such.
+    """
     from ..store import get_store
 
     store = get_store(store_url, artifacts_url)
-    return _guarded(Path(notebook), parameters, batch_id, store, dict(options, env=env)).to_dict()
+    extra: dict[str, Any] = {}
+    if member is not None:
+        job_id, attempt, done = _claim_member(store, batch_id, member)
+        if done is not None:
+            return done.to_dict()
+        extra = {"job_run_id": job_id, "attempt": attempt}
+    return _guarded(Path(notebook), parameters, batch_id, store, dict(options, env=env, **extra)).to_dict()
+
+
+def member_job_id(batch_id: str, member: int, attempt: int) -> str:
+    """The job run id of ``attempt`` (from 1) of combination ``member`` of a Dask batch."""
+    return uuid.uuid5(uuid.UUID(batch_id), f"member/{member}/attempt/{attempt}").hex
+
+
+def _claim_member(store, batch_id: str, member: int) -> tuple[str, int, JobRun | None]:
+    """(job run id, attempt number, the member's finished job run if an earlier attempt recorded one)."""
+    from .execute import job_run_from_record
+
+    earlier = {row["id"]: row for row in store.list_job_runs(batch_id=batch_id)}
+    attempt = 1
+    while (job_id := member_job_id(batch_id, member, attempt)) in earlier:
+        row = earlier[job_id]
+        if row["status"] not in ("running", "lost"):
+            return job_id, attempt, job_run_from_record(row)
+        if row["status"] == "running":
+            log.warning("batch %s: member %d attempt %d lost with its Dask worker; running it again",
+                        batch_id[:8], member, attempt)  # fmt: skip
+            store.finish_job_run(job_id, status="lost", error="its Dask worker died; Dask ran the combination again "
+                                 f"(attempt {attempt + 1})")  # fmt: skip
+        attempt += 1
+    return job_id, attempt, None
 
 
 def _guarded(file: Path, combo: dict[str, Any], batch_id: str, store, options: dict[str, Any]) -> JobRun:

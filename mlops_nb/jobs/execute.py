@@ -35,6 +35,7 @@ import yaml
 from .. import config
 from ..environment import current_user, environment
 from ..errors import JobError, NotebookChanged, NotebookExecutionError
+from ..processes import PARENT_ENV
 from ..tracking.recorder import LOCK_ENV, wait_for_recorders
 from .notebook import (
     PAPERMILL_TAGS,
@@ -226,6 +227,7 @@ def run_notebook(
     try:
         child_env = _child_env(urls, job_id, file, batch_id, env)
         child_env[LOCK_ENV] = str(workdir / "recorder.lock")  # so that we can wait for the kernel's writes
+        child_env[PARENT_ENV] = str(os.getpid())  # papermill dies with us: a killed runner leaves no notebook running
         command = _papermill_command(file, out_path, workdir, params_yaml, kernel, cell_timeout, cwd or file.parent)
         total = len(nb.cells) + (1 if params else 0)
         try:

@@ -36,7 +36,7 @@ def server(store, kernel_env):
     train_churn(store)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_nb.cli", "serve", "churn@production", "--port", str(port), "--poll", "0.2"],
+        [sys.executable, "-m", "mlops_nb.cli", "serve", "churn@production", "--port", str(port), "--poll", "0.2", "--no-auth"],
         env=kernel_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

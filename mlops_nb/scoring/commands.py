@@ -28,11 +28,25 @@ def predict_command(model: str, input_path: str, output: str, keep: tuple[str, .
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between alias checks.")
-def serve_command(model: str, host: str, port: int, poll: float) -> None:
+@click.option("--token-file", type=click.Path(dir_okay=False), help="Bearer tokens, one NAME:TOKEN a line (also: MLOPS_NB_SERVE_TOKEN).")
+@click.option("--no-auth", is_flag=True, help="No token needed (only on a loopback address).")
+@click.option("--certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM): serve HTTPS.")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
+@click.option("--max-bytes", default=10 * 1024 * 1024, show_default=True, type=click.IntRange(min=1), help="Largest request body.")
+@click.option("--max-rows", default=100_000, show_default=True, type=click.IntRange(min=1), help="Most rows per request.")
+@click.option("--record-every", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between the scoring runs recording each caller's requests and rows.")  # fmt: skip
+def serve_command(
+    model: str, host: str, port: int, poll: float, token_file: str | None, no_auth: bool, certfile: str | None,
+    keyfile: str | None, max_bytes: int, max_rows: int, record_every: float,
+) -> None:  # fmt: skip
     """Serve MODEL over HTTP (/invocations, /health, /version); follows NAME@ALIAS when it moves."""
+    from .access import Access
     from .serve import serve
 
-    serve(model, host=host, port=port, poll=poll)
+    access = Access(tokens={}, max_bytes=max_bytes, max_rows=max_rows, record_every=record_every)
+    serve(model, host=host, port=port, poll=poll, access=access, token_file=token_file, no_auth=no_auth,
+          certfile=certfile, keyfile=keyfile)  # fmt: skip
 
 
 COMMANDS = [predict_command, serve_command]

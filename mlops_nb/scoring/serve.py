@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MlopsError, SchemaMismatch, ServeError
+from .access import ANONYMOUS, Access, TooLarge, check_access_settings, check_rows, read_tokens
 from .model import ScoringModel, load_scoring_model
 
 if TYPE_CHECKING:
@@ -117,8 +118,8 @@ def _jsonable(values: np.ndarray) -> list[Any]:
     return [None if isinstance(x, float) and not math.isfinite(x) else x for x in out]
 
 
-def create_app(holder: ModelHolder):
-    """The Starlette application serving ``holder``."""
+def create_app(holder: ModelHolder, access: Access | None = None):
+    """The Starlette application serving ``holder``, behind ``access`` (tokens, limits, callers' runs) when given."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -136,7 +137,11 @@ def create_app(holder: ModelHolder):
             return error(400, "MALFORMED_REQUEST", f"The body is not JSON: {exc}")
         try:
             frame = parse_payload(payload, list(scorer.schema))
+            if access is not None:
+                check_rows(len(frame), access.max_rows)
             predictions = await asyncio.to_thread(scorer.predict, frame)
+        except TooLarge as exc:
+            return error(413, "REQUEST_TOO_LARGE", str(exc))
         except (SchemaMismatch, ServeError) as exc:
             return error(400, "BAD_REQUEST", str(exc))
         except MlopsError as exc:
@@ -144,6 +149,8 @@ def create_app(holder: ModelHolder):
         body: dict[str, Any] = {"predictions": _jsonable(predictions["prediction"].to_numpy()), "model": info["model"], "version": info["version"]}
         if "probability" in predictions:
             body["probabilities"] = _jsonable(predictions["probability"].to_numpy())
+        if access is not None:
+            access.callers.count(request.scope.get("mlops.caller", ANONYMOUS), len(frame), info)
         return JSONResponse(body, headers={VERSION_HEADER: str(info["version"] if info["version"] is not None else info["digest"])})
 
     async def health(request: Request) -> JSONResponse:
@@ -160,13 +167,17 @@ def create_app(holder: ModelHolder):
     @contextlib.asynccontextmanager
     async def lifespan(app):
         task = asyncio.create_task(holder.follow()) if holder.alias else None
+        recorder = asyncio.create_task(access.keep_records(holder.store)) if access is not None else None
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for running in (task, recorder):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
+            if access is not None:
+                await access.record(holder.store)  # what the callers did since the last record
 
     routes = [
         Route("/invocations", invocations, methods=["POST"]),
@@ -174,7 +185,8 @@ def create_app(holder: ModelHolder):
         Route("/ping", health, methods=["GET"]),  # MLflow's name for it
         Route("/version", version, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return access.wrap(app) if access is not None else app
 
 
 def serve(
@@ -186,13 +198,31 @@ def serve(
     trust: Any = False,
     store: SqlStore | None = None,
     log_level: str = "warning",
+    access: Access | None = None,
+    token_file: str | None = None,
+    no_auth: bool = False,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> None:
-    """Serve ``model`` over HTTP until interrupted, following its alias (see the module docs)."""
+    """Serve ``model`` over HTTP until interrupted, following its alias (see the module docs).
+
+    Callers need a bearer token from ``token_file`` or ``MLOPS_NB_SERVE_TOKEN`` unless
+    ``no_auth`` (loopback only); ``certfile``/``keyfile`` serve HTTPS; ``access`` sets the
+    limits (see :mod:`mlops_nb.scoring.access`).
+    """
+    import os
+
     try:
         import uvicorn
     except ModuleNotFoundError:
         raise ServeError("Serving needs the serve extra: pip install 'mlops-nb[serve]' (starlette and uvicorn).") from None
+    access = access or Access(tokens={})
+    access.tokens = access.tokens or read_tokens(token_file, os.environ.get("MLOPS_NB_SERVE_TOKEN"))
+    access.no_auth = access.no_auth or no_auth
+    check_access_settings(host, access.tokens, access.no_auth, certfile, keyfile)
     holder = ModelHolder(model, store=store, poll=poll, trust=trust)
     d = holder.describe()
-    print(f"serving {d['ref']}" + (f" (following {d['follows']})" if d["follows"] else "") + f" on http://{host}:{port}", flush=True)
-    uvicorn.run(create_app(holder), host=host, port=port, log_level=log_level)
+    scheme = "https" if certfile else "http"
+    who = "anyone on this machine (--no-auth)" if access.no_auth else f"{len(set(access.tokens.values()))} token name(s)"
+    print(f"serving {d['ref']}" + (f" (following {d['follows']})" if d["follows"] else "") + f" on {scheme}://{host}:{port} for {who}", flush=True)
+    uvicorn.run(create_app(holder, access), host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile)

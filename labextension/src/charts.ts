@@ -29,6 +29,12 @@ export interface IChartOptions {
 type Embed = typeof import('vega-embed').default;
 let embedding: Promise<Embed> | null = null;
 
+/** Fetch vega in the background (the sidebar calls this when shown), so a first chart does not wait for it. */
+export function prefetchCharts(): void {
+  const idle = (window as any).requestIdleCallback ?? ((f: () => void) => window.setTimeout(f, 200));
+  idle(() => void loadEmbed().catch(() => (embedding = null)));
+}
+
 function loadEmbed(): Promise<Embed> {
   // One import for every chart; webpack puts vega in a chunk fetched on first use.
   embedding ??= import('vega-embed').then(m => m.default);

@@ -9,7 +9,7 @@ import { Widget } from '@lumino/widgets';
 import { Message } from '@lumino/messaging';
 
 import { post, requestAPI } from './api';
-import { FetchedCharts, hideTooltips, IChartOptions } from './charts';
+import { FetchedCharts, hideTooltips, IChartOptions, prefetchCharts } from './charts';
 import { askReason } from './dialogs';
 import { badge, h, metricsText, shortId, when } from './dom';
 import { DriftChecks } from './drift';
@@ -141,6 +141,7 @@ export class MlopsPanel extends Widget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    prefetchCharts();
     void this.refresh();
     this._timer = window.setInterval(() => {
       if (!document.hidden) {

@@ -25,7 +25,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The sidebar is built by pip's install hook (npm install + build): a change to its sources installs again.
+SIDEBAR_SOURCES := labextension/package.json labextension/package-lock.json $(wildcard labextension/src/*.ts labextension/style/*)
+
+$(STAMP): $(BIN)/python pyproject.toml $(SIDEBAR_SOURCES)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

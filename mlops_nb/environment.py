@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import getpass
 import os
@@ -41,6 +42,11 @@ def environment() -> dict[str, Any]:
         "executable": sys.executable,
         "packages": packages,
     }
+
+
+#: The person a shared process acts for (the sidebar's Jupyter user when several share one server
+#: and one database role): recorded in audit events beside the authenticated actor.
+on_behalf_of: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlops_nb_on_behalf_of", default=None)
 
 
 def current_user() -> str:

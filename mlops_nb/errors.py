@@ -43,6 +43,10 @@ class PermissionDenied(StoreError):
     """The database refused the action for this role (PostgreSQL team roles)."""
 
 
+class Forbidden(MlopsError):
+    """The Jupyter user lacks the role an action of the sidebar needs (``c.MlopsNb.roles``)."""
+
+
 class IdentityError(ConfigError):
     """A claimed user name disagrees with the identity the database authenticated."""
 

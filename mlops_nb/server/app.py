@@ -15,15 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from traitlets import Int, Unicode
+from traitlets import Dict, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..errors import NotFoundError
+from ..errors import Forbidden, NotFoundError
 
 T = TypeVar("T")
 
 #: URL prefix of every endpoint, below the server's base_url.
 API_PREFIX = "mlops-nb/api"
+#: What each team role includes (as the database's roles: store/roles.py).
+_INCLUDES = {"reader": {"reader"}, "writer": {"reader", "writer"}, "approver": {"reader", "approver"},
+             "admin": {"reader", "writer", "approver", "admin"}}  # fmt: skip
 
 
 class MlopsNb(LoggingConfigurable):
@@ -35,6 +38,11 @@ class MlopsNb(LoggingConfigurable):
     )  # fmt: skip
     artifacts_url = Unicode("", config=True, help="fsspec URL of the artifact folder (default: beside the store).")
     max_results = Int(500, config=True, help="Largest page of runs one request may ask for.")
+    roles = Dict(
+        {}, config=True,
+        help="Team roles of Jupyter users for the sidebar's writes, e.g. {'ana': ['writer'], 'li': ['approver'], "
+        "'*': ['reader']} ('*': everyone else). Empty: no check here (the database's roles still apply).",
+    )  # fmt: skip
 
     def __init__(self, root_dir: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -89,6 +97,27 @@ class MlopsNb(LoggingConfigurable):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             return Path(url[len("sqlite:///"):]).exists()
         return True  # a server database: opening it tells
+
+    # ---- who may do what -------------------------------------------------------------------
+    def roles_of(self, user: str) -> set[str] | None:
+        """The team roles ``c.MlopsNb.roles`` gives ``user`` (with what they include); None: no mapping."""
+        if not self.roles:
+            return None
+        given = self.roles.get(user, self.roles.get("*", []))
+        given = [given] if isinstance(given, str) else list(given)
+        return set().union(*(_INCLUDES.get(r, set()) for r in given))
+
+    def require(self, user: str, role: str, action: str) -> None:
+        """Raise :class:`Forbidden` saying why, when the mapping does not give ``user`` the ``role``."""
+        held = self.roles_of(user)
+        if held is None or role in held:
+            return
+        listed = ", ".join(sorted(held)) or "no role"
+        raise Forbidden(
+            f"{user} may not {action}: it needs the {role} role, and c.MlopsNb.roles gives {user} {listed}. "
+            "Ask whoever runs this Jupyter server.",
+            user=user, role=role,
+        )  # fmt: skip
 
     # ---- running store calls off the event loop ---------------------------------------
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -16,9 +16,10 @@ from typing import Any, Callable
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
-from ..environment import current_user
+from ..environment import current_user, on_behalf_of
 from ..errors import (
-    ApprovalError, ConcurrentChange, ConfigError, MlopsError, NotFoundError, PromotionRefused, StoreError,
+    ApprovalError, ConcurrentChange, ConfigError, Forbidden, MlopsError, NotFoundError, PermissionDenied,
+    PromotionRefused, StoreError,
 )  # fmt: skip
 from . import views
 from .app import MlopsNb
@@ -32,6 +33,8 @@ def status_for(exc: MlopsError) -> int:
     """HTTP status of an mlops_nb error: missing → 404, refused or raced → 409, unavailable → 503, else 400."""
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, (Forbidden, PermissionDenied)):  # the sidebar's role mapping, or the database's roles
+        return 403
     if isinstance(exc, (PromotionRefused, ApprovalError, ConcurrentChange)):
         return 409
     if isinstance(exc, StoreError) and not isinstance(exc, ConfigError):
@@ -133,6 +136,8 @@ class MlopsHandler(APIHandler):
             await fn()
         except BadRequest as exc:
             self.error(400, exc.message, exc)
+        except Forbidden as exc:
+            self.error(403, exc.message, exc)
 
 
 class RegistryHandler(MlopsHandler):
@@ -225,6 +230,7 @@ class PromoteHandler(MlopsHandler):
             version = self.field(data, "version", int)
             alias = self.field(data, "alias", str)
             reason = self.field(data, "reason", str, required=False)
+            self.mlops.require(self.actor(), "writer", f"promote {name}")
             await self.reply(_promote, name, version, alias, reason, self.actor())
 
         await self.guarded(go)
@@ -237,6 +243,7 @@ class RollbackHandler(MlopsHandler):
             data = self.body()
             alias = self.field(data, "alias", str)
             reason = self.field(data, "reason", str, required=False)
+            self.mlops.require(self.actor(), "writer", f"roll back {name}@{alias}")
             await self.reply(_rollback, name, alias, reason, self.actor())
 
         await self.guarded(go)
@@ -248,6 +255,7 @@ class ApproveHandler(MlopsHandler):
         async def go():
             data = self.body()
             comment = self.field(data, "comment", str, required=False)
+            self.mlops.require(self.actor(), "approver", f"approve request {request_id}")
             await self.reply(_approve, small_int(request_id, "request id"), comment, self.actor())
 
         await self.guarded(go)
@@ -298,6 +306,7 @@ class TriggerHandler(MlopsHandler):
     async def post(self, name: str) -> None:
         async def go():
             reason = self.field(self.body(), "reason", str, required=False)
+            self.mlops.require(self.actor(), "writer", f"run schedule {name}")
             await self.reply(views.trigger, name, self.actor(), reason, status=202)
 
         await self.guarded(go)
@@ -310,22 +319,34 @@ def small_int(text: str, what: str) -> int:
     return value
 
 
+def _as(store, person: str, change: Callable[[str | None], Any]) -> dict[str, Any]:
+    """Run ``change(actor)`` for the Jupyter user ``person``: on SQLite they are the actor; on PostgreSQL
+    the actor is the server's database role and ``person`` is recorded beside it (``on_behalf_of``)."""
+    if store.session_user is None:
+        return change(person).to_dict()
+    token = on_behalf_of.set(person)
+    try:
+        return change(None).to_dict()
+    finally:
+        on_behalf_of.reset(token)
+
+
 def _promote(store, name: str, version: int, alias: str, reason: str | None, actor: str) -> dict[str, Any]:
     from ..registry import promote
 
-    return promote(name, version, alias, reason=reason, actor=actor, store=store).to_dict()
+    return _as(store, actor, lambda who: promote(name, version, alias, reason=reason, actor=who, store=store))
 
 
 def _rollback(store, name: str, alias: str, reason: str | None, actor: str) -> dict[str, Any]:
     from ..registry import rollback
 
-    return rollback(name, alias, reason=reason, actor=actor, store=store).to_dict()
+    return _as(store, actor, lambda who: rollback(name, alias, reason=reason, actor=who, store=store))
 
 
 def _approve(store, request_id: int, comment: str | None, actor: str) -> dict[str, Any]:
     from ..registry import approve
 
-    return approve(request_id, actor=actor, comment=comment, store=store).to_dict()
+    return _as(store, actor, lambda who: approve(request_id, actor=who, comment=comment, store=store))
 
 
 _NAME = r"([A-Za-z0-9_][A-Za-z0-9_.\-]*)"

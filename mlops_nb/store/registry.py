@@ -349,7 +349,10 @@ def _guarded_move(conn: Connection, name, alias, version, action, expected, reas
 def _json(value: Any) -> str | None:
     import json
 
-    return None if value is None else json.dumps(dict(value), sort_keys=True, default=str)
+    from .roles import with_principal
+
+    value = with_principal(value)
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
 def _target(name: str) -> str:

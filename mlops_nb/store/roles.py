@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from ..environment import on_behalf_of
+
 ROLES = ("reader", "writer", "approver", "admin")
 ROLES_VERSION = "1"
 # The advisory lock that serialises appends to the audit chain (as SqlStore._lock_audit).
@@ -420,3 +422,11 @@ def session_identity(engine: Engine) -> tuple[str, bool]:
         ).one()
         conn.rollback()
     return str(row[0]), bool(row[1])
+
+
+def with_principal(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``payload`` with ``on_behalf_of`` when a shared process acts for someone (see environment.on_behalf_of)."""
+    person = on_behalf_of.get()
+    if person is None:
+        return dict(payload) if payload else None
+    return {**dict(payload or {}), "on_behalf_of": person}

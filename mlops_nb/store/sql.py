@@ -26,6 +26,7 @@ from .engine import (
 from .jobs import JobStoreMixin
 from .monitoring import MonitoringStoreMixin
 from .registry import RegistryStoreMixin
+from .roles import with_principal
 from .snapshots import SnapshotStoreMixin
 from .params import param_columns, param_value
 from .queries import attach_run_extras, newest_first, rows
@@ -445,7 +446,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
                 "action": action,
                 "target": target,
                 "reason": reason,
-                "payload": dict(payload) if payload else None,
+                "payload": with_principal(payload),
                 "prev_hash": prev or "0" * 64,
             }
             event["hash"] = _event_hash(event)

@@ -159,6 +159,11 @@ def add_chart_data(root: Path, store: SqlStore) -> dict[str, Any]:
     for current in (shifted, same):
         report = mlops_nb.drift(reference, current, reference_label="orders-2026-11", store=store)
         out["checks"].append(report.save(store))
+    # A day apart, as a daily check would be (saved in the same second, the timeline would be one vertical line).
+    with store.engine.begin() as conn:
+        row = schema.drift_checks.c
+        first = conn.execute(schema.drift_checks.select().where(row.id == out["checks"][0])).mappings().one()
+        conn.execute(schema.drift_checks.update().where(row.id == out["checks"][0]).values(created_at=first["created_at"] - 86400))
     return out
 
 
@@ -244,3 +249,16 @@ def lab_api(base: str, endpoint: str, **query: str) -> Any:
     qs = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
     with urllib.request.urlopen(f"{base}/mlops-nb/api/{endpoint}?{qs}&token={LAB_TOKEN}", timeout=60) as response:
         return json.loads(response.read())
+
+
+def set_theme(base: str, theme: str) -> None:
+    """Switch a running lab's theme (its settings API, as the Settings menu does), e.g. ``"JupyterLab Dark"``."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}/lab/api/settings/@jupyterlab/apputils-extension:themes",
+        data=json.dumps({"raw": json.dumps({"theme": theme})}).encode(), method="PUT",
+        headers={"Authorization": f"token {LAB_TOKEN}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    urllib.request.urlopen(request, timeout=10)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebar_support import CHROMIUM, CHROMIUM_ARGS, LAB_TOKEN, add_chart_data, build_registry, lab_api, running_lab
+from sidebar_support import CHROMIUM, CHROMIUM_ARGS, LAB_TOKEN, add_chart_data, build_registry, lab_api, running_lab, set_theme
 
 SHOTS = Path(__file__).resolve().parents[1] / "build"
 SIDEBAR = {"x": 0, "y": 0, "width": 560, "height": 1400}  # the widened sidebar, for the README
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 # in a concatenation; Vega puts a unit's name in its marks' class), else of every mark that is not text, a
 # rule or a group.  One path per point,
 # bar or node; one per line.  {chart id: [marks the server announced, marks drawn]} for a scope.
-COUNT = """scope => Object.fromEntries([...document.querySelectorAll(scope + ' figure.mlops-chart')].map(fig => {
+COUNT = r"""scope => Object.fromEntries([...document.querySelectorAll(scope + ' figure.mlops-chart')].map(fig => {
   const svg = fig.querySelector('.mlops-chart-view svg');
   let drawn = -1;
   if (svg) {
@@ -68,18 +68,22 @@ def _sidebar(base: str, *, height: int = 1400):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": height})
-            page.goto(f"{base}/lab/tree/analysis.ipynb?token={LAB_TOKEN}")
-            page.locator("li[data-id='mlops-nb-sidebar']").click(timeout=60_000)
-            page.locator("#mlops-nb-sidebar .mlops-section-notebook .mlops-run").first.wait_for(timeout=60_000)
-            # A wider sidebar (dragged as a user would) before any chart takes its container's width.
-            box = page.locator("#jp-left-stack").bounding_box()
-            page.mouse.move(box["x"] + box["width"] + 2, box["y"] + 300)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] + 170, box["y"] + 300, steps=5)
-            page.mouse.up()
+            _open(page, base)
             yield page, page.locator("#mlops-nb-sidebar")
         finally:
             browser.close()
+
+
+def _open(page, base: str) -> None:
+    page.goto(f"{base}/lab/tree/analysis.ipynb?token={LAB_TOKEN}")
+    page.locator("li[data-id='mlops-nb-sidebar']").click(timeout=60_000)
+    page.locator("#mlops-nb-sidebar .mlops-section-notebook .mlops-run").first.wait_for(timeout=60_000)
+    # A wider sidebar (its edge dragged as a user would) before any chart takes its container's width.
+    box = page.locator("#jp-left-stack").bounding_box()
+    page.mouse.move(box["x"] + box["width"] + 2, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(SIDEBAR["width"] - 8, box["y"] + 300, steps=5)
+    page.mouse.up()
 
 
 def _drawn(page, scope: str) -> dict[str, list[int]]:
@@ -204,3 +208,15 @@ def test_every_sidebar_chart_draws_its_marks_and_a_point_opens_its_run(lab):
 
         assert page.evaluate(BROKEN) == []
         assert sidebar.locator(".mlops-error").count() == 0
+
+        # Dark theme: the charts' axes take the theme's text colours (read when they are drawn).
+        set_theme(base, "JupyterLab Dark")
+        _open(page, base)
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+        sidebar.locator(".mlops-view-charts").click()
+        _expect(page, scope, everything)
+        label = page.evaluate("""() => [document.querySelector('#mlops-nb-sidebar figure[data-chart=scatter] g.role-axis-label text')
+                                        .getAttribute('fill'), getComputedStyle(document.body).getPropertyValue('--jp-ui-font-color2').trim()]""")
+        assert label[0] == label[1] and label[0]
+        page.screenshot(path=str(SHOTS / "sidebar-runs-charts-dark.png"), clip=SIDEBAR)
+        assert page.evaluate(BROKEN) == []

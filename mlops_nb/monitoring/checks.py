@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import MlopsError, MonitorError, PromotionRefused
-from .definitions import DATA_PARAMETER, OUTPUT_PARAMETER, work_dir
+from ..errors import MlopsError, MonitorError, PromotionRefused, ServeError
+from .definitions import DATA_PARAMETER, OUTPUT_PARAMETER, SERVED_PREFIX, work_dir
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -67,6 +67,17 @@ class CheckResult:
 def newest_data(monitor: dict[str, Any], store: SqlStore, firing_id: int | None) -> str:
     """The file to check: the newest match of the glob, or what the data notebook wrote."""
     source = monitor["data"]
+    if source.startswith(SERVED_PREFIX):  # the server's logged requests, handed on as a file like any other
+        from ..scoring.predict import write_table
+        from ..scoring.traffic import load_traffic
+
+        try:
+            frame = load_traffic(source, store=store)
+        except ServeError as exc:
+            raise MonitorError(str(exc), data=source) from None
+        target = work_dir(store, monitor["name"]) / f"served-{int(time.time() * 1000)}.parquet"
+        write_table(frame, target)
+        return str(target)
     if source.endswith(".ipynb"):
         from ..jobs.execute import run_notebook
 

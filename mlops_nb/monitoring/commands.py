@@ -15,7 +15,9 @@ def monitor_group() -> None:
 @monitor_group.command("add")
 @click.argument("name")
 @click.option("--model", required=True, help="NAME@ALIAS to watch (and move when a challenger wins), e.g. churn@production.")
-@click.option("--data", required=True, help="Glob of the incoming files (newest is checked) or a notebook writing output_path.")
+@click.option("--data", required=True, help="Glob of the incoming files (newest is checked), a notebook writing output_path, "
+              "or served:NAME@ALIAS (requests logged by mlops-nb serve --log-sample).")  # fmt: skip
+@click.option("--since", help="With served: data, the window checked (e.g. 1d, 12h).")
 @click.option("--cron", required=True, help="When to check, five cron fields (e.g. '0 6 * * *').")
 @click.option("--retrain", required=True, type=click.Path(dir_okay=False), help="Retrain notebook (declares data_path).")
 @click.option("--drift-share", type=float, help="Trigger when at least this share of columns drifted.")
@@ -28,7 +30,7 @@ def monitor_group() -> None:
 @click.option("--timeout", type=float, help="Seconds the retrain notebook may run.")
 @click.option("--tz", default="UTC", show_default=True)
 @click.option("--replace", is_flag=True, help="Overwrite a monitor of the same name.")
-def add_command(name, model, data, cron, retrain, drift_share, metric, min_, max_, label_column, eval_fraction, params, timeout, tz, replace) -> None:
+def add_command(name, model, data, since, cron, retrain, drift_share, metric, min_, max_, label_column, eval_fraction, params, timeout, tz, replace) -> None:
     """Add monitor NAME (fired by mlops-nb scheduler on its cron)."""
     import yaml
 
@@ -38,7 +40,7 @@ def add_command(name, model, data, cron, retrain, drift_share, metric, min_, max
     m = monitor(
         name, model=model, data=data, cron=cron, retrain=retrain, drift_share=drift_share, metric=metric,
         min=min_, max=max_, label_column=label_column, eval_fraction=eval_fraction, parameters=parameters,
-        timeout=timeout, tz=tz, replace=replace,
+        timeout=timeout, tz=tz, replace=replace, since=since,
     )  # fmt: skip
     click.echo(f"monitor {m['name']} added: {m['model']} on {m['data']} at '{m['cron']}' ({_thresholds(m)}); retrain {m['retrain']}")
     click.echo("it fires while `mlops-nb scheduler` runs; `mlops-nb monitor check " + m["name"] + "` fires it now")

@@ -19,6 +19,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 DATA_PARAMETER = "data_path"
 #: A data notebook receives the file it must write in this parameter.
 OUTPUT_PARAMETER = "output_path"
+#: Data of this form is the traffic a scoring server logged (mlops_nb.scoring.traffic).
+SERVED_PREFIX = "served:"
 
 
 def monitor(
@@ -38,6 +40,7 @@ def monitor(
     timeout: float | None = None,
     tz: str = "UTC",
     replace: bool = False,
+    since: str | None = None,
     store: SqlStore | None = None,
 ) -> dict[str, Any]:
     """Define a monitor: each cron slot, check the newest data against ``model``; retrain on a threshold.
@@ -48,8 +51,11 @@ def monitor(
         ``NAME@ALIAS`` (e.g. ``churn@production``): the champion, and the alias
         a better challenger is promoted to (through the registry's policy).
     data : str
-        A glob (the newest matching ``.parquet``/``.csv`` file is checked) or a
-        notebook that writes the data to its ``output_path`` parameter.
+        A glob (the newest matching ``.parquet``/``.csv`` file is checked), a
+        notebook that writes the data to its ``output_path`` parameter, or
+        ``served:NAME@ALIAS`` (the requests ``mlops-nb serve --log-sample`` logged).
+    since : str, optional
+        With ``served:`` data, the window checked (``1d``, ``12h``); default all logged requests.
     retrain : path
         Notebook run as a job when a threshold is crossed, with ``data_path``
         set to the new data; it registers its model with ``mlops_nb.register(..., name=NAME)``.
@@ -88,7 +94,16 @@ def monitor(
     if not 0 < eval_fraction < 1:
         raise MonitorError(f"eval_fraction must be between 0 and 1, got {eval_fraction}.")
     data_text = str(data)
-    if data_text.endswith(".ipynb"):
+    if since is not None:
+        data_text = f"{data_text} --since {since}"
+    if data_text.startswith(SERVED_PREFIX):
+        from ..scoring.traffic import parse_served
+
+        if parse_served(data_text) is None:
+            raise MonitorError(f"Cannot read {data_text!r}: use served:NAME@ALIAS with an optional --since 1d.")
+    elif since is not None:
+        raise MonitorError("--since applies to served:NAME@ALIAS data only (the requests a server logged).")
+    elif data_text.endswith(".ipynb"):
         data_file = notebook_file(data_text)
         if OUTPUT_PARAMETER not in declared_parameters(data_file):
             raise MonitorError(f"The data notebook {data_file} must declare {OUTPUT_PARAMETER!r} in its parameters cell (the file it writes).")

@@ -36,9 +36,11 @@ def predict_command(model: str, input_path: str, output: str, keep: tuple[str, .
 @click.option("--max-rows", default=100_000, show_default=True, type=click.IntRange(min=1), help="Most rows per request.")
 @click.option("--record-every", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between the scoring runs recording each caller's requests and rows.")  # fmt: skip
+@click.option("--log-sample", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of scored requests logged as data (served:MODEL) for the monitors; 0: none.")  # fmt: skip
 def serve_command(
     model: str, host: str, port: int, poll: float, token_file: str | None, no_auth: bool, certfile: str | None,
-    keyfile: str | None, max_bytes: int, max_rows: int, record_every: float,
+    keyfile: str | None, max_bytes: int, max_rows: int, record_every: float, log_sample: float = 0.0,
 ) -> None:  # fmt: skip
     """Serve MODEL over HTTP (/invocations, /health, /version); follows NAME@ALIAS when it moves."""
     from .access import Access
@@ -46,7 +48,7 @@ def serve_command(
 
     access = Access(tokens={}, max_bytes=max_bytes, max_rows=max_rows, record_every=record_every)
     serve(model, host=host, port=port, poll=poll, access=access, token_file=token_file, no_auth=no_auth,
-          certfile=certfile, keyfile=keyfile)  # fmt: skip
+          certfile=certfile, keyfile=keyfile, log_sample=log_sample)  # fmt: skip
 
 
 COMMANDS = [predict_command, serve_command]

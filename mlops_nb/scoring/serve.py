@@ -26,6 +26,7 @@ import pandas as pd
 from ..errors import MlopsError, SchemaMismatch, ServeError
 from .access import ANONYMOUS, Access, TooLarge, check_access_settings, check_rows, read_tokens
 from .model import ScoringModel, load_scoring_model
+from .traffic import TrafficLog
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -118,8 +119,11 @@ def _jsonable(values: np.ndarray) -> list[Any]:
     return [None if isinstance(x, float) and not math.isfinite(x) else x for x in out]
 
 
-def create_app(holder: ModelHolder, access: Access | None = None):
-    """The Starlette application serving ``holder``, behind ``access`` (tokens, limits, callers' runs) when given."""
+def create_app(holder: ModelHolder, access: Access | None = None, traffic: TrafficLog | None = None):
+    """The Starlette application serving ``holder``, behind ``access`` (tokens, limits, callers' runs) when given.
+
+    With ``traffic``, a sample of the scored requests is logged as data (see :mod:`.traffic`).
+    """
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -151,6 +155,8 @@ def create_app(holder: ModelHolder, access: Access | None = None):
             body["probabilities"] = _jsonable(predictions["probability"].to_numpy())
         if access is not None:
             access.callers.count(request.scope.get("mlops.caller", ANONYMOUS), len(frame), info)
+        if traffic is not None:
+            traffic.offer(frame, info["version"])  # a random draw; a kept frame is written by another thread
         return JSONResponse(body, headers={VERSION_HEADER: str(info["version"] if info["version"] is not None else info["digest"])})
 
     async def health(request: Request) -> JSONResponse:
@@ -162,12 +168,15 @@ def create_app(holder: ModelHolder, access: Access | None = None):
         return JSONResponse({
             **holder.describe(), "schema": holder.current.schema, "loaded_at": holder.loaded_at,
             "swaps": holder.swaps, "last_error": holder.last_error, "mlops_nb": __version__,
+            **({"traffic": traffic.describe()} if traffic is not None else {}),
         })  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         task = asyncio.create_task(holder.follow()) if holder.alias else None
         recorder = asyncio.create_task(access.keep_records(holder.store)) if access is not None else None
+        if traffic is not None:
+            traffic.start()
         try:
             yield
         finally:
@@ -178,6 +187,8 @@ def create_app(holder: ModelHolder, access: Access | None = None):
                         await running
             if access is not None:
                 await access.record(holder.store)  # what the callers did since the last record
+            if traffic is not None:
+                await asyncio.to_thread(traffic.close)  # the sampled requests still waiting are written
 
     routes = [
         Route("/invocations", invocations, methods=["POST"]),
@@ -203,12 +214,14 @@ def serve(
     no_auth: bool = False,
     certfile: str | None = None,
     keyfile: str | None = None,
+    log_sample: float = 0.0,
 ) -> None:
     """Serve ``model`` over HTTP until interrupted, following its alias (see the module docs).
 
     Callers need a bearer token from ``token_file`` or ``MLOPS_NB_SERVE_TOKEN`` unless
     ``no_auth`` (loopback only); ``certfile``/``keyfile`` serve HTTPS; ``access`` sets the
-    limits (see :mod:`mlops_nb.scoring.access`).
+    limits (see :mod:`mlops_nb.scoring.access`).  ``log_sample`` > 0 logs that share of the
+    scored requests as ``served:MODEL`` data for the monitors (see :mod:`mlops_nb.scoring.traffic`).
     """
     import os
 
@@ -225,4 +238,5 @@ def serve(
     scheme = "https" if certfile else "http"
     who = "anyone on this machine (--no-auth)" if access.no_auth else f"{len(set(access.tokens.values()))} token name(s)"
     print(f"serving {d['ref']}" + (f" (following {d['follows']})" if d["follows"] else "") + f" on {scheme}://{host}:{port} for {who}", flush=True)
-    uvicorn.run(create_app(holder, access), host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile)
+    traffic = TrafficLog(model, holder.store, log_sample) if log_sample else None
+    uvicorn.run(create_app(holder, access, traffic), host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile)

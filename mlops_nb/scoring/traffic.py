@@ -1,0 +1,222 @@
+"""Live traffic to the monitors: a sample of the requests a server scores, logged as data.
+
+``mlops-nb serve churn@production --log-sample 0.1`` keeps about one request in ten.
+On the request path that costs one random number and, for a kept request, one append
+of the frame the server built anyway.  A background thread flushes what was kept every
+few seconds as one tracked run named ``served:churn@production`` whose input ``requests``
+is a data version (snapshotted like any other: chunks stored once, fingerprint checked
+on load), with the columns ``served_at`` and ``model_version`` added.
+
+``load_traffic("served:churn@production", since="1d")`` gives those rows back as one
+frame; a monitor whose data is ``served:churn@production --since 1d`` checks them as it
+checks a file.
+
+Bounded: at most ``max_rows`` rows wait in memory (more are counted as dropped, never
+queued), so memory stays flat and the registry grows by at most ``max_rows`` rows per
+flush however heavy the traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MlopsError, ServeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..store import SqlStore
+
+log = logging.getLogger("mlops_nb.serve")
+PREFIX = "served:"
+INPUT_NAME = "requests"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SERVED = re.compile(r"^served:(?P<model>\S+?)(?:\s+--since\s+(?P<since>\S+))?\s*$")
+
+
+class TrafficLog:
+    """Samples requests on the request path; a thread writes them to the registry in batches.
+
+    Parameters
+    ----------
+    model : str
+        The reference the server serves (``churn@production``): the log is ``served:`` + it.
+    sample : float
+        Share of requests kept, in (0, 1].
+    flush_every : float
+        Seconds between writes (a write also happens when ``max_rows`` rows wait).
+    max_rows : int
+        Rows held in memory at most; requests beyond it are dropped from the log (counted).
+    """
+
+    def __init__(
+        self, model: str, store: SqlStore, sample: float, *, flush_every: float = 10.0, max_rows: int = 20_000,
+    ) -> None:  # fmt: skip
+        if not 0 < sample <= 1:
+            raise ServeError(f"--log-sample must be in (0, 1], got {sample!r}.")
+        self.name = PREFIX + model
+        self.store = store
+        self.sample = sample
+        self.flush_every = flush_every
+        self.max_rows = max_rows
+        self._pending: deque[tuple[float, Any, pd.DataFrame]] = deque()
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.logged_rows = 0
+        self.batches = 0
+        self.dropped_rows = 0
+        self.last_error: str | None = None
+
+    # ---- the request path: a random number, sometimes an append ----------------------------
+    def offer(self, frame: pd.DataFrame, version: Any) -> bool:
+        """Keep ``frame`` (a request's rows, scored by ``version``) with probability ``sample``."""
+        if random.random() >= self.sample:
+            return False
+        n = len(frame)
+        with self._lock:
+            if self._rows + n > self.max_rows:
+                self.dropped_rows += n
+                return False
+            self._pending.append((time.time(), version, frame))
+            self._rows += n
+            full = self._rows >= self.max_rows
+        if full:
+            self._wake.set()
+        return True
+
+    # ---- the writer thread ---------------------------------------------------------------------
+    def start(self) -> TrafficLog:
+        self._thread = threading.Thread(target=self._loop, name="mlops-nb-traffic", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what waits and stop the thread."""
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.flush_every)
+            self._wake.clear()
+            self.flush()
+        self.flush()
+
+    def flush(self) -> int:
+        """Write the rows waiting now as one data version; the number of rows written."""
+        with self._lock:
+            batch, self._pending = self._pending, deque()
+            self._rows = 0
+        if not batch:
+            return 0
+        try:
+            frame = _frame(batch)
+            write_batch(self.name, frame, self.store)
+        except (MlopsError, OSError, ValueError) as exc:  # the registry briefly away: these rows are lost, serving goes on
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.dropped_rows += sum(len(f) for _, _, f in batch)
+            log.error("logging %d served requests failed: %s", len(batch), self.last_error)
+            return 0
+        self.logged_rows += len(frame)
+        self.batches += 1
+        self.last_error = None
+        return len(frame)
+
+    def describe(self) -> dict[str, Any]:
+        return {"log": self.name, "sample": self.sample, "logged_rows": self.logged_rows, "batches": self.batches,
+                "dropped_rows": self.dropped_rows, "waiting_rows": self._rows, "last_error": self.last_error}  # fmt: skip
+
+
+def _frame(batch) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    frames = [f for _, _, f in batch]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    counts = [len(f) for f in frames]
+    frame = frame.copy()
+    frame["served_at"] = np.repeat(np.array([t for t, _, _ in batch], dtype="float64"), counts)
+    frame["model_version"] = np.repeat(np.array([str(v) for _, v, _ in batch], dtype=object), counts)
+    return frame
+
+
+def write_batch(name: str, frame: pd.DataFrame, store: SqlStore) -> str:
+    """Record ``frame`` as the ``requests`` input of a run named ``name``; its ``data:`` reference."""
+    from ..data import snapshot
+    from ..tracking.run import track
+
+    with track(name, tags={"kind": "served", "served": name[len(PREFIX):]}, store=store) as run:
+        ref = snapshot(frame, INPUT_NAME, store=store)
+        run.log_metric("rows", float(len(frame)))
+        run.log_metric("served_from", float(frame["served_at"].min()))
+        run.log_metric("served_to", float(frame["served_at"].max()))
+    return ref
+
+
+def parse_since(text: str | float | None) -> float | None:
+    """Seconds in ``30m``, ``12h``, ``1d``, ``2w`` (or a number of seconds); None for None."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(text))
+    if not match:
+        raise ServeError(f"Cannot read the duration {text!r}: use a number and s, m, h, d or w (e.g. 1d, 12h).")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def parse_served(ref: str) -> tuple[str, float | None] | None:
+    """``("served:NAME@ALIAS", since_seconds)`` for ``served:NAME@ALIAS [--since 1d]``, else None."""
+    match = _SERVED.match(ref.strip()) if isinstance(ref, str) else None
+    if match is None:
+        return None
+    return PREFIX + match.group("model"), parse_since(match.group("since"))
+
+
+def load_traffic(ref: str, *, since: str | float | None = None, store: SqlStore | None = None, now: float | None = None) -> pd.DataFrame:
+    """The logged requests of ``served:NAME@ALIAS`` (``--since`` inside ``ref`` or ``since``), oldest first."""
+    import pandas as pd
+
+    from ..snapshots.storage import read_snapshot
+    from ..store import get_store
+
+    parsed = parse_served(ref)
+    if parsed is None:
+        raise ServeError(f"{ref!r} is not a traffic log: use served:NAME@ALIAS (optionally --since 1d).")
+    name, inline_since = parsed
+    window = parse_since(since) if since is not None else inline_since
+    store = store or get_store()
+    cutoff = (now or time.time()) - window if window is not None else None
+    runs = [r for r in store.list_runs(name=name) if r["status"] == "finished"]
+    frames = []
+    for run in sorted(runs, key=lambda r: r["start_time"]):
+        if cutoff is not None and run["metrics"].get("served_to", run["start_time"]) < cutoff:
+            continue
+        inputs = store.get_run(run["id"]).get("inputs", [])  # list_runs leaves inputs out
+        record = next((i for i in inputs if i["name"] == INPUT_NAME), None)
+        if record is not None:
+            frames.append(read_snapshot(record["digest"], store))
+    if not frames:
+        since_text = f" in the last {_duration(window)}" if window is not None else ""
+        raise ServeError(f"No requests of {name[len(PREFIX):]} were logged{since_text}: serve it with "
+                         f"`mlops-nb serve {name[len(PREFIX):]} --log-sample 0.1`.", log=name)  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True)
+    if cutoff is not None:
+        frame = frame[frame["served_at"] >= cutoff].reset_index(drop=True)
+    return frame
+
+
+def _duration(seconds: float) -> str:
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"

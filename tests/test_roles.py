@@ -12,7 +12,7 @@ import pytest
 
 import mlops_nb
 from mlops_nb import admin
-from mlops_nb.errors import ApprovalError, IdentityError, PermissionDenied, PolicyError, StoreError
+from mlops_nb.errors import ApprovalError, IdentityError, MlopsError, PermissionDenied, PolicyError
 from mlops_nb.store import SqlStore
 
 from registry_support import train
@@ -69,7 +69,7 @@ class Team:
 
 
 @pytest.fixture
-def team(pg_database, tmp_path, monkeypatch):
+def team(pg_database, tmp_path, monkeypatch, mlops_home):  # mlops_home: this test's own spool folder
     monkeypatch.delenv("MLOPS_NB_USER", raising=False)
     t = Team(pg_database, str(tmp_path / "artifacts"), tmp_path)
     yield t
@@ -161,10 +161,16 @@ def test_nobody_can_edit_or_delete_an_audit_event(team):
 
 
 def test_a_reader_reads_and_cannot_write(team):
+    from mlops_nb.tracking import spool
+
     reader = team.store("reader")
     assert [m.name for m in mlops_nb.models(store=reader)] == ["iris"]
     with pytest.raises(PermissionDenied):
         reader.start_run(uuid.uuid4().hex, "default", name="nope")
+    with pytest.raises(MlopsError, match="permission denied"):  # said now, not queued in the spool for ever
+        with mlops_nb.track("nope", store=reader):
+            mlops_nb.log_metric("x", 1.0)
+    assert not spool.has_waiting(reader.url)
     with pytest.raises(PermissionDenied):
         mlops_nb.promote("iris", 1, "staging", store=reader)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -207,3 +213,17 @@ def test_who_and_grant_from_the_command_line(team):
     assert f"{newcomer} created and granted approver" in cli("admin", "grant", newcomer, "approver")
     assert "Error:" in cli("admin", "grant", "eve", "admin", person="writer")  # only the owner grants
     assert "Error:" in cli("admin", "policy", "load", __file__, person="admin")  # not a policy file: one line
+
+
+def test_gc_is_the_admins(team):
+    import time
+
+    from mlops_nb.data import gc, snapshot
+
+    writer = team.store("writer")
+    snapshot(__import__("pandas").DataFrame({"a": range(500)}), store=writer)  # the writer snapshots data
+    time.sleep(0.05)  # keep_days=0 keeps what was made at this very instant
+    with pytest.raises(PermissionDenied, match="permission denied"):
+        gc(keep_days=0, store=writer)
+    done = gc(keep_days=0, store=team.store("admin"))
+    assert done["versions"] >= 1

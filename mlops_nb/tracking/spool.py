@@ -131,11 +131,13 @@ def unreachable(exc: BaseException) -> bool:
     Such a record is worth keeping for later; a record the store refuses for
     what it is (an unknown schema, a bad value) would be refused again.
     """
-    from ..errors import ArtifactError, ConfigError, IntegrityError, SchemaVersionError, StoreDamaged, StoreError
+    from ..errors import (
+        ArtifactError, ConfigError, IntegrityError, PermissionDenied, SchemaVersionError, StoreDamaged, StoreError,
+    )  # fmt: skip
 
-    # A damaged registry or artifact, a newer schema, a bad URL: waiting does not mend them, and
-    # the user must hear of them now (mlops-nb doctor), not find runs quietly queued.
-    if isinstance(exc, (SchemaVersionError, StoreDamaged, ConfigError, IntegrityError)):
+    # A damaged registry or artifact, a newer schema, a bad URL, a role the database refuses: waiting
+    # does not mend them, and the user must hear of them now, not find runs quietly queued.
+    if isinstance(exc, (SchemaVersionError, StoreDamaged, ConfigError, IntegrityError, PermissionDenied)):
         return False
     if isinstance(exc, (StoreError, ArtifactError, OSError, ConnectionError, TimeoutError)):
         return True

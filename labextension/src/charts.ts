@@ -174,14 +174,17 @@ export class FetchedCharts {
 
   async update(): Promise<any> {
     let data: any;
+    this.node.classList.add('mlops-busy');
     try {
       data = await requestAPI(this._endpoint, {}, this.query);
     } catch (error: any) {
+      this.node.classList.remove('mlops-busy');
       this._sig = '';
       this.data = null;
       this.node.replaceChildren(h('p', { class: 'mlops-error' }, String(error.message || error)));
       return null;
     }
+    this.node.classList.remove('mlops-busy');
     const sig = JSON.stringify([this.query, data]);
     if (sig !== this._sig) {
       this._sig = sig;

@@ -53,7 +53,20 @@ export class DriftChecks {
       { class: `mlops-check mlops-check-${b.level}${open ? ' mlops-open' : ''}`, dataset: { check: String(c.id) } },
       h(
         'div',
-        { class: 'mlops-row mlops-clickable', title: open ? 'hide the charts' : 'show histograms and drift over time', onclick: () => this.toggle(c, item) },
+        {
+          class: 'mlops-row mlops-clickable',
+          role: 'button',
+          tabindex: '0',
+          'aria-expanded': String(!!open),
+          title: 'histograms and drift over time (click again to hide)',
+          onclick: () => this.toggle(c, item),
+          onkeydown: (e: KeyboardEvent) => {
+            if (e.key === 'Enter' || e.key === ' ') {
+              e.preventDefault();
+              this.toggle(c, item);
+            }
+          }
+        },
         h('span', { class: `mlops-badge mlops-drift-badge mlops-level-${b.level}` }, b.text),
         h('span', { class: 'mlops-name' }, `#${c.id} vs ${c.reference}`),
         h('span', { class: 'mlops-when mlops-muted' }, when(c.created_at))
@@ -81,11 +94,13 @@ export class DriftChecks {
       open.node.remove();
       this._open.delete(c.id);
       item.classList.remove('mlops-open');
+      item.querySelector('.mlops-row')?.setAttribute('aria-expanded', 'false');
       return;
     }
     const charts = new FetchedCharts('charts/drift', { check: String(c.id), monitor: c.monitor || undefined }, this._options, () => ({}), 'mlops-drift-charts');
     this._open.set(c.id, charts);
     item.classList.add('mlops-open');
+    item.querySelector('.mlops-row')?.setAttribute('aria-expanded', 'true');
     item.append(charts.node);
     charts.node.replaceChildren(h('p', { class: 'mlops-muted' }, 'Loading…'));
     void charts.update();

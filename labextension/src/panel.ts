@@ -82,8 +82,9 @@ export class MlopsPanel extends Widget {
   }
 
   /** Re-read everything shown (each section reports its own errors). */
-  async refresh(): Promise<void> {
+  async refresh(poll = false): Promise<void> {
     if (this._busy) {
+      this._again ||= !poll; // a filter entered while a slow answer was awaited is not lost; a poll is
       return;
     }
     this._busy = true;
@@ -109,6 +110,10 @@ export class MlopsPanel extends Widget {
       );
     } finally {
       this._busy = false;
+      if (this._again) {
+        this._again = false;
+        void this.refresh();
+      }
     }
   }
 
@@ -145,7 +150,7 @@ export class MlopsPanel extends Widget {
     void this.refresh();
     this._timer = window.setInterval(() => {
       if (!document.hidden) {
-        void this.refresh();
+        void this.refresh(true);
       }
     }, POLL_MS);
   }
@@ -210,11 +215,11 @@ export class MlopsPanel extends Widget {
       s.sig = '';
     }
     const pipeline = this._pipeline;
-    if (data.runs.length) {
-      await pipeline.update();
-    }
     if (this.unchanged(s, path, data)) {
       return;
+    }
+    if (data.runs.length) {
+      await pipeline.update();
     }
     s.count.textContent = `(${data.runs.length})`;
     s.body.replaceChildren(
@@ -237,15 +242,22 @@ export class MlopsPanel extends Widget {
   private async renderRuns(): Promise<void> {
     const s = this._sections.runs;
     const filter = this._filter.value.trim();
+    const data = await requestAPI('runs', {}, { filter, max_results: '25' });
     if (this._runsView === 'charts') {
+      // The charts are redrawn from a new answer only when the newest matching runs changed: on
+      // 10,000 runs an answer costs the server far more than this page of the list.
+      const probe = JSON.stringify([filter, data]);
       if (s.body.firstChild !== this._runsCharts.node) {
         s.body.replaceChildren(this._runsCharts.node);
+        this._chartsProbe = '';
       }
-      const data = await this._runsCharts.update();
-      s.count.textContent = data ? `(${data.total})` : '';
+      if (probe !== this._chartsProbe) {
+        this._chartsProbe = probe;
+        const answer = await this._runsCharts.update();
+        s.count.textContent = answer ? `(${answer.total})` : '';
+      }
       return;
     }
-    const data = await requestAPI('runs', {}, { filter, max_results: '25' });
     if (this._runsView !== 'list' || this.unchanged(s, filter, data)) {
       return; // switched to charts while the list was read
     }
@@ -302,10 +314,10 @@ export class MlopsPanel extends Widget {
   private async renderModels(): Promise<void> {
     const s = this._sections.models;
     const data = await requestAPI('models');
-    await this._models.updateCharts();
     if (this.unchanged(s, data)) {
       return;
     }
+    await this._models.updateCharts();
     s.count.textContent = `(${data.models.length})`;
     s.body.replaceChildren(...this._models.render(data));
   }
@@ -313,10 +325,10 @@ export class MlopsPanel extends Widget {
   private async renderDrift(): Promise<void> {
     const s = this._sections.drift;
     const data = await requestAPI('drift', {}, { limit: '10' });
-    await this._drift.update();
     if (this.unchanged(s, data)) {
       return;
     }
+    await this._drift.update();
     s.count.textContent = `(${data.checks.length})`;
     s.body.replaceChildren(data.checks.length ? this._drift.list(data.checks) : h('p', { class: 'mlops-muted' }, 'no saved drift checks (report.save())'));
   }
@@ -447,6 +459,7 @@ export class MlopsPanel extends Widget {
   private _filter: HTMLInputElement;
   private _timer = 0;
   private _busy = false;
+  private _again = false;
   private _runsPage: any[] = [];
   private _runsToken: string | null = null;
   private _history = new Set<string>();
@@ -454,6 +467,7 @@ export class MlopsPanel extends Widget {
   private _runsCharts: RunsCharts;
   private _runsToggle: HTMLElement;
   private _runsView: 'list' | 'charts' = 'list';
+  private _chartsProbe = '';
   private _models: ModelsView;
   private _drift: DriftChecks;
   private _pipeline: FetchedCharts | null = null;

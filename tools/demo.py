@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def main() -> None:
     job.raise_for_status()
     names = sorted({r["name"] for r in store.list_runs(job_run_id=job.id)})
     say("track", f"quickstart.ipynb ran as job {job.id[:8]}: {len(names)} tracked runs ({', '.join(names)})")
+
+    pictures = mlops_nb.run_notebook(NOTEBOOKS / "charts.ipynb", cwd=os.getcwd())
+    pictures.raise_for_status()
+    from mlops_nb.charts import pipeline_chart, runs_charts
+
+    pipeline = pipeline_chart(store, [str(NOTEBOOKS / "charts.ipynb")])
+    shown = runs_charts(store, filter="name = 'sweep'")
+    say("see it", f"charts.ipynb ran as job {pictures.id[:8]}: its pipeline inferred ({pipeline['cells']} cells, "
+        f"{len(pipeline['nodes'])} nodes), {len(shown['charts'])} runs charts of {shown['total']} sweep runs, "
+        "every picture also a static SVG in the executed notebook")  # fmt: skip
 
     mlops_nb.init(project="churn")
     history, holdout = churn_frame(4000, seed=0), churn_frame(1000, seed=100)
@@ -110,14 +121,16 @@ def main() -> None:
     winner = mlops_nb.get_model_version("churn@production")
 
     port = free_port()
+    token = secrets.token_urlsafe(32)  # the server answers bearer-token holders only
     server = subprocess.Popen([str(BIN / "mlops-nb"), "serve", "churn@production", "--port", str(port)],
+                              env={**os.environ, "MLOPS_NB_SERVE_TOKEN": f"demo:{token}"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": march[FEATURES].head(3).values.tolist()}}, default=str)
         answer = None
         for _ in range(100):
             try:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(), {"Content-Type": "application/json"})
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(), {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
                 answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
                 break
             except OSError:

@@ -217,3 +217,22 @@ def test_every_chart_draws_exactly_the_marks_it_announces(reg):
                 assert symbols(drawn(chart)) == chart["marks"], chart["id"]
                 seen += 1
     assert seen >= 9
+
+
+def test_a_monitors_drift_is_its_champions_check_on_its_newest_data(reg):
+    store = reg["store"]
+    rng = np.random.default_rng(5)
+    week = pd.DataFrame({"amount": rng.normal(2, 1, 300), "channel": rng.choice(["web", "shop"], 300)})
+    base = pd.DataFrame({"amount": rng.normal(0, 1, 300), "channel": rng.choice(["web", "shop"], 300)})
+    # what a monitor's check leaves: its champion's drift check on the batch (saved by scoring), and its own row
+    report = mlops_nb.drift(base, week)
+    report.reference_label = "model:iris:1"
+    champion_check = report.save(store)
+    mlops_nb.drift(week, week).save(store)  # a later check of the same batch by someone else
+    check = store.add_monitor_check({"monitor": "iris-watch", "model": "iris", "version": 1})
+    store.update_monitor_check(check, data_digest=report.current_digest, drift_share=0.5, n_drifted=1, decision="ok")
+    answer = charts.drift_charts(store, monitor="iris-watch")
+    assert answer["check"]["id"] == champion_check and answer["badge"]["text"].startswith("drift detected")
+    timeline = answer["charts"][1]
+    assert timeline["title"] == "drift over time: monitor iris-watch" and timeline["marks"] == 1
+    assert symbols(drawn(timeline)) == 1

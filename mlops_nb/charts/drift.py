@@ -33,9 +33,11 @@ def drift_charts(store: SqlStore, *, check: int | None = None, monitor: str | No
     """``{"charts": [histograms, timeline], "badge", "check"}``: a saved check (default the newest) and its history.
 
     With ``monitor``, the timeline is that monitor's checks (share of drifted
-    columns per check, its threshold drawn); otherwise the saved checks
-    against the same reference.
+    columns per check, its threshold drawn) and the histograms those of its
+    newest check's data; otherwise the saved checks against the same reference.
     """
+    if check is None and monitor:
+        check = _monitor_drift_check(store, monitor)
     row = _check(store, check)
     charts = []
     if row is not None:
@@ -56,6 +58,24 @@ def _check(store: SqlStore, check: int | None) -> dict[str, Any] | None:
     if row is None and check is not None:
         raise NotFoundError(f"No drift check {check}: saved checks are listed by mlops-nb drift list.", check=check)
     return dict(row) if row is not None else None
+
+
+def _monitor_drift_check(store: SqlStore, monitor: str) -> int | None:
+    """The saved drift check of ``monitor``'s newest check: the one made on the same data (scoring saves it)."""
+    with read_transaction(store.engine) as conn:
+        newest = conn.execute(
+            select(t.monitor_checks.c.data_digest, t.monitor_checks.c.model, t.monitor_checks.c.version)
+            .where(t.monitor_checks.c.monitor == monitor, t.monitor_checks.c.data_digest.is_not(None))
+            .order_by(t.monitor_checks.c.created_at.desc()).limit(1)).first()  # fmt: skip
+        if newest is None:
+            return None
+        same_data = select(t.drift_checks.c.id).where(t.drift_checks.c.current_digest == newest.data_digest)
+        # the champion's own check on that data, else any check of that data
+        for query in (same_data.where(t.drift_checks.c.reference == f"model:{newest.model}:{newest.version}"), same_data):
+            found = conn.execute(query.order_by(t.drift_checks.c.id.desc()).limit(1)).scalar()
+            if found is not None:
+                return found
+        return None
 
 
 def _when(ts: float) -> str:

@@ -220,3 +220,53 @@ def test_every_sidebar_chart_draws_its_marks_and_a_point_opens_its_run(lab):
         assert label[0] == label[1] and label[0]
         page.screenshot(path=str(SHOTS / "sidebar-runs-charts-dark.png"), clip=SIDEBAR)
         assert page.evaluate(BROKEN) == []
+
+
+def _executed_notebook(root: Path) -> Path:
+    """``root/charts.ipynb`` run in a real kernel: it displays the runs charts and a run's lineage (mlops_nb.charts)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from sidebar_support import KERNEL
+
+    code = (f"import os\nos.environ['MLOPS_NB_HOME'] = {str(root / '.mlops')!r}\n"
+            "from mlops_nb import charts\ncharts.show_runs()")  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)], metadata=KERNEL)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(root)}}).execute()
+    path = root / "charts.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_charts_displayed_in_a_notebook_are_drawn_by_the_sidebar_renderer_and_open_runs(lab):
+    base, runs = lab["base"], lab["runs"]
+    path = _executed_notebook(lab["root"])
+    import nbformat
+
+    outputs = [o for o in nbformat.read(path, as_version=4).cells[0].outputs if o.get("output_type") == "display_data"]
+    charts = [o["data"]["application/vnd.mlops-nb.chart+json"] for o in outputs]
+    assert [c["id"] for c in charts] == ["scatter", "parallel", "bars", "steps"]
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"{base}/lab/tree/charts.ipynb?token={LAB_TOKEN}")
+            scope = ".jp-NotebookPanel .jp-OutputArea"
+            page.locator(f"{scope} figure.mlops-chart").first.wait_for(timeout=60_000)
+            drawn = _expect(page, scope, {"charts": charts})  # an untrusted notebook too: the renderer is safe
+            assert all(count > 0 for _, count in drawn.values())
+            # The chart renderer was chosen over JupyterLab's Vega-Lite and the static SVG.
+            assert page.locator(f"{scope} .jp-RenderedVegaCommon5, {scope} .jp-RenderedSVG").count() == 0
+            page.screenshot(path=str(SHOTS / "notebook-runs-charts.png"))
+            assert page.evaluate(BROKEN) == []
+
+            # A click on a point of the output opens that run's tab, as in the sidebar.
+            point = page.locator(f"{scope} figure[data-chart=scatter] g.counted_marks > *").first
+            short = re.search(r"\b([0-9a-f]{8})\b", point.get_attribute("aria-label") or "")
+            assert short
+            point.click()
+            tab = page.locator(f".mlops-run-details[id^='mlops-run-{short.group(1)}']")
+            tab.locator("h3", has_text="Lineage").wait_for(timeout=30_000)
+            assert tab.get_attribute("id").removeprefix("mlops-run-") in {runs["train-C0.05"], runs["train-C1.0"], *lab["cv_runs"]}
+        finally:
+            browser.close()

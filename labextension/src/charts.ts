@@ -54,6 +54,11 @@ export function chartList(charts: IChart[], options: IChartOptions, empty = 'not
 }
 
 export function chartBlock(chart: IChart, options: IChartOptions): HTMLElement {
+  return renderChart(chart, options).block;
+}
+
+/** The chart's block, and when its drawing is done (or failed, said in the block). */
+export function renderChart(chart: IChart, options: IChartOptions): { block: HTMLElement; drawn: Promise<void> } {
   const view = h('div', { class: 'mlops-chart-view' });
   const block = h(
     'figure',
@@ -63,14 +68,16 @@ export function chartBlock(chart: IChart, options: IChartOptions): HTMLElement {
     // An empty chart's drawing already says why (its note repeats it).
     chart.note && chart.marks > 0 ? h('div', { class: 'mlops-muted mlops-chart-note' }, chart.note) : null
   );
-  void draw(view, chart, options).then(
-    () => (block.dataset.state = 'drawn'),
+  const drawn = draw(view, chart, options).then(
+    () => {
+      block.dataset.state = 'drawn';
+    },
     error => {
       block.dataset.state = 'error';
       view.replaceChildren(h('p', { class: 'mlops-error' }, `cannot draw ${chart.id}: ${error?.message || error}`));
     }
   );
-  return block;
+  return { block, drawn };
 }
 
 async function draw(host: HTMLElement, chart: IChart, options: IChartOptions): Promise<void> {

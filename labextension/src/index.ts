@@ -2,9 +2,11 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { RunDetails } from './details';
+import { chartRendererFactory } from './mime';
 import { MlopsPanel } from './panel';
 
 const ICON = new LabIcon({
@@ -19,8 +21,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mlops-nb:sidebar',
   description: 'Runs, models, drift checks and notebook jobs of the mlops_nb registry, beside the notebook.',
   autoStart: true,
-  optional: [INotebookTracker, ILabShell],
-  activate: (app: JupyterFrontEnd, tracker: INotebookTracker | null, labShell: ILabShell | null) => {
+  optional: [INotebookTracker, ILabShell, IRenderMimeRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker | null,
+    labShell: ILabShell | null,
+    rendermime: IRenderMimeRegistry | null
+  ) => {
     const details = new Map<string, MainAreaWidget<RunDetails>>();
     const openRun = (id: string): void => {
       const open = details.get(id);
@@ -40,6 +47,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.add(widget, 'main');
       app.shell.activateById(widget.id);
     };
+    // Charts displayed by mlops_nb in notebook outputs: the sidebar's renderer, clicks open runs.
+    rendermime?.addFactory(chartRendererFactory({ openRun }), 0);
     const panel = new MlopsPanel({
       currentNotebook: () => tracker?.currentWidget?.context.path ?? null,
       openRun

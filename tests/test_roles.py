@@ -136,6 +136,9 @@ def test_an_approver_cannot_approve_their_own_request(team):
     event = maria.audit_log("model:iris")[-1]
     assert event["action"] == "promote" and event["actor"] == team.names["li"]
     assert event["payload"]["requester"] == team.names["maria"] and event["payload"]["approvers"] == [team.names["li"]]
+    assert event["payload"]["model_digest"] == maria.get_registry_version("iris", 2)["model_digest"]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the approved version cannot be re-pointed
+        team.sql("maria", "UPDATE registry_versions SET model_digest = 'x' WHERE name = 'iris' AND version = 2")
     assert maria.get_promotion_request(rid)["approvals"][0]["user"] == team.names["li"]
 
 

@@ -39,8 +39,11 @@ _WRITER_TABLES = (
     "run_contexts", "run_models", "drift_checks", "job_validations", "job_runs", "job_batches",
     "job_schedules", "job_firings", "monitors", "monitor_checks", "alerts", "chunk_leases",
 )  # fmt: skip
-# Tables a writer adds to but never deletes from (the registry's history; gc is the admin's).
+# Tables a writer adds to but never deletes from (the registry's history; gc is the admin's), and
+# of those the ones a writer may also update (descriptions and tags; pinning training data).
+# A version's row is never updated: an approval of NAME:VERSION stays an approval of that model.
 _WRITER_APPEND = ("model_versions", "registered_models", "registry_versions", "data_snapshots", "snapshot_chunks")
+_WRITER_UPDATE = ("registered_models", "data_snapshots")
 # Tables whose "user" column (or requester) the database stamps with session_user.
 _STAMPED = {
     "runs": "user", "registered_models": "user", "registry_versions": "user", "model_aliases": "user",
@@ -129,9 +132,13 @@ $f$;
 CREATE OR REPLACE FUNCTION mlops_put_alias(p_name text, p_alias text, p_version int, p_action text,
                                            p_reason text, p_payload jsonb) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER {path} AS $f$
-DECLARE previous int;
+DECLARE previous int; digest text;
 BEGIN
     SELECT version INTO previous FROM model_aliases WHERE name = p_name AND alias = p_alias;
+    SELECT model_digest INTO digest FROM registry_versions WHERE name = p_name AND version = p_version;
+    IF p_version IS NOT NULL AND digest IS NULL THEN
+        RAISE EXCEPTION 'model % has no version %', p_name, p_version USING ERRCODE = 'P0002';
+    END IF;
     DELETE FROM model_aliases WHERE name = p_name AND alias = p_alias;
     IF p_version IS NOT NULL THEN
         INSERT INTO model_aliases (name, alias, version, updated_at, "user")
@@ -140,7 +147,7 @@ BEGIN
     INSERT INTO audit_events ("timestamp", actor, action, target, reason, payload, prev_hash, hash)
     VALUES (0, '', p_action, 'model:' || p_name, p_reason,
             (jsonb_build_object('alias', p_alias, 'version', p_version, 'previous_version', previous)
-             || coalesce(p_payload, '{{}}'))::json, '', '');
+             || coalesce(p_payload, '{{}}') || jsonb_strip_nulls(jsonb_build_object('model_digest', digest)))::json, '', '');
     RETURN previous;
 END $f$;
 REVOKE ALL ON FUNCTION mlops_put_alias(text, text, int, text, text, jsonb) FROM PUBLIC;
@@ -279,7 +286,8 @@ def _grants(schema: str) -> list[str]:
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO mlops_reader",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO mlops_writer, mlops_approver",
         f"GRANT INSERT, UPDATE, DELETE ON {', '.join(_WRITER_TABLES)} TO mlops_writer",
-        f"GRANT INSERT, UPDATE ON {', '.join(_WRITER_APPEND)} TO mlops_writer",
+        f"GRANT INSERT ON {', '.join(_WRITER_APPEND)} TO mlops_writer",
+        f"GRANT UPDATE ON {', '.join(_WRITER_UPDATE)} TO mlops_writer",
         "GRANT DELETE ON data_snapshots, snapshot_chunks TO mlops_admin",
         "GRANT INSERT ON audit_events TO mlops_writer, mlops_approver",
         "GRANT EXECUTE ON FUNCTION mlops_require(text[], text), mlops_audit_hash(text, text, text, text, text, text, text), "

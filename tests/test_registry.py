@@ -13,15 +13,34 @@ from mlops_nb.store import SqlStore
 from registry_support import X, Y, pg_databases, train  # noqa: F401  (fixture)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-writer"])
 def reg(request, mlops_home, tmp_path):
-    """A registry store on each backend."""
+    """A registry store on each backend; on PostgreSQL once as the tables' owner and once, with team
+    roles, as a login role holding only writer (the least privilege registering and promoting need)."""
     if request.param == "sqlite":
         store = SqlStore(f"sqlite:///{tmp_path / 'reg.db'}", str(tmp_path / "artifacts"))
     else:
-        store = SqlStore(request.getfixturevalue("pg_databases").new_url(), str(tmp_path / "artifacts"))
+        url = request.getfixturevalue("pg_databases").new_url()
+        if request.param == "postgresql-writer":
+            import uuid
+
+            from mlops_nb import admin
+
+            owner = SqlStore(url, str(tmp_path / "artifacts"))
+            writer = f"writer_{uuid.uuid4().hex[:8]}"
+            admin.init_roles(store=owner)
+            admin.grant(writer, "writer", store=owner)
+            owner.close()
+            url = url.replace("://mlops@", f"://{writer}@")
+        store = SqlStore(url, str(tmp_path / "artifacts"))
     yield store
     store.close()
+
+
+def _own_policy(reg) -> None:
+    """Skip where the test brings its own policy: a team registry refuses that (its policy is in the database)."""
+    if reg.secured:
+        pytest.skip("a team registry's policy lives in its database (tests/test_roles.py loads one)")
 
 
 def test_versions_are_numbered_and_deduplicated(reg, capsys):
@@ -100,6 +119,7 @@ def test_rollback_follows_the_audit_history(reg):
 
 
 def test_metric_gates_absolute_and_against_the_holder(reg):
+    _own_policy(reg)
     strong, _, _ = train(reg, 1.0)
     weak, _, _ = train(reg, 0.001)
     mlops_nb.register(strong, name="iris", store=reg)
@@ -125,6 +145,7 @@ def test_metric_gates_absolute_and_against_the_holder(reg):
 
 
 def test_policy_file_beside_the_registry_and_bad_policies(reg, tmp_path):
+    _own_policy(reg)
     d, _, _ = train(reg, 0.001)
     mlops_nb.register(d, name="iris", store=reg)
     policy = tmp_path / "strict.toml"
@@ -186,6 +207,7 @@ def test_approvals_need_a_listed_approver_other_than_the_requester(reg):
 
 
 def test_clean_lineage_gate_refuses_dirty_unvalidated_and_stale(reg, tmp_path, monkeypatch):
+    _own_policy(reg)
     repo = tmp_path / "repo"
     repo.mkdir()
     git = ["git", "-C", str(repo), "-c", "user.email=t@example.org", "-c", "user.name=t"]
@@ -213,6 +235,7 @@ def test_clean_lineage_gate_refuses_dirty_unvalidated_and_stale(reg, tmp_path, m
 
 
 def test_stale_input_upstream_blocks_promotion(reg):
+    _own_policy(reg)
     """A warning on the run that made the training data (not the training run itself) also blocks."""
     import numpy as np
 

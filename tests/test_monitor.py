@@ -122,6 +122,11 @@ def test_quiet_data_is_ok_and_the_scheduler_fires_monitors(store, incoming):
     assert [a["kind"] for a in store.list_alerts()] == ["error"]
     assert store.get_alias("churn", "production") == 1 and [v.version for v in mlops_nb.versions("churn")] == [1]
     assert store.list_monitors()[0]["last_status"] == "finished"
+    # another champion (promoted since the file was checked): the same file is news to it
+    train_churn(store, seed=7)
+    fresh = mlops_nb.check_monitor("churn-quiet")
+    assert fresh.decision == "ok" and fresh.version == 2
+    assert mlops_nb.check_monitor("churn-quiet").decision == "no_new_data"
 
 
 def test_definitions_are_checked(store, incoming, tmp_path):

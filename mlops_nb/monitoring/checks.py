@@ -117,7 +117,11 @@ def check_monitor(name: str, *, firing_id: int | None = None, force: bool = Fals
         frame = read_table(result.data_path)
         digest = fingerprint(frame)
         result.rows = len(frame)
-        seen = [c for c in store.list_monitor_checks(name, last=20) if c["id"] != check_id and c["data_digest"] == digest and c["decision"] not in (None, "error")]
+        # The same batch against the same champion tells nothing new; against another champion
+        # (promoted since, or registered again by a re-run of the notebook) it is a new check.
+        seen = [c for c in store.list_monitor_checks(name, last=20)
+                if c["id"] != check_id and c["data_digest"] == digest and c["decision"] not in (None, "error")
+                and (c["model"], c["version"]) == (champion.name, champion.version)]  # fmt: skip
         if seen and not force:
             result.decision, result.reason = "no_new_data", f"{Path(result.data_path).name} ({digest[:8]}) was checked already (check {seen[0]['id']})"
             return _finish(store, monitor, result, digest)

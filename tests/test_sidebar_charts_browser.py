@@ -163,6 +163,11 @@ def test_every_sidebar_chart_draws_its_marks_and_a_point_opens_its_run(lab):
         assert runs["prepare"][:8] in parent.inner_text()
         page.locator(f"{details} h3", has_text="Lineage").scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "sidebar-run-lineage.png"))
+        # Nodes are clickable: a registered version shows its model in the sidebar, a run opens its tab.
+        page.locator(f"{details} .mlops-lineage-graph g.counted_marks > [aria-label*='iris v2']").click()
+        sidebar.locator(".mlops-model[data-model='iris'] .mlops-version[data-version='2'].mlops-flash").wait_for(timeout=10_000)
+        page.locator(f"{details} .mlops-lineage-graph g.counted_marks > [aria-label*='label: prepare']").click()
+        page.locator(f".mlops-run-details[id='mlops-run-{runs['prepare']}'] h3", has_text="Lineage").wait_for(timeout=30_000)
 
         # The metric history of a stepped run, compared with a chosen baseline.
         cv_run = lab["cv_runs"][1]

@@ -145,16 +145,17 @@ function themeConfig(): Record<string, any> {
   };
 }
 
-/** The model's entry in the sidebar's Models section, opened and scrolled into view. */
-function showModel(name: string): void {
+/** The model's entry (its version's, when known) in the sidebar's Models section, opened and scrolled into view. */
+function showModel(name: string, version: number | null): void {
   const entry = document.querySelector<HTMLElement>(`#mlops-nb-sidebar .mlops-model[data-model="${CSS.escape(name)}"]`);
   if (!entry) {
     return;
   }
+  const target = (version !== null && entry.querySelector<HTMLElement>(`.mlops-version[data-version="${version}"]`)) || entry;
   entry.closest('details')?.setAttribute('open', '');
-  entry.scrollIntoView({ block: 'nearest' });
-  entry.classList.add('mlops-flash');
-  window.setTimeout(() => entry.classList.remove('mlops-flash'), 1500);
+  target.scrollIntoView({ block: 'nearest' });
+  target.classList.add('mlops-flash');
+  window.setTimeout(() => target.classList.remove('mlops-flash'), 2500);
 }
 
 /**

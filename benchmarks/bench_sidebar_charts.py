@@ -123,6 +123,8 @@ def main() -> None:
 
     from sidebar_support import CHROMIUM, CHROMIUM_ARGS, LAB_TOKEN, running_lab
 
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"bench_sidebar_charts needs Debian's chromium at {CHROMIUM}: apt-get install -y chromium")
     root = CACHE / f"root-{args.runs}"
     registry(root, args.runs)
     with tempfile.TemporaryDirectory() as tmp, running_lab(Path(tmp), root) as base:

@@ -153,3 +153,28 @@ def test_reproduce_on_the_team_backend_postgresql_and_s3(pg_database, s3_bucket,
     result = mlops_nb.reproduce(original["id"])
     assert result.matched, result.text()
     assert store.get_job_run(result.job_run_id)["status"] == "finished"
+
+
+def test_a_job_that_writes_into_its_folder_reproduces_in_a_copy_of_it(mlops_home, tmp_path):
+    # The notebook writes a batch into incoming/ and trains on whatever the glob finds: re-run in place it would
+    # also read the batch its first run left there.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "seed.txt").write_text("3")
+    path = _notebook(
+        work / "batches.ipynb",
+        "%load_ext mlops_nb",
+        "import glob, pathlib\nimport numpy as np, pandas as pd\npathlib.Path('incoming').mkdir(exist_ok=True)\n"
+        "seed = int(open('seed.txt').read())\nn = len(glob.glob('incoming/*.csv'))\n"
+        "pd.DataFrame({'x': np.random.default_rng(seed + n).normal(size=50)}).to_csv(f'incoming/{n}.csv', index=False)",
+        "%%mlops track --name count\nframes = [pd.read_csv(p) for p in sorted(glob.glob('incoming/*.csv'))]\n"
+        "import mlops_nb\nmlops_nb.log_metric('batches', len(frames))\nmlops_nb.log_metric('total', float(sum(f.x.sum() for f in frames)))",
+    )
+    job = mlops_nb.run_notebook(path, {}, cwd=work)
+    assert job.status == "finished", job.error
+    assert get_store().get_run(job.run_ids[0])["metrics"]["batches"] == 1
+    result = mlops_nb.reproduce(job.id)
+    assert result.matched, result.text()  # in place it would have counted 2 batches
+    (note,) = [n for n in result.notes if "as it was when the job started" in n]
+    assert f"ran in a copy of {work}" in note and "incoming/0.csv" in note
+    assert sorted(p.name for p in (work / "incoming").iterdir()) == ["0.csv"]  # the user's folder is untouched

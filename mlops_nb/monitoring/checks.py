@@ -119,6 +119,8 @@ def check_monitor(name: str, *, firing_id: int | None = None, force: bool = Fals
         result.rows = len(frame)
         # The same batch against the same champion tells nothing new; against another champion
         # (promoted since, or registered again by a re-run of the notebook) it is a new check.
+        # A reproduction (`mlops-nb reproduce`) re-does what its original did, batches it checked included.
+        force = force or bool(os.environ.get("MLOPS_NB_REPRODUCES"))
         seen = [c for c in store.list_monitor_checks(name, last=20)
                 if c["id"] != check_id and c["data_digest"] == digest and c["decision"] not in (None, "error")
                 and (c["model"], c["version"]) == (champion.name, champion.version)]  # fmt: skip
@@ -207,6 +209,11 @@ def _retrain_and_decide(monitor, champion, frame, result: CheckResult, crossed: 
         return
     new = [v for v in _versions(champion.name, store) if v.version not in before]
     new = [v for v in new if v.run_id in job.run_ids] or new  # prefer what this job's runs trained
+    if not new:
+        # The retrain made a model byte-identical to one registered before (a deterministic retrain on
+        # the same data: register() added no version); that version is the challenger.
+        made = {m["digest"] for run_id in job.run_ids for m in store.get_run(run_id)["models"]}
+        new = [v for v in _versions(champion.name, store) if v.digest in made and v.version != champion.version]
     if not new:
         result.decision = "retrain_failed"
         result.reason = f"{trigger}. The retrain notebook ran but registered no new version of {champion.name} (call mlops_nb.register(model, name={champion.name!r}))."

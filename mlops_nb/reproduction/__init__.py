@@ -6,7 +6,8 @@ True
 
 A **job run** is executed again from its notebook, exactly as stored (content hash
 checked; the copy kept with the job when the file changed since), with the same
-parameters. A **tracked cell** is executed as recorded after its inputs are rebuilt
+parameters, in a copy of its working folder as it was when it started
+(:mod:`.workdir`). A **tracked cell** is executed as recorded after its inputs are rebuilt
 (:mod:`.rebuild`). Files the run read are put back from their snapshots where the file on
 disk changed, and restored afterwards. The reproduction is a job run of its own, and its
 runs carry the tag ``mlops.reproduces`` naming the original.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from typing import Any
 
 from ..errors import MlopsError, NotFoundError, ReproduceError
 from .compare import Comparison, compare_runs
+from .workdir import folder_as_before
 
 TAG = "mlops.reproduces"
 
@@ -110,12 +113,22 @@ def _reproduce_job(store: Any, job: dict[str, Any], *, rtol: float, timeout: flo
         same = path.is_file() and notebook_file_hash(path) == job["notebook_hash"]
     except (OSError, ValueError):
         same = False
+    recorded = Path((job.get("environment") or {}).get("cwd") or path.parent)
     with contextlib.ExitStack() as stack:
+        cwd = recorded if recorded.is_dir() else path.parent
+        workdir = stack.enter_context(folder_as_before(cwd, job["start_time"], result.notes))
+        if workdir != cwd and path.is_relative_to(cwd):
+            # run the notebook from inside the copy, so that its relative paths mean the same
+            copy = workdir / path.relative_to(cwd)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if same and not copy.exists():  # touched since the job, same content: left out of the copy
+                shutil.copy2(path, copy)
+            path = copy
         if not same:
             path = stack.enter_context(_stored_notebook(store, job, path))
             result.notes.append(f"{job['notebook_path']} changed since the job ran: its stored copy was executed")
-        stack.enter_context(_restored_files(store, originals, path.parent, result.notes))
-        new = run_notebook(path, job.get("parameters") or {}, kernel=job.get("kernel"), cwd=path.parent,
+        stack.enter_context(_restored_files(store, originals, workdir, result.notes))
+        new = run_notebook(path, job.get("parameters") or {}, kernel=job.get("kernel"), cwd=workdir,
                            timeout=timeout, store=store, expected_hash=job["notebook_hash"],
                            env={"MLOPS_NB_REPRODUCES": job["id"]})  # fmt: skip
     return _finish(store, result, new, originals, rtol)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,12 +63,16 @@ class ScoringModel:
         """The columns the model needs, in training order; raise :class:`SchemaMismatch` otherwise."""
         if not isinstance(frame, pd.DataFrame):
             raise SchemaMismatch(f"{self.label} scores a table (DataFrame), not a {type(frame).__name__}.")
-        columns = [str(c) for c in frame.columns]
-        missing = [c for c in self.schema if c not in columns]
+        # One dtypes lookup for all columns: frame[c] per column builds a Series each time (the
+        # largest cost of scoring one row).
+        kinds = frame.dtypes.tolist()
+        text = {d: str(d) for d in set(kinds)}  # a handful of distinct dtypes, named once each
+        dtypes = {str(c): text[d] for c, d in zip(frame.columns.tolist(), kinds, strict=True)}
+        missing = [c for c in self.schema if c not in dtypes]
         mistyped = [
-            f"{c} is {frame[c].dtype} (trained on {self.schema[c]})"
+            f"{c} is {dtypes[c]} (trained on {self.schema[c]})"
             for c in self.schema
-            if c in columns and not _compatible(self.schema[c], str(frame[c].dtype))
+            if c in dtypes and not _compatible(self.schema[c], dtypes[c])
         ]
         if missing or mistyped:
             parts = []
@@ -80,20 +85,67 @@ class ScoringModel:
                 "Score data with the columns and types the model was trained on.",
                 missing=missing, mistyped=mistyped, model=self.label,
             )  # fmt: skip
-        return frame.rename(columns=str)[list(self.schema)]
+        wanted = list(self.schema)
+        if frame.columns.tolist() == wanted:
+            return frame  # already the training columns in order: no copy
+        return frame.rename(columns=str)[wanted]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for ``frame`` (checked first): ``prediction`` (+ ``probability`` for binary classifiers)."""
         features = self.check(frame)
-        out = pd.DataFrame({"prediction": np.asarray(self.model.predict(features))}, index=frame.index)
-        proba = getattr(self.model, "predict_proba", None)
-        classes = getattr(self.model, "classes_", None)
-        if proba is not None and classes is not None and len(classes) == 2:
-            try:
-                out["probability"] = np.asarray(proba(features))[:, 1]
-            except Exception:  # some estimators expose predict_proba but cannot use it (e.g. SVC without probability)
-                pass
+        matrix = _number_matrix(self.model, features)
+        with warnings.catch_warnings():
+            if matrix is not None:
+                # check() matched the names the estimator was fitted with, in its order; handing it
+                # the numbers alone skips sklearn's per-column pandas conversion (most of a small
+                # request's cost), and its "X does not have valid feature names" remark with it.
+                warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+                features = matrix
+            # A pipeline's transforms run once for both predict and predict_proba (Pipeline would run them twice).
+            model, features = _final_step(self.model, features)
+            out = pd.DataFrame({"prediction": np.asarray(model.predict(features))}, index=frame.index)
+            proba = getattr(model, "predict_proba", None)
+            classes = getattr(model, "classes_", None)
+            if proba is not None and classes is not None and len(classes) == 2:
+                try:
+                    out["probability"] = np.asarray(proba(features))[:, 1]
+                except Exception:  # some estimators expose predict_proba but cannot use it (e.g. SVC without probability)
+                    pass
         return out
+
+
+def _number_matrix(model: Any, features: pd.DataFrame) -> np.ndarray | None:
+    """``features`` as one int/float array when the model's first estimator takes columns by position.
+
+    That is a scikit-learn estimator fitted on exactly these column names (so it checks names,
+    then uses positions), and not one that picks columns by name (ColumnTransformer, FeatureUnion).
+    """
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if type(model).__name__ == "Pipeline" and isinstance(steps, list) and steps else model
+    names = getattr(first, "feature_names_in_", None)
+    if (names is None or not type(first).__module__.startswith("sklearn.")
+            or any(hasattr(first, a) for a in ("transformers_", "transformer_list", "steps"))):  # fmt: skip
+        return None
+    if len(names) != features.shape[1] or [str(n) for n in names] != features.columns.tolist():
+        return None
+    if not all(d.kind in "fi" for d in set(features.dtypes.tolist())):
+        return None
+    return features.to_numpy()
+
+
+def _final_step(model: Any, features: Any) -> tuple[Any, Any]:
+    """(the estimator that predicts, the features it receives): a sklearn Pipeline's transforms applied once."""
+    steps = getattr(model, "steps", None)
+    if not isinstance(steps, list) or not steps or type(model).__name__ != "Pipeline":
+        return model, features
+    for _, step in steps[:-1]:
+        if step is None or step == "passthrough":
+            continue
+        if not hasattr(step, "transform"):
+            return model, features  # not a plain chain of transforms: let the pipeline do it
+        features = step.transform(features)
+    final = steps[-1][1]
+    return (model, features) if final is None or final == "passthrough" else (final, features)
 
 
 def load_scoring_model(ref: str, *, trust: Any = False, store: SqlStore | None = None) -> ScoringModel:

@@ -27,6 +27,7 @@ from mlops_nb import config
 from mlops_nb.store import clear_cache, get_store
 from mlops_nb.tracking import spool
 from spool_support import cli
+from spool_support import pg  # noqa: F401  (a fixture)
 
 HERE = Path(__file__).parent
 
@@ -186,3 +187,123 @@ def test_the_s3_server_killed_during_a_model_upload_loses_nothing(s3_behind_prox
     assert _models_in_bucket(store, fs, f"{bucket}/artifacts") == 1
     assert not spool.has_waiting(url) and _spool_records(url) == 0  # the model's bytes left the spool with it
     print(f"\nS3 killed mid-upload: writer gave up after {given_up_s:.1f} s, sync took {sync_s:.1f} s")
+
+
+# ---- PostgreSQL killed inside a transaction --------------------------------------------------
+class KillMidTransaction(threading.Thread):
+    """Watches ``pg_stat_activity`` and kills the server (``pg_ctl -m immediate``) the moment another
+    session is inside a transaction running a statement that matches ``pattern`` (SQL ILIKE)."""
+
+    def __init__(self, server, url: str, pattern: str) -> None:
+        super().__init__(daemon=True)
+        self.server, self.pattern = server, pattern
+        self.dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        self.seen: tuple | None = None
+        self.crashed = threading.Event()
+        self.stopped = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stopped.is_set():
+                self.seen = conn.execute(
+                    "SELECT pid, state, now() - xact_start, left(query, 40) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND xact_start IS NOT NULL AND query ILIKE %s "
+                    "AND state IN ('active', 'idle in transaction')", (self.pattern,),
+                ).fetchone()  # fmt: skip
+                if self.seen is not None:
+                    break
+                time.sleep(0.002)
+        if self.seen is not None:
+            self.server.crash()
+            self.crashed.set()
+
+    def wait(self, timeout: float) -> tuple:
+        if not self.crashed.wait(timeout):
+            self.stopped.set()
+            raise AssertionError(f"no transaction running {self.pattern!r} was seen in {timeout} s")
+        return self.seen
+
+
+def _register(store, tag: str) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    import mlops_nb
+
+    model = DummyClassifier(constant=len(tag), strategy="constant").fit([[0], [1]], [0, len(tag)])
+    mlops_nb.register(model, name="midflight-model", alias="staging", reason=tag, store=store)
+
+
+# A run large enough that writing it takes the recorder a while: a model and 40,000 metric points.
+BIG_RUN = """%%mlops track --name {name}
+import mlops_nb
+from sklearn.linear_model import LogisticRegression
+clf = LogisticRegression(max_iter=500).fit(X, y)
+for step in range(2000):
+    for k in range(20):
+        mlops_nb.log_metric(f"loss{{k}}", 1.0 / (1 + step + k), step=step)
+accuracy = clf.score(X, y)"""
+LOAD = "%load_ext mlops_nb\nfrom sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)"
+
+
+def _check_big_runs(store, names: list[str]) -> None:
+    by_name = {r["name"]: r for r in store.list_runs()}
+    for name in names:
+        run = store.get_run(by_name[name]["id"])
+        assert run["status"] == "finished" and [m["name"] for m in run["models"]] == ["clf"], run["name"]
+        digest = run["models"][0]["artifact_digest"]
+        assert store.artifacts.verify(digest) == digest  # read back and hashed
+        assert len([m for m in run["metric_history"] if m["key"] == "loss7"]) == 2000, name
+        keys = [m["key"] for m in run["metric_history"]]
+        assert len(keys) == 40_001 and keys.count("accuracy") == 1, name  # every point once
+
+
+def test_postgres_killed_while_a_kernels_recorder_writes_a_run(pg, kernel_env, tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from capture_kernel import kernel_session, output_text
+    from mlops_nb.registry.audit import verify_audit
+    from spool_support import run_names
+
+    url = config.store_url()
+    _register(get_store(), "before")
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    env = {**kernel_env, "MLOPS_NB_STORE_URL": url, "MLOPS_NB_ARTIFACTS_URL": str(tmp_path / "artifacts")}
+    shown = []
+
+    def run(client, source: str) -> str:
+        cell = new_code_cell(source)
+        nb.cells.append(cell)
+        client.execute_cell(cell, len(nb.cells) - 1)
+        shown.append(output_text(cell))
+        return shown[-1]
+
+    with kernel_session(nb, env=env, cwd=tmp_path) as client:
+        run(client, LOAD)
+        run(client, "mlops_nb_sync = __import__('mlops_nb').sync; mlops_nb_sync()")  # the recorder is up
+        watch = KillMidTransaction(pg, url, "insert into metrics%")
+        run(client, BIG_RUN.format(name="big"))  # the cell ends; the recorder writes the run meanwhile
+        seen = watch.wait(timeout=60)
+        deadline = time.time() + 30
+        while time.time() < deadline and not spool.has_waiting(url):
+            time.sleep(0.1)
+        assert spool.has_waiting(url), seen  # the cut transaction's record went to the spool
+        down = run(client, BIG_RUN.format(name="while-down"))
+        status = run(client, "%mlops status")
+        pg.resume()
+        resumed = time.time()
+        while time.time() < resumed + 60 and run_names(url) != ["big", "while-down"]:
+            time.sleep(0.5)  # nobody does anything: the recorder replays by itself
+        landed_s = time.time() - resumed
+        assert run_names(url) == ["big", "while-down"], (seen, status)
+    assert "in the local spool" in status and "queued (registry unreachable" in down
+    assert not any("Traceback" in text for text in shown), shown
+    store = get_store(url)
+    _check_big_runs(store, ["big", "while-down"])
+    _register(store, "after")
+    assert verify_audit(store=store).broken == []
+    assert not spool.has_waiting(url) and _spool_records(url) == 0
+    print(f"\nkernel: killed {seen[2].total_seconds():.2f} s into the transaction ({seen[3]!r}); "
+          f"both runs in the registry {landed_s:.1f} s after the restart")

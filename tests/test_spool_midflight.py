@@ -307,3 +307,44 @@ def test_postgres_killed_while_a_kernels_recorder_writes_a_run(pg, kernel_env, t
     assert not spool.has_waiting(url) and _spool_records(url) == 0
     print(f"\nkernel: killed {seen[2].total_seconds():.2f} s into the transaction ({seen[3]!r}); "
           f"both runs in the registry {landed_s:.1f} s after the restart")
+
+
+def test_postgres_killed_while_a_running_job_writes_a_run(pg, tmp_path):
+    import json
+
+    from mlops_nb.registry.audit import verify_audit
+    from spool_support import run_names
+    from test_jobs_support import TRACKED, write_notebook
+
+    url = config.store_url()
+    _register(get_store(), "before")
+    load = "from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)"
+    nb = write_notebook(tmp_path / "train.ipynb", TRACKED, load, BIG_RUN.format(name="job-big"),
+                        BIG_RUN.format(name="job-after"), parameters="C = 1.0")  # fmt: skip
+    job = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "run", str(nb), "--no-progress"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    watch = KillMidTransaction(pg, url, "insert into metrics%")
+    seen = watch.wait(timeout=120)
+    time.sleep(2.0)  # down for a while: the job goes on meanwhile
+    pg.resume()
+    out, err = job.communicate(timeout=300)
+    assert job.returncode == 0 and "finished" in out, out + err
+    assert "Traceback" not in out + err
+    synced = cli("sync")  # whatever the job's processes could not write yet
+    assert synced.returncode == 0 and "Traceback" not in synced.stdout + synced.stderr, synced.stdout + synced.stderr
+    assert cli("sync").stdout.startswith("wrote 0 ")
+
+    clear_cache()
+    store = get_store(url)
+    assert run_names(url) == ["job-after", "job-big"]  # each exactly once
+    _check_big_runs(store, ["job-big", "job-after"])
+    [job_run] = store.list_job_runs()
+    assert job_run["status"] == "finished"
+    assert sorted(job_run["run_ids"]) == sorted(r["id"] for r in store.list_runs())
+    executed = json.loads(store.artifacts.get_bytes(job_run["output_digest"]))
+    outputs = json.dumps([c.get("outputs", []) for c in executed["cells"]])
+    assert "Traceback" not in outputs and '"output_type": "error"' not in outputs
+    _register(store, "after")
+    assert verify_audit(store=store).broken == []
+    assert not spool.has_waiting(url) and _spool_records(url) == 0
+    print(f"\njob: killed {seen[2].total_seconds():.2f} s into the transaction ({seen[3]!r}); sync said {synced.stdout.strip()!r}")

@@ -51,6 +51,11 @@ class ArtifactStore:
         _check_digest(digest)
         return f"{self.root}/{digest[:2]}/{digest[2:]}"
 
+    def local_path(self, digest: str) -> str | None:
+        """The artifact's path on this machine's disk when the store is a local folder, else None
+        (readers may then map the file instead of reading it into memory; nothing is verified)."""
+        return self.path(digest) if self._local else None
+
     def exists(self, digest: str) -> bool:
         return self.fs.exists(self.path(digest))
 
@@ -90,8 +95,9 @@ class ArtifactStore:
             self._atomic_write(digest, copy)
         return digest
 
-    def get_bytes(self, digest: str) -> bytes:
-        """Read an artifact and verify it still matches its digest."""
+    def get_bytes(self, digest: str, *, verify: bool = True) -> bytes:
+        """Read an artifact and verify it still matches its digest (``verify=False``: a caller that checks
+        the content another way, and calls :meth:`check_bytes` to name a damaged artifact when that fails)."""
         target = self.path(digest)
         try:
             with self.fs.open(target, "rb") as f:
@@ -103,8 +109,15 @@ class ArtifactStore:
                 digest=digest,
                 url=self.url,
             ) from None
+        if verify:
+            self.check_bytes(digest, data, target)
+        return data
+
+    def check_bytes(self, digest: str, data: bytes, target: str | None = None) -> None:
+        """Raise :class:`IntegrityError` unless ``data`` hashes to ``digest``."""
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
+            target = target or self.path(digest)
             raise IntegrityError(
                 f"Artifact {digest[:12]} at {target} is corrupted (its content hashes to "
                 f"{actual[:12]}). Do not load it; restore it from a backup or re-log the model.",
@@ -112,7 +125,6 @@ class ArtifactStore:
                 actual=actual,
                 path=target,
             )
-        return data
 
     def get_file(self, digest: str, destination: str | os.PathLike[str]) -> Path:
         """Copy an artifact to a local file, verifying its digest."""

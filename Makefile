@@ -15,7 +15,7 @@ COMPAT_TESTS := tests/test_fingerprint.py tests/test_tracking.py tests/test_magi
 AIRFLOW_VENV  := build/venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab check-imports airflow-venv
+.PHONY: demo test test-main test-pandas2 bench install clean postgres-binaries lab check-imports airflow-venv ab-binary
 
 # No import circles, every arrow pointing down the layers of ARCHITECTURE.md.
 check-imports:
@@ -75,8 +75,15 @@ lab: $(STAMP)
 	@test -f build/demo/.mlops/registry.db || $(MAKE) demo
 	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/build/demo
 
-bench: $(STAMP)
+bench: $(STAMP) ab-binary
 	$(BIN)/python benchmarks/run_all.py
+
+# benchmarks/bench_serve.py loads both servers with Apache's `ab` (Debian: apache2-utils).
+ab-binary:
+	@command -v ab >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2-utils >/dev/null; } || \
+	  { echo "make bench needs ab: sudo apt-get install -y apache2-utils" >&2; exit 1; }
 
 clean:
 	rm -rf build .venv

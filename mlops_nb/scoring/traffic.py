@@ -123,7 +123,7 @@ class TrafficLog:
         try:
             frame = _frame(batch)
             write_batch(self.name, frame, self.store)
-        except (MlopsError, OSError, ValueError) as exc:  # the registry briefly away: these rows are lost, serving goes on
+        except (MlopsError, OSError, ValueError) as exc:  # neither the registry nor the local spool took them: serving goes on
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.dropped_rows += sum(len(f) for _, _, f in batch)
             log.error("logging %d served requests failed: %s", len(batch), self.last_error)
@@ -153,15 +153,31 @@ def _frame(batch) -> pd.DataFrame:
 
 def write_batch(name: str, frame: pd.DataFrame, store: SqlStore) -> str:
     """Record ``frame`` as the ``requests`` input of a run named ``name``; its ``data:`` reference."""
-    from ..data import snapshot
+    from ..tracking.capture import data_record
     from ..tracking.run import track
 
     with track(name, tags={"kind": "served", "served": name[len(PREFIX):]}, store=store) as run:
-        ref = snapshot(frame, INPUT_NAME, store=store)
+        # Recorded, not run.log_input: the rows are snapshotted below, through the spool.
+        record = run.inputs[INPUT_NAME] = data_record(INPUT_NAME, frame, known=run.known_profile)
         run.log_metric("rows", float(len(frame)))
         run.log_metric("served_from", float(frame["served_at"].min()))
         run.log_metric("served_to", float(frame["served_at"].max()))
-    return ref
+    _keep_rows(name, frame, record, store)
+    return f"data:{record['digest']}"
+
+
+def _keep_rows(name: str, frame: pd.DataFrame, record: dict[str, Any], store: SqlStore) -> None:
+    """The rows' chunks to the artifact store now; the snapshot's record to the registry, or to the
+    local spool while the registry does not answer (replayed after the run's own record, once), as a
+    kernel's snapshots are."""
+    from ..snapshots.storage import upload_snapshot
+    from ..tracking.spool import deliver
+
+    row, chunks = upload_snapshot(frame, record["digest"], store.artifacts)
+    version = {k: record.get(k) for k in ("kind", "shape", "schema", "profile")}
+    message = {"op": "snapshot", "store": store.url, "artifacts": store.artifacts.url, "row": row, "chunks": chunks,
+               "version": version}  # fmt: skip
+    deliver(message, store=store, what=f"snapshot of {name}")
 
 
 def parse_since(text: str | float | None) -> float | None:

@@ -122,3 +122,16 @@ def test_cli_writes_the_manifests(tmp_path, store):
     path = tmp_path / "serve.yaml"
     served = runner.invoke(main, ["k8s", "serve", "churn@production", "--out", str(path)])
     assert served.exit_code == 0 and [d["kind"] for d in _documents(path.read_text())] == ["Deployment", "Service"]
+
+
+def test_run_options_the_exports_use_refuse_bad_input_in_one_line(tmp_path, store):
+    nb = write_notebook(tmp_path / "train.ipynb", "y = C * 2", parameters="C = 1.0")
+    runner = CliRunner()
+    not_json = runner.invoke(main, ["run", str(nb), "--params-json", "{C: 1"])
+    assert not_json.exit_code == 1 and not_json.output.startswith("Error: --params-json is not JSON")
+    not_object = runner.invoke(main, ["run", str(nb), "--params-json", "[1]"])
+    assert not_object.exit_code == 1 and "must be one JSON object" in not_object.output
+    changed = runner.invoke(main, ["run", str(nb), "--expect-hash", "0" * 64, "--no-progress"])
+    assert changed.exit_code == 1 and "changed since it was scheduled" in changed.output
+    assert "Traceback" not in not_json.output + not_object.output + changed.output
+    assert store.list_job_runs() == []  # refused before anything ran or was recorded

@@ -103,15 +103,15 @@ class ScoringModel:
                 features = matrix
             # A pipeline's transforms run once for both predict and predict_proba (Pipeline would run them twice).
             model, features = _final_step(self.model, features)
-            out = pd.DataFrame({"prediction": np.asarray(model.predict(features))}, index=frame.index)
+            columns = {"prediction": np.asarray(model.predict(features))}
             proba = getattr(model, "predict_proba", None)
             classes = getattr(model, "classes_", None)
             if proba is not None and classes is not None and len(classes) == 2:
                 try:
-                    out["probability"] = np.asarray(proba(features))[:, 1]
+                    columns["probability"] = np.asarray(proba(features))[:, 1]
                 except Exception:  # some estimators expose predict_proba but cannot use it (e.g. SVC without probability)
                     pass
-        return out
+        return pd.DataFrame(columns, index=frame.index)  # built once: adding a column costs as much again
 
 
 def _number_matrix(model: Any, features: pd.DataFrame) -> np.ndarray | None:

@@ -157,10 +157,14 @@ def test_the_s3_server_killed_during_a_model_upload_loses_nothing(s3_behind_prox
     proxy.start()
     writer = subprocess.Popen([sys.executable, str(script), "mid-upload"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    proxy.wait_upstream(1 << 20, timeout=120)  # a megabyte of the model is on the wire
-    proxy.kill()
-    killed_at = time.time()
-    out, err = writer.communicate(timeout=300)
+    try:
+        proxy.wait_upstream(1 << 20, timeout=120)  # a megabyte of the model is on the wire
+        proxy.kill()
+        killed_at = time.time()
+        out, err = writer.communicate(timeout=300)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
     given_up_s = time.time() - killed_at
     assert writer.returncode == 0 and out.startswith("QUEUED"), out + err
     assert "Traceback" not in out + err
@@ -323,11 +327,15 @@ def test_postgres_killed_while_a_running_job_writes_a_run(pg, tmp_path):
                         BIG_RUN.format(name="job-after"), parameters="C = 1.0")  # fmt: skip
     job = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "run", str(nb), "--no-progress"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    watch = KillMidTransaction(pg, url, "insert into metrics%")
-    seen = watch.wait(timeout=120)
-    time.sleep(2.0)  # down for a while: the job goes on meanwhile
-    pg.resume()
-    out, err = job.communicate(timeout=300)
+    try:
+        watch = KillMidTransaction(pg, url, "insert into metrics%")
+        seen = watch.wait(timeout=120)
+        time.sleep(2.0)  # down for a while: the job goes on meanwhile
+        pg.resume()
+        out, err = job.communicate(timeout=300)
+    finally:
+        if job.poll() is None:
+            job.kill()
     assert job.returncode == 0 and "finished" in out, out + err
     assert "Traceback" not in out + err
     synced = cli("sync")  # whatever the job's processes could not write yet

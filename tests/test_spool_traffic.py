@@ -51,3 +51,4 @@ def test_requests_logged_while_the_registry_is_down_are_queued_and_written_once(
     logged = load_traffic("served:churn@production", store=store)
     pd.testing.assert_frame_equal(logged[FEATURES], rows.reset_index(drop=True), check_dtype=False)
     assert not spool.has_waiting(url)
+    print(f"\ntraffic: {len(rows)} rows served while down; sync said {synced.stdout.strip()!r}")

@@ -162,14 +162,14 @@ def write_batch(name: str, frame: pd.DataFrame, store: SqlStore) -> str:
         run.log_metric("rows", float(len(frame)))
         run.log_metric("served_from", float(frame["served_at"].min()))
         run.log_metric("served_to", float(frame["served_at"].max()))
-    _keep_rows(name, frame, record, store)
+        _keep_rows(name, frame, record, store)  # before the run finishes: a finished log has its rows
     return f"data:{record['digest']}"
 
 
 def _keep_rows(name: str, frame: pd.DataFrame, record: dict[str, Any], store: SqlStore) -> None:
     """The rows' chunks to the artifact store now; the snapshot's record to the registry, or to the
-    local spool while the registry does not answer (replayed after the run's own record, once), as a
-    kernel's snapshots are."""
+    local spool while the registry does not answer (replayed in order with the run's records, once),
+    as a kernel's snapshots are."""
     from ..snapshots.storage import upload_snapshot
     from ..tracking.spool import deliver
 

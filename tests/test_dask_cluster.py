@@ -37,7 +37,7 @@ def cluster(tmp_path, mlops_home, s3_endpoint):
     """(scheduler address, {name: worker process}); every process in its own session so that it can be killed whole."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")  # the workers' environment: AWS_* point at moto
+    env = dict(os.environ)  # the workers' environment: AWS_* point at moto
     logs = tmp_path / "dask-logs"
     logs.mkdir()
     procs: dict[str, subprocess.Popen] = {}

@@ -190,7 +190,11 @@ def test_the_s3_server_killed_during_a_model_upload_loses_nothing(s3_behind_prox
     fs.invalidate_cache()
     assert _models_in_bucket(store, fs, f"{bucket}/artifacts") == 1
     assert not spool.has_waiting(url) and _spool_records(url) == 0  # the model's bytes left the spool with it
-    print(f"\nS3 killed mid-upload: writer gave up after {given_up_s:.1f} s, sync took {sync_s:.1f} s")
+    path = spool.spool_path(url)
+    spool_bytes = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    assert spool_bytes < 1_000_000  # and the disk they took is given back
+    print(f"\nS3 killed mid-upload: writer gave up after {given_up_s:.1f} s, sync took {sync_s:.1f} s, "
+          f"spool files {spool_bytes} bytes after sync")
 
 
 # ---- PostgreSQL killed inside a transaction --------------------------------------------------

@@ -216,6 +216,8 @@ def replay(store_url: str, *, store=None) -> tuple[int, str | None]:
             with _open(path) as db:
                 row = db.execute("SELECT seq, body FROM records ORDER BY seq LIMIT 1").fetchone()
             if row is None:
+                if written:
+                    _reclaim(path)
                 return written, None
             seq, body = row
             try:
@@ -349,6 +351,29 @@ def _open(path: Path) -> Iterator[sqlite3.Connection]:
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+_RECLAIM_AT = 1024**2  # free bytes in a drained spool file worth giving back to the disk
+
+
+def _reclaim(path: Path) -> None:
+    """Give the disk back once the queue is drained: a spooled model's bytes leave free pages behind.
+
+    Best effort: when another process holds the file, the next drain does it.
+    """
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(path, timeout=1, isolation_level=None)
+        try:
+            pages, size = db.execute("PRAGMA freelist_count").fetchone()[0], db.execute("PRAGMA page_size").fetchone()[0]
+            if pages * size >= _RECLAIM_AT:
+                db.execute("VACUUM")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the shrink lands at the checkpoint
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass
 
 
 def _read(path: Path, query: str) -> list[tuple]:

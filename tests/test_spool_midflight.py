@@ -197,6 +197,72 @@ def test_the_s3_server_killed_during_a_model_upload_loses_nothing(s3_behind_prox
           f"spool files {spool_bytes} bytes after sync")
 
 
+BIG_DATA = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import pandas as pd
+    import mlops_nb
+    train = pd.DataFrame(np.random.default_rng(1).normal(size=(100_000, 8)), columns=list("abcdefgh"))  # 6.4 MB
+    with mlops_nb.track(name=sys.argv[1], inputs={"train": train}) as run:
+        mlops_nb.log_metric("rows", len(train))
+    print(run.id)  # its snapshot is written by a thread after the run; exit waits for it
+""")
+
+
+def test_the_s3_server_killed_while_a_data_snapshot_uploads_loses_nothing(s3_behind_proxy, tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    import s3fs
+
+    from mlops_nb import load_data
+
+    proxy = s3_behind_proxy
+    bucket = f"mlops-{tmp_path.name[-8:].lower().replace('_', '-')}"
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={"endpoint_url": proxy.moto_url})
+    fs.mkdir(bucket)
+    monkeypatch.setenv("MLOPS_NB_ARTIFACTS_URL", f"s3://{bucket}/artifacts")
+    url = config.store_url()
+    script = tmp_path / "fit.py"
+    script.write_text(BIG_DATA)
+
+    proxy.start()
+    writer = subprocess.Popen([sys.executable, str(script), "mid-snapshot"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        proxy.wait_upstream(256 * 1024, timeout=120)  # chunks of the data are on the wire
+        proxy.kill()
+        killed_at = time.time()
+        out, err = writer.communicate(timeout=300)
+        given_up_s = time.time() - killed_at
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert writer.returncode == 0 and "Traceback" not in out + err, out + err
+    assert "it waits in the local spool" in err, err  # said once, where the user reads it
+    run_id = out.split()[0]
+    clear_cache()
+    store = get_store(url)
+    digest = store.get_run(run_id)["inputs"][0]["digest"]
+    assert store.get_run(run_id)["status"] == "finished" and store.get_snapshot(digest) is None
+    assert _spool_records(url) == 1
+
+    proxy.start(rate=0)
+    synced = cli("sync")
+    assert synced.returncode == 0 and "Traceback" not in synced.stdout + synced.stderr, synced.stdout + synced.stderr
+    assert cli("sync").stdout.startswith("wrote 0 ")
+    clear_cache()
+    store = get_store(url)
+    snap = store.get_snapshot(digest)
+    assert snap is not None and snap["chunk_list"]
+    fs.invalidate_cache()
+    for chunk in [c["chunk"] for c in snap["chunk_list"]] + [snap["manifest"]]:  # each read back and hashed
+        assert hashlib.sha256(fs.cat_file(f"{bucket}/artifacts/{chunk[:2]}/{chunk[2:]}")).hexdigest() == chunk
+    expected = pd.DataFrame(np.random.default_rng(1).normal(size=(100_000, 8)), columns=list("abcdefgh"))
+    pd.testing.assert_frame_equal(load_data(f"run:{run_id}/train", store=store), expected)  # fingerprint checked
+    assert not spool.has_waiting(url) and _spool_records(url) == 0
+    print(f"\nS3 killed mid-snapshot: writer queued it after {given_up_s:.1f} s; {len(snap['chunk_list'])} chunks stored by sync")
+
+
 # ---- PostgreSQL killed inside a transaction --------------------------------------------------
 class KillMidTransaction(threading.Thread):
     """Watches ``pg_stat_activity`` and kills the server (``pg_ctl -m immediate``) the moment another

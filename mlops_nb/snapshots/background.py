@@ -21,6 +21,9 @@ from typing import Any
 from ..store.hooks import add_read_barrier
 from .policy import Item
 
+#: ``later(message, what, exc)``: keeps a copy the stores did not take (see :func:`submit`).
+Later = Callable[[dict[str, Any], str, BaseException], "str | None"]
+
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _pending: list[Future] = []
@@ -33,17 +36,19 @@ _uploaded: set[str] = set()
 
 
 def submit(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False,
-           send: Callable[[dict[str, Any], str], None] | None = None) -> Future | None:  # fmt: skip
+           send: Callable[[dict[str, Any], str], None] | None = None, later: Later | None = None) -> Future | None:  # fmt: skip
     """Write the snapshots of ``items`` in the background, after those submitted before.
 
     ``send(message, what)``: hand each record to another writer (the kernel's recorder)
-    instead of opening the registry here.
+    instead of opening the registry here. ``later(message, what, exc)``: offered the
+    record of a copy (op ``snapshot_data``) a store did not take because of ``exc``; it
+    returns a note when it keeps it for later (the local spool), None when it does not.
     """
     global _executor
     if not items:
         return None
     work = _write if send is None else _upload
-    args = (items, store_url, artifacts_url, pinned) if send is None else (items, store_url, artifacts_url, send)
+    args = (items, store_url, artifacts_url, pinned, True, later) if send is None else (items, store_url, artifacts_url, send, later)
     with _lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD)
@@ -52,7 +57,8 @@ def submit(items: list[Item], store_url: str, artifacts_url: str, *, pinned: boo
     return future
 
 
-def _upload(items: list[Item], store_url: str, artifacts_url: str, send: Callable[[dict[str, Any], str], None]) -> None:
+def _upload(items: list[Item], store_url: str, artifacts_url: str, send: Callable[[dict[str, Any], str], None],
+            later: Later | None = None) -> None:  # fmt: skip
     """Chunks to the artifact store from here, records to ``send`` (no database in this process)."""
     from ..store.artifacts import ArtifactStore
     from .storage import upload_snapshot
@@ -66,7 +72,8 @@ def _upload(items: list[Item], store_url: str, artifacts_url: str, send: Callabl
               "version": version}, f"snapshot of {item.record['name']}")  # fmt: skip
         _uploaded.add(digest)
 
-    _keep(_each([i for i in items if i.record["digest"] not in _uploaded], upload))
+    keep = _keeper(later, store_url, artifacts_url, False)
+    _keep(_each([i for i in items if i.record["digest"] not in _uploaded], upload, keep))
 
 
 def write_now(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False) -> list[str]:
@@ -74,45 +81,89 @@ def write_now(items: list[Item], store_url: str, artifacts_url: str, *, pinned: 
     return _write(items, store_url, artifacts_url, pinned, report=False)
 
 
-def _write(items: list[Item], store_url: str, artifacts_url: str, pinned: bool, report: bool = True) -> list[str]:
+def _write(items: list[Item], store_url: str, artifacts_url: str, pinned: bool, report: bool = True,
+           later: Later | None = None) -> list[str]:  # fmt: skip
     """Chunks and records both from here (a script, or a kernel writing in its own process)."""
     from ..errors import MlopsError
     from ..store import get_store
     from .storage import write_snapshot
 
+    keep = _keeper(later, store_url, artifacts_url, pinned)
     try:
         store = get_store(store_url, artifacts_url)
     except MlopsError as exc:
-        notes = [f"mlops: data snapshots of {len(items)} version(s) not stored: {exc}"]
+        failed = exc
+        if keep is None:
+            notes = [f"mlops: data snapshots of {len(items)} version(s) not stored: {exc}"]
+        else:  # the registry does not answer: each copy is offered to wait for it
+            notes = _each(items, lambda item, version: _raise(failed), keep)
     else:
         notes = _each(items, lambda item, version: write_snapshot(item.obj, item.record["digest"], store,
-                                                                  version=version, pinned=pinned))  # fmt: skip
+                                                                  version=version, pinned=pinned), keep)  # fmt: skip
     if report:
         _keep(notes)
     return notes
 
 
-def _each(items: list[Item], store_one: Callable[[Item, dict[str, Any]], None]) -> list[str]:
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _keeper(later: Later | None, store_url: str, artifacts_url: str, pinned: bool):
+    """``keep(item, version, exc)`` for :func:`_each`: the copy's record offered to ``later``."""
+    if later is None:
+        return None
+
+    def keep(item: Item, version: dict[str, Any], exc: BaseException) -> str | None:
+        message = {"op": "snapshot_data", "store": store_url, "artifacts": artifacts_url, "digest": item.record["digest"],
+                   "data": item.obj, "version": version, "pinned": pinned}  # fmt: skip
+        return later(message, f"snapshot of {item.record['name']}", exc)
+
+    return keep
+
+
+def _each(
+    items: list[Item],
+    store_one: Callable[[Item, dict[str, Any]], None],
+    keep: Callable[[Item, dict[str, Any], BaseException], str | None] | None = None,
+) -> list[str]:
     """``store_one(item, version record)`` for each item still holding its recorded version;
-    returns a note for each one not snapshotted (never an exception: the run is recorded already)."""
+    returns a note for each one not snapshotted (never an exception: the run is recorded already).
+
+    ``keep(item, version, exc)``: offered a copy ``store_one`` failed on; a note when it keeps
+    it for later, None when not. A file is never kept: its bytes stay on disk, not in a spool.
+    """
     from ..errors import MlopsError
     from ..fingerprint import fingerprint
 
     notes = []
     for item in items:
         name = item.record["name"]
+        version = {k: item.record.get(k) for k in ("kind", "shape", "schema", "profile")}
         try:
             # the copy is of the object as the cell left it: an input the cell changed in place,
             # or a file changed on disk since, is no longer the version the run recorded
             if fingerprint(item.obj) != item.record["digest"]:
                 notes.append(f"mlops: data {name} not snapshotted: it changed after the run recorded it.")
                 continue
-            store_one(item, {k: item.record.get(k) for k in ("kind", "shape", "schema", "profile")})
-        except MlopsError as exc:
-            notes.append(f"mlops: data {name} not snapshotted: {exc}")
+            store_one(item, version)
         except Exception as exc:
-            notes.append(f"mlops: data {name} not snapshotted ({type(exc).__name__}: {exc}).")
+            kept = None
+            if keep is not None and version["kind"] != "file":
+                try:
+                    kept = keep(item, version, exc)
+                except MlopsError as error:  # the spool could not keep it either (full, disk full)
+                    exc = error
+            notes.append(kept if kept is not None else _failed(name, exc))
     return notes
+
+
+def _failed(name: str, exc: BaseException) -> str:
+    from ..errors import MlopsError
+
+    if isinstance(exc, MlopsError):
+        return f"mlops: data {name} not snapshotted: {exc}"
+    return f"mlops: data {name} not snapshotted ({type(exc).__name__}: {exc})."
 
 
 def _keep(notes: list[str]) -> None:
@@ -148,4 +199,8 @@ def report() -> None:
 
 
 atexit.register(wait)
+# Also before the interpreter's shutdown starts refusing new thread pools (pyarrow's from_pandas
+# uses one): from atexit alone, a script's last run lost its snapshot ("cannot schedule new
+# futures after interpreter shutdown"). Registered after concurrent.futures, so called before it.
+getattr(threading, "_register_atexit", atexit.register)(wait)
 add_read_barrier(wait)

@@ -4,7 +4,7 @@ A run reaches the store in two writes: ``start`` (the row that makes it
 visible while it runs, with git state) and ``finish`` (everything it
 recorded, in one transaction).  A notebook job's run does the same with
 ``job_start`` and ``job_finish`` (which carries the executed notebook's
-bytes), and a monitor check's outcome is ``monitor_result``, so that they
+bytes), a data copy the stores could not take is ``snapshot_data``, and a monitor check's outcome is ``monitor_result``, so that they
 are kept in the spool like a kernel's run when the registry is down.  Both are dicts of plain, picklable values,
 so the same :func:`apply` writes them here (scripts, tests, plain IPython) or
 in :mod:`mlops_nb.tracking.recorder`, the process beside a Jupyter kernel that keeps
@@ -62,6 +62,11 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
         from ..snapshots.storage import record_uploaded
 
         record_uploaded(store, message["row"], message["chunks"], version=message.get("version"))
+        return []
+    if message["op"] == "snapshot_data":  # a copy the bucket or registry could not take when its run ended
+        from ..snapshots.storage import write_snapshot
+
+        write_snapshot(message["data"], message["digest"], store, version=message["version"], pinned=message["pinned"])
         return []
     if message["op"] == "monitor_result":  # applied once by the store, whatever ``replay`` says
         store.finish_monitor_check(message["check_id"], message["fields"], audit=message["audit"], alert=message["alert"])

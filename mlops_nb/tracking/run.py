@@ -387,8 +387,10 @@ class Run:
             return
         from ..snapshots.background import submit
 
+        from .spool import later_for
+
         where = self._where()
-        submit(chosen.items, where["store"], where["artifacts"], send=send)
+        submit(chosen.items, where["store"], where["artifacts"], send=send, later=later_for(send))
 
     def conclude(self, error: BaseException | None = None) -> None:
         """Set the final status, duration and error text, without writing (done once)."""

@@ -288,6 +288,24 @@ def refused(store_url: str) -> list[dict[str, Any]]:
     return [dict(zip(("seq", "run_id", "what", "reason", "created"), r)) for r in rows]
 
 
+def later_for(send=None):
+    """``later(message, what, exc)`` for :func:`mlops_nb.snapshots.background.submit`: a data copy a
+    store did not take waits in the spool (through ``send``, the kernel's recorder, when given) if
+    ``exc`` says a store could not be reached; returns the note saying so, None otherwise."""
+
+    def later(message: Mapping[str, Any], what: str, exc: BaseException) -> str | None:
+        if not unreachable(exc):
+            return None
+        why = reason_text(exc)
+        if send is None:
+            append(message, why, what)
+        else:  # the recorder tries the stores once more, then keeps it
+            send(message, what)
+        return f"mlops: {what} could not be stored now ({why}); it waits in the local spool and is stored when the store answers."
+
+    return later
+
+
 def deliver(
     message: Mapping[str, Any], *, store=None, what: str = "a record", replay_safe: bool = False
 ) -> tuple[list[str], str | None]:

@@ -426,3 +426,73 @@ def test_postgres_killed_while_a_running_job_writes_a_run(pg, tmp_path):
     assert verify_audit(store=store).broken == []
     assert not spool.has_waiting(url) and _spool_records(url) == 0
     print(f"\njob: killed {seen[2].total_seconds():.2f} s into the transaction ({seen[3]!r}); sync said {synced.stdout.strip()!r}")
+
+
+def test_a_kernels_data_snapshot_waits_while_the_bucket_is_down(kernel_env, tmp_path, monkeypatch):
+    """The kernel's snapshot thread cannot upload: the copy goes to the recorder, which keeps it in the
+    spool and writes it by itself once the bucket answers."""
+    import logging
+
+    import numpy as np
+    import pandas as pd
+    import s3fs
+    from moto.server import ThreadedMotoServer
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from capture_kernel import kernel_session, output_text
+    from mlops_nb import load_data
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    servers = [ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)]
+    servers[0].start()
+    endpoint = f"http://127.0.0.1:{port}"
+    bucket = f"mlops-{tmp_path.name[-8:].lower().replace('_', '-')}"
+    aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}  # fmt: skip
+    for key, value in aws.items():
+        monkeypatch.setenv(key, value)
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={"endpoint_url": endpoint})
+    fs.mkdir(bucket)
+    url = config.store_url()
+    env = {**kernel_env, **aws, "MLOPS_NB_ARTIFACTS_URL": f"s3://{bucket}/artifacts"}
+    monkeypatch.setenv("MLOPS_NB_ARTIFACTS_URL", env["MLOPS_NB_ARTIFACTS_URL"])
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    shown = []
+
+    def run(client, source: str) -> str:
+        cell = new_code_cell(source)
+        nb.cells.append(cell)
+        client.execute_cell(cell, len(nb.cells) - 1)
+        shown.append(output_text(cell))
+        return shown[-1]
+
+    try:
+        with kernel_session(nb, env=env, cwd=tmp_path) as client:
+            run(client, "%load_ext mlops_nb\nimport numpy as np, pandas as pd\n"
+                        "df = pd.DataFrame(np.random.default_rng(2).normal(size=(50_000, 4)), columns=list('abcd'))")  # fmt: skip
+            servers[-1].stop()  # the bucket goes away between cells
+            run(client, "%%mlops track --name k-snap\naccuracy = float(df['a'].abs().mean())")
+            deadline = time.time() + 90
+            while time.time() < deadline and not spool.has_waiting(url):
+                time.sleep(0.5)  # the recorder tries the bucket once more, then keeps the copy
+            assert spool.has_waiting(url), shown
+            later = run(client, "x = 1")
+            servers.append(ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False))
+            servers[-1].start()  # moto keeps its buckets in this process: they survive the restart
+            deadline = time.time() + 60
+            while time.time() < deadline and spool.has_waiting(url):
+                time.sleep(0.5)  # nobody does anything: the recorder retries by itself
+            assert not spool.has_waiting(url)
+        assert not any("Traceback" in text for text in shown), shown
+        assert "snapshot of" in later and "queued" in later, later  # said under the next cell, once
+        assert later.count("snapshot of") == 1
+        clear_cache()
+        store = get_store(url)
+        [row] = store.list_runs()
+        digest = store.get_run(row["id"])["inputs"][0]["digest"]
+        assert store.get_snapshot(digest) is not None
+        expected = pd.DataFrame(np.random.default_rng(2).normal(size=(50_000, 4)), columns=list("abcd"))
+        pd.testing.assert_frame_equal(load_data(f"run:{row['id']}/df", store=store), expected)  # fingerprint checked
+    finally:
+        servers[-1].stop()

@@ -130,8 +130,8 @@ def _each(
     """``store_one(item, version record)`` for each item still holding its recorded version;
     returns a note for each one not snapshotted (never an exception: the run is recorded already).
 
-    ``keep(item, version, exc)``: offered a copy ``store_one`` failed on; a note when it keeps
-    it for later, None when not. A file is never kept: its bytes stay on disk, not in a spool.
+    ``keep(item, version, exc)``: offered a copy ``store_one`` failed on; a note (maybe empty)
+    when it keeps it for later, None when not. A file is never kept: its bytes stay on disk, not in a spool.
     """
     from ..errors import MlopsError
     from ..fingerprint import fingerprint
@@ -154,7 +154,10 @@ def _each(
                     kept = keep(item, version, exc)
                 except MlopsError as error:  # the spool could not keep it either (full, disk full)
                     exc = error
-            notes.append(kept if kept is not None else _failed(name, exc))
+            if kept is None:
+                notes.append(_failed(name, exc))
+            elif kept:  # "": kept, and said by whoever keeps it
+                notes.append(kept)
     return notes
 
 

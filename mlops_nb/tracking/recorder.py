@@ -265,6 +265,8 @@ def queued_text(what: str, reason: str) -> str:
 def _what(message: dict[str, Any]) -> str:
     if message.get("op") == "snapshot":
         return f"snapshot of data {str(message['row']['digest'])[:8]}"
+    if message.get("op") == "snapshot_data":
+        return f"snapshot of data {str(message['digest'])[:8]}"
     return f"run {str(message.get('run_id', ''))[:8]}"
 
 

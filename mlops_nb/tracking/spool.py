@@ -291,16 +291,17 @@ def refused(store_url: str) -> list[dict[str, Any]]:
 def later_for(send=None):
     """``later(message, what, exc)`` for :func:`mlops_nb.snapshots.background.submit`: a data copy a
     store did not take waits in the spool (through ``send``, the kernel's recorder, when given) if
-    ``exc`` says a store could not be reached; returns the note saying so, None otherwise."""
+    ``exc`` says a store could not be reached; returns the note saying so ("" when the recorder
+    says it), None otherwise."""
 
     def later(message: Mapping[str, Any], what: str, exc: BaseException) -> str | None:
         if not unreachable(exc):
             return None
         why = reason_text(exc)
-        if send is None:
-            append(message, why, what)
-        else:  # the recorder tries the stores once more, then keeps it
+        if send is not None:  # the recorder tries the stores once more, then keeps it and says so
             send(message, what)
+            return ""
+        append(message, why, what)
         return f"mlops: {what} could not be stored now ({why}); it waits in the local spool and is stored when the store answers."
 
     return later

@@ -105,7 +105,9 @@ def _column_panel(column: dict[str, Any], hist: dict[str, Any]) -> dict[str, Any
     ref, cur = [float(v) for v in hist.get("ref", [])], [float(v) for v in hist.get("cur", [])]
     rs, cs = sum(ref) or 1.0, sum(cur) or 1.0
     verdict = "DRIFT" if column.get("drifted") else "no drift"
-    title = {"text": f"{column['column']}: {verdict}", "color": BAD_COLOR if column.get("drifted") else "#333", "fontSize": 11}
+    title: dict[str, Any] = {"text": f"{column['column']}: {verdict}", "fontSize": 11}
+    if column.get("drifted"):
+        title["color"] = BAD_COLOR  # others keep the theme's title colour
     color = {"field": "side", "type": "nominal", "title": None,
              "scale": {"domain": ["reference", "current"], "range": [REF_COLOR, CUR_COLOR]}}  # fmt: skip
     share = {"field": "share", "type": "quantitative", "title": "share of rows", "axis": {"format": ".0%"}}

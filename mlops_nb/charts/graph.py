@@ -130,7 +130,7 @@ def graph_chart(graph: Graph, id: str, title: str, *, note: str | None = None) -
                  "opacity": {"condition": {"test": "datum.hidden", "value": 0.55}, "value": 1},
                  "tooltip": tooltip("kind", "label", "detail"),
              }},
-            {"mark": {"type": "text", "dy": -15, "fontSize": 10, "color": "#333"},
+            {"mark": {"type": "text", "dy": -15, "fontSize": 10},
              "encoding": {"x": x, "y": y, "text": {"field": "text"}}},
         ]
     }, values=nodes, width=max(width, 240), height=max(height, 80))  # fmt: skip

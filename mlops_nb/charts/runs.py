@@ -22,8 +22,8 @@ from .vega import BEST_COLOR, COUNTED, MUTED_COLOR, REF_COLOR, chart, clean, emp
 if TYPE_CHECKING:
     from ..store import SqlStore
 
-SAMPLE = 2_000  # runs drawn at most in a scatter
-LINES = 400  # runs drawn at most as parallel-coordinate lines
+SAMPLE = 1_000  # runs drawn at most in a scatter (a few hundred pixels wide: more points only overlap)
+LINES = 200  # runs drawn at most as parallel-coordinate lines
 BARS = 30  # best runs drawn as bars
 STEP_RUNS = 12  # newest runs drawn in the steps chart
 PARALLEL_PARAMS = 6
@@ -49,17 +49,26 @@ def runs_charts(
     match = matching_runs(filter, project=project).subquery("match")
     with read_transaction(store.engine) as conn:
         total = conn.execute(select(func.count()).select_from(match)).scalar_one()
-        params = _param_variety(conn, match)
-        metrics = [r[0] for r in conn.execute(
-            select(t.latest_metrics.c.key).join(match, match.c.id == t.latest_metrics.c.run_id)
-            .group_by(t.latest_metrics.c.key).order_by(t.latest_metrics.c.key))]  # fmt: skip
+        every_run = not (filter or "").strip() and project == "*"
+        # Names from the (key, ...) indexes: a loose scan, milliseconds where a join over 10,000 runs takes a second.
+        names = {table: [r[0] for r in conn.execute(select(table.c.key).distinct().order_by(table.c.key)).all()]
+                 for table in (t.params, t.latest_metrics)}  # fmt: skip
+        guess = _pick(metric or y, names[t.latest_metrics])
+        runs = _runs(conn, _sample(conn, match, total, guess))
+        drawn = {t.params: {k for r in runs for k in r["params"]}, t.latest_metrics: {k for r in runs for k in r["metrics"]}}
+        # Every run is drawn, or every run matches: the names are exact without asking; else a name no drawn
+        # run has is kept when some matching run has it.
+        keys = {table: sorted(drawn[table] if len(runs) == total else names[table] if every_run else
+                              drawn[table] | {k for k in names[table] if k not in drawn[table] and _has(conn, match, table, k)})
+                for table in names}  # fmt: skip
+        param_keys, metrics = keys[t.params], keys[t.latest_metrics]
         y = _pick(y, metrics)
         metric = _pick(metric, metrics) if metric else y
-        x = x if x in params else _default_param(params)
-        ids = _sample(conn, match, total, metric)
-        runs = _runs(conn, ids, set(params), set(metrics))
         stepped = _stepped(conn, match, metric)
-    answer: dict[str, Any] = {"axes": {"params": sorted(params), "metrics": metrics}, "x": x, "y": y,
+    # How many values each param takes, in the drawn runs: it picks the default x and the parallel axes.
+    params = {k: len({repr(r["params"][k]) for r in runs if k in r["params"]}) for k in param_keys}
+    x = x if x in params else _default_param(params)
+    answer: dict[str, Any] = {"axes": {"params": param_keys, "metrics": metrics}, "x": x, "y": y,
                               "metric": metric, "total": total, "shown": len(runs)}  # fmt: skip
     if not total:
         answer["charts"] = [empty("scatter", "Runs", "no runs match this filter")]
@@ -76,11 +85,10 @@ def runs_charts(
 
 
 # ---- queries -------------------------------------------------------------------------------
-def _param_variety(conn, match) -> dict[str, int]:
-    """Param names of the matching runs and how many distinct values each takes."""
-    p = t.params
-    rows = conn.execute(select(p.c.key, func.count(func.distinct(p.c.value))).join(match, match.c.id == p.c.run_id).group_by(p.c.key))
-    return {key: n for key, n in rows}
+def _has(conn, match, table, key: str) -> bool:
+    """Whether some matching run recorded ``key`` in ``table`` (params or latest_metrics)."""
+    ids = select(match.c.id)
+    return conn.execute(select(table.c.run_id).where(table.c.key == key, table.c.run_id.in_(ids)).limit(1)).first() is not None
 
 
 def _default_param(variety: dict[str, int]) -> str | None:
@@ -114,21 +122,21 @@ def _sample(conn, match, total: int, metric: str | None) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _runs(conn, ids: list[str], param_keys: set[str], metric_keys: set[str]) -> list[dict[str, Any]]:
+def _runs(conn, ids: list[str]) -> list[dict[str, Any]]:
     """``{"id", "name", "status", "start_time", "params", "metrics"}`` of ``ids``, in batches under SQL's variable limit."""
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), 900):
         batch = ids[i:i + 900]
-        for r in conn.execute(select(t.runs.c.id, t.runs.c.name, t.runs.c.status, t.runs.c.start_time).where(t.runs.c.id.in_(batch))):
-            out[r.id] = {"id": r.id, "name": r.name, "status": r.status, "start_time": r.start_time, "params": {}, "metrics": {}}
-        for r in conn.execute(select(t.params.c.run_id, t.params.c.key, t.params.c.value, t.params.c.value_type)
-                              .where(t.params.c.run_id.in_(batch))):  # fmt: skip
-            if r.key in param_keys:
-                out[r.run_id]["params"][r.key] = param_value(r.value, r.value_type)
+        # .all(): one fetchall instead of a fetchone per row (half the time on 10,000 params)
+        for run_id, name, status, start in conn.execute(
+                select(t.runs.c.id, t.runs.c.name, t.runs.c.status, t.runs.c.start_time).where(t.runs.c.id.in_(batch))).all():
+            out[run_id] = {"id": run_id, "name": name, "status": status, "start_time": start, "params": {}, "metrics": {}}
+        for run_id, key, value, kind in conn.execute(select(t.params.c.run_id, t.params.c.key, t.params.c.value,
+                                                            t.params.c.value_type).where(t.params.c.run_id.in_(batch))).all():
+            out[run_id]["params"][key] = param_value(value, kind)
         lm = t.latest_metrics
-        for r in conn.execute(select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(batch))):
-            if r.key in metric_keys:
-                out[r.run_id]["metrics"][r.key] = r.value
+        for run_id, key, value in conn.execute(select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(batch))).all():
+            out[run_id]["metrics"][key] = value
     return sorted(out.values(), key=lambda r: (r["start_time"], r["id"]))
 
 
@@ -251,7 +259,7 @@ def parallel(runs: list[dict[str, Any]], variety: dict[str, int], metric: str) -
                           "color": {"field": "metric", "type": "quantitative", "title": metric,
                                     "scale": {"scheme": "viridis", "reverse": not higher_is_better(metric)}},
                           "tooltip": tooltip("run", "axis", "value", ("metric", "quantitative"))}},
-            {"data": {"values": ticks}, "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 9, "color": "#555"},
+            {"data": {"values": ticks}, "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 9, "opacity": 0.8},
              "encoding": {"x": x, "y": y, "text": {"field": "label"}}},
         ]
     }, values=rows, height=240)  # fmt: skip

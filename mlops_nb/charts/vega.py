@@ -26,6 +26,8 @@ CONFIG = {
     "legend": {"labelFontSize": 10, "titleFontSize": 10, "labelLimit": 160},
     "title": {"fontSize": 12, "anchor": "start"},
     "font": "sans-serif",
+    # Text colours live here, not on marks, so that the sidebar's theme config (dark or light) wins.
+    "text": {"color": "#333"},
 }
 
 
@@ -68,6 +70,6 @@ def tooltip(*fields: str | tuple[str, str]) -> list[dict[str, Any]]:
 
 def empty(id: str, title: str, message: str) -> dict[str, Any]:  # noqa: A002
     """A chart with nothing to draw yet: the message says why (no broken picture)."""
-    doc = spec({"mark": {"type": "text", "fontSize": 12, "color": "#666"},
+    doc = spec({"mark": {"type": "text", "fontSize": 12, "opacity": 0.75},
                 "encoding": {"text": {"field": "message"}}}, values=[{"message": message}], height=40)  # fmt: skip
     return chart(id, title, doc, 0, message)

@@ -70,10 +70,11 @@ airflow-venv: $(AIRFLOW_STAMP)
 test-pandas2: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(COMPAT_TESTS)
 
-# JupyterLab with the MLOps sidebar on the registry `make demo` filled (build/demo/.mlops).
+# JupyterLab with the MLOps sidebar on the registry `make demo` filled (build/demo/.mlops), rooted at the
+# checkout so that the demo's notebooks (notebooks/*.ipynb) open with their runs and inferred pipeline.
 lab: $(STAMP)
 	@test -f build/demo/.mlops/registry.db || $(MAKE) demo
-	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/build/demo
+	MLOPS_NB_HOME=$(CURDIR)/build/demo/.mlops $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/charts.ipynb
 
 bench: $(STAMP) ab-binary
 	$(BIN)/python benchmarks/run_all.py

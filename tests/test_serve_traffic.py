@@ -55,6 +55,7 @@ def test_logged_requests_come_back_as_data_and_a_monitor_checks_them_like_a_file
                 assert client.post("/invocations", json=body).status_code == 200
             waiting = client.get("/version").json()["traffic"]
         assert waiting["log"] == "served:churn@production" and waiting["sample"] == 1
+        assert waiting["writer"] == "process"  # batches are written by the child, not the serving interpreter
     finally:
         proc.terminate()  # shutdown writes the requests still waiting
         proc.wait(timeout=60)

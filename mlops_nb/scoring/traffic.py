@@ -71,6 +71,7 @@ class TrafficLog:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._writer: WriterProcess | None = None
         self.logged_rows = 0
         self.batches = 0
         self.dropped_rows = 0
@@ -94,7 +95,14 @@ class TrafficLog:
         return True
 
     # ---- the writer thread ---------------------------------------------------------------------
-    def start(self) -> TrafficLog:
+    def start(self, *, process: bool = True) -> TrafficLog:
+        """Start the writer thread; with ``process``, batches are written by a child process
+        (:class:`WriterProcess`), so that the server's interpreter only serialises them."""
+        if process:
+            try:
+                self._writer = WriterProcess(self.store)
+            except OSError as exc:
+                log.warning("the traffic writer process did not start (%s): batches are written in this one", exc)
         self._thread = threading.Thread(target=self._loop, name="mlops-nb-traffic", daemon=True)
         self._thread.start()
         return self
@@ -105,6 +113,8 @@ class TrafficLog:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._writer is not None:
+            self._writer.close(timeout)
 
     def _loop(self) -> None:
         while not self._closed.is_set():
@@ -122,7 +132,7 @@ class TrafficLog:
             return 0
         try:
             frame = _frame(batch)
-            write_batch(self.name, frame, self.store)
+            self._write(frame)
         except (MlopsError, OSError, ValueError) as exc:  # neither the registry nor the local spool took them: serving goes on
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.dropped_rows += sum(len(f) for _, _, f in batch)
@@ -133,9 +143,120 @@ class TrafficLog:
         self.last_error = None
         return len(frame)
 
+    def _write(self, frame: pd.DataFrame) -> None:
+        writer = self._writer
+        if writer is not None:
+            try:
+                writer.write(self.name, frame)
+                return
+            except (OSError, ValueError) as exc:  # the child is gone: this batch and the next ones are written here
+                log.warning("the traffic writer process failed (%s): writing in this process from now on", exc)
+                self._writer = None
+                writer.close(1.0)
+        write_batch(self.name, frame, self.store)
+
     def describe(self) -> dict[str, Any]:
         return {"log": self.name, "sample": self.sample, "logged_rows": self.logged_rows, "batches": self.batches,
-                "dropped_rows": self.dropped_rows, "waiting_rows": self._rows, "last_error": self.last_error}  # fmt: skip
+                "dropped_rows": self.dropped_rows, "waiting_rows": self._rows, "last_error": self.last_error,
+                "writer": "process" if self._writer is not None else "thread"}  # fmt: skip
+
+
+class WriterProcess:
+    """A child process writing batches with :func:`write_batch`, answering one JSON line each.
+
+    A batch costs the server an Arrow IPC serialisation and a pipe write instead of the
+    profile, the Parquet chunks and the registry's transaction, which would hold its
+    interpreter lock for tens of milliseconds every flush (its requests' p99 showed it).
+    The child ignores SIGTERM/SIGINT (a signal to the server's process group must not cut
+    the last batch short) and exits when its input closes, which happens too when the server dies.
+    """
+
+    def __init__(self, store: SqlStore) -> None:
+        import os
+        import subprocess
+        import sys
+
+        env = dict(os.environ, MLOPS_NB_STORE_URL=store.url, MLOPS_NB_ARTIFACTS_URL=store.artifacts.url)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from mlops_nb.scoring.traffic import writer_main; writer_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        import json
+
+        ready = self.proc.stdout.readline()  # the child has its store: started before the first request
+        answer = json.loads(ready) if ready.strip() else {"error": f"it exited with status {self.proc.wait()}"}
+        if not answer.get("ready"):
+            self.close(5.0)
+            raise OSError(answer.get("error") or "it did not start")
+
+    def write(self, name: str, frame: pd.DataFrame) -> None:
+        """Hand ``frame`` over and wait (off the request path) until the child wrote it; raise what it could not."""
+        import json
+
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as stream:
+            stream.write_table(table)
+        data = sink.getvalue()
+        self.proc.stdin.write(json.dumps({"name": name, "bytes": data.size}).encode() + b"\n")
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise OSError(f"the traffic writer process exited (status {self.proc.poll()})")
+        result = json.loads(answer)
+        if result.get("error"):
+            raise MlopsError(result["error"])
+
+    def close(self, timeout: float = 30.0) -> None:
+        import contextlib
+        import subprocess
+
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def writer_main() -> None:
+    """The child of :class:`WriterProcess`: read ``{name, bytes}`` lines each followed by an Arrow
+    IPC stream of a batch, write it, answer ``{"rows": n}`` or ``{"error": "..."}``, until EOF."""
+    import json
+    import signal
+    import sys
+
+    import pyarrow as pa
+
+    from ..store import get_store
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, answers = sys.stdin.buffer, sys.stdout
+    try:
+        # Opened before the server takes requests: later, an unreachable registry is the spool's
+        # business (write_batch delivers through it), as for the server's own store.
+        store = get_store()
+    except Exception as exc:
+        answers.write(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        answers.flush()
+        return
+    answers.write(json.dumps({"ready": True}) + "\n")
+    answers.flush()
+    while line := source.readline():
+        header = json.loads(line)
+        frame = pa.ipc.open_stream(source.read(header["bytes"])).read_pandas()
+        try:
+            write_batch(header["name"], frame, store)
+            answer: dict[str, Any] = {"rows": len(frame)}
+        except Exception as exc:  # said to the server, which counts the rows as dropped and keeps serving
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
 
 
 def _frame(batch) -> pd.DataFrame:

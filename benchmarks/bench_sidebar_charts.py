@@ -136,6 +136,8 @@ def main() -> None:
                 page.goto(f"{base}/lab?token={LAB_TOKEN}")
                 page.locator("li[data-id='mlops-nb-sidebar']").click(timeout=60_000)
                 page.locator("#mlops-nb-sidebar .mlops-section-runs .mlops-run").first.wait_for(timeout=60_000)
+                # As a user would click: once the page has settled (vega fetched in the background by then).
+                page.wait_for_load_state("networkidle")
                 first = page.evaluate(MEASURE, ["#mlops-nb-sidebar .mlops-view-charts", None])
                 again = []
                 for _ in range(AXIS_CHANGES):

@@ -31,8 +31,41 @@ let embedding: Promise<Embed> | null = null;
 
 /** Fetch vega in the background (the sidebar calls this when shown), so a first chart does not wait for it. */
 export function prefetchCharts(): void {
+  if (embedding) {
+    return;
+  }
   const idle = (window as any).requestIdleCallback ?? ((f: () => void) => window.setTimeout(f, 200));
-  idle(() => void loadEmbed().catch(() => (embedding = null)));
+  idle(() => void loadEmbed().then(warmUp, () => (embedding = null)));
+}
+
+/**
+ * Draw one tiny layered chart off the page: the first chart vega draws pays for compiling its
+ * parser, dataflow and SVG code paths (most of a first render), the user's first chart then does not.
+ */
+async function warmUp(embed: Embed): Promise<void> {
+  const host = h('div', { style: 'position:absolute;left:-10000px;top:0;width:200px' });
+  document.body.append(host);
+  const values = [{ a: 1, b: 2, c: 'x' }, { a: 2, b: 1, c: 'y' }];
+  const enc = { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' }, color: { field: 'c' } };
+  try {
+    const result = await embed(host, {
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      data: { values },
+      width: 'container',
+      layer: [
+        { mark: 'point', encoding: enc },
+        { mark: 'line', encoding: { ...enc, detail: { field: 'c' } } },
+        { mark: 'bar', encoding: { x: { field: 'c' }, y: { field: 'b', type: 'quantitative' } } },
+        { mark: 'text', encoding: { ...enc, text: { field: 'c' } } },
+        { mark: 'rule', encoding: { x: { field: 'a', type: 'quantitative' } } }
+      ]
+    } as any, { renderer: 'svg', actions: false, tooltip: true, config: themeConfig() as any });
+    result.finalize();
+  } catch {
+    // a warm-up only: the real charts report their own errors
+  } finally {
+    host.remove();
+  }
 }
 
 function loadEmbed(): Promise<Embed> {

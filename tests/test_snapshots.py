@@ -288,3 +288,25 @@ def test_tracked_cells_in_a_kernel_snapshot_what_they_read(store, tmp_path, kern
     np.testing.assert_array_equal(mlops_nb.load_data(f"run:{runs['bunch']['id']}/digits.data", store=store), digits.data)
     frame = mlops_nb.load_data(f"run:{runs['frame']['id']}/df", store=store)
     assert frame.iloc[0, 0] == digits.data[0, 0] and frame.shape == (1797, 8)
+
+
+def test_a_scripts_last_run_keeps_its_snapshot_at_exit(mlops_home, kernel_env, tmp_path):
+    """The snapshot thread finishes before the interpreter refuses new thread pools (pyarrow's
+    from_pandas uses one for a large frame): a script ending right after its run loses nothing."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "last.py"
+    script.write_text(
+        "import numpy as np, pandas as pd, mlops_nb\n"
+        "train = pd.DataFrame(np.random.default_rng(1).normal(size=(100_000, 8)), columns=list('abcdefgh'))\n"
+        "with mlops_nb.track(name='last', inputs={'train': train}):\n"
+        "    mlops_nb.log_metric('rows', len(train))\n"
+    )
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=kernel_env, timeout=300)
+    assert ran.returncode == 0 and "not snapshotted" not in ran.stderr, ran.stderr
+    store = get_store()
+    [row] = store.list_runs()
+    digest = store.get_run(row["id"])["inputs"][0]["digest"]
+    assert store.get_snapshot(digest) is not None
+    assert fingerprint(mlops_nb.load_data(f"run:{row['id']}/train", store=store)) == digest

@@ -205,5 +205,8 @@ atexit.register(wait)
 # Also before the interpreter's shutdown starts refusing new thread pools (pyarrow's from_pandas
 # uses one): from atexit alone, a script's last run lost its snapshot ("cannot schedule new
 # futures after interpreter shutdown"). Registered after concurrent.futures, so called before it.
-getattr(threading, "_register_atexit", atexit.register)(wait)
+try:
+    getattr(threading, "_register_atexit", atexit.register)(wait)
+except RuntimeError:  # first imported while the interpreter is shutting down: atexit has it
+    pass
 add_read_barrier(wait)

@@ -223,6 +223,9 @@ def test_every_sidebar_chart_draws_its_marks_and_a_point_opens_its_run(lab):
         label = page.evaluate("""() => [document.querySelector('#mlops-nb-sidebar figure[data-chart=scatter] g.role-axis-label text')
                                         .getAttribute('fill'), getComputedStyle(document.body).getPropertyValue('--jp-ui-font-color2').trim()]""")
         assert label[0] == label[1] and label[0]
+        ink = page.evaluate("""() => [...document.querySelectorAll('#mlops-nb-sidebar figure[data-chart=pipeline] g.mark-text.role-mark text')]
+                                 .map(t => t.getAttribute('fill')).concat([getComputedStyle(document.body).getPropertyValue('--jp-ui-font-color1').trim()])""")
+        assert len(ink) > 1 and set(ink) == {ink[-1]}  # the graph's node labels too, not the light theme's grey
         page.screenshot(path=str(SHOTS / "sidebar-runs-charts-dark.png"), clip=SIDEBAR)
         assert page.evaluate(BROKEN) == []
 

@@ -115,12 +115,11 @@ export function renderChart(chart: IChart, options: IChartOptions): { block: HTM
 
 async function draw(host: HTMLElement, chart: IChart, options: IChartOptions): Promise<void> {
   const embed = await loadEmbed();
-  const spec = fitted(chart.spec);
+  const spec = themed(fitted(chart.spec));
   const result = await embed(host, spec as any, {
     renderer: 'svg',
     actions: false,
-    tooltip: true,
-    config: themeConfig() as any
+    tooltip: true
   });
   result.view.addEventListener('click', (_event: any, item: any) => {
     const datum = item?.datum;
@@ -158,6 +157,19 @@ export function hideTooltips(): void {
   document.querySelectorAll('#vg-tooltip-element.visible').forEach(e => e.classList.remove('visible'));
 }
 
+/**
+ * The spec with the theme's colours over its own config: a spec's config wins over vega-embed's,
+ * and the server's carries light-theme defaults (for notebooks without this extension).  Colours
+ * set on a mark (a drifted column's red) are meanings and stay.
+ */
+function themed(spec: Record<string, any>): Record<string, any> {
+  const config: Record<string, any> = { ...(spec.config || {}) };
+  for (const [key, value] of Object.entries(themeConfig())) {
+    config[key] = value && typeof value === 'object' ? { ...(config[key] || {}), ...value } : value;
+  }
+  return { ...spec, config };
+}
+
 /** Axis and legend colours from the JupyterLab theme in force, so the dark theme reads too. */
 function themeConfig(): Record<string, any> {
   const style = getComputedStyle(document.body);
@@ -169,7 +181,6 @@ function themeConfig(): Record<string, any> {
   return {
     background: null,
     font,
-    view: { stroke: line },
     title: { color: text },
     axis: { labelColor: muted, titleColor: text, domainColor: line, tickColor: line, gridColor: line, gridOpacity: 0.5 },
     legend: { labelColor: muted, titleColor: text },

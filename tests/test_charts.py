@@ -120,6 +120,10 @@ def test_run_detail_history_and_baseline(tmp_path):
     assert accuracy["delta"] == pytest.approx(0.09)
     chosen = charts.run_charts(store, ids[0], baseline=ids[1])
     assert chosen["baseline"]["why"] == "chosen" and chosen["baseline"]["run_id"] == ids[1]
+    with mlops_nb.track(name="prepare", store=store) as prep:
+        mlops_nb.log_metric("rows", 60)
+    beside = {p["name"]: p for p in charts.run_charts(store, ids[0], baseline=prep.id)["compare"]["params"]}
+    assert beside["C"]["only"] == "run" and not any(p["changed"] for p in beside.values())  # absent is not changed
 
 
 def test_model_trend_alias_timeline_and_badges(reg):

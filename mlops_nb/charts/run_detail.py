@@ -100,12 +100,17 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def compare(run: dict[str, Any], base: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
-    """Params and metrics of ``run`` beside ``base`` (changed params flagged, metric deltas)."""
+    """Params and metrics of ``run`` beside ``base`` (changed params flagged, ``only`` says which of the two has a
+    param the other lacks; metric deltas)."""
     base_params = base["params"] if base else {}
     base_metrics = base["metrics"] if base else {}
-    params = [{"name": k, "run": run["params"].get(k), "baseline": base_params.get(k),
-               "changed": base is not None and not _same(run["params"].get(k), base_params.get(k))}
-              for k in sorted(set(run["params"]) | set(base_params))]  # fmt: skip
+    params = []
+    for k in sorted(set(run["params"]) | set(base_params)):
+        a, b = run["params"].get(k), base_params.get(k)
+        # a param only one of them has is not a change (a training run beside the run that prepared its data)
+        only = None if base is None or (k in run["params"]) == (k in base_params) else ("run" if k in run["params"] else "baseline")
+        params.append({"name": k, "run": a, "baseline": b, "only": only,
+                       "changed": base is not None and only is None and not _same(a, b)})  # fmt: skip
     metrics = []
     for k in sorted(set(run["metrics"]) | set(base_metrics)):
         a, b = run["metrics"].get(k), base_metrics.get(k)

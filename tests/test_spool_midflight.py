@@ -110,7 +110,10 @@ def s3_behind_proxy(mlops_home, monkeypatch):
 
     from moto.server import ThreadedMotoServer
 
+    import s3fs
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    s3fs.S3FileSystem.clear_instance_cache()  # a client cached by an earlier test talks to its endpoint
     moto_port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     server.start()
@@ -124,6 +127,7 @@ def s3_behind_proxy(mlops_home, monkeypatch):
     yield proxy
     proxy.stop()
     server.stop()
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 BIG_MODEL = textwrap.dedent("""
@@ -443,6 +447,7 @@ def test_a_kernels_data_snapshot_waits_while_the_bucket_is_down(kernel_env, tmp_
     from mlops_nb import load_data
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    s3fs.S3FileSystem.clear_instance_cache()  # a client cached by an earlier test talks to its endpoint
     port = _free_port()
     servers = [ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)]
     servers[0].start()
@@ -496,3 +501,4 @@ def test_a_kernels_data_snapshot_waits_while_the_bucket_is_down(kernel_env, tmp_
         pd.testing.assert_frame_equal(load_data(f"run:{row['id']}/df", store=store), expected)  # fingerprint checked
     finally:
         servers[-1].stop()
+        s3fs.S3FileSystem.clear_instance_cache()

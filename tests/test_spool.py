@@ -155,3 +155,23 @@ def test_records_spooled_by_a_recorder_that_is_killed_are_written_by_the_next_co
     assert _names(url) == ["kept"]
     row = get_store(url).list_runs()[0]
     assert get_store(url).get_run(row["id"])["metrics"] == {"accuracy": 0.75}
+
+
+def test_a_file_read_while_the_registry_is_down_keeps_the_bytes_the_run_read(pg, tmp_path, capsys):
+    url = config.store_url()
+    csv = tmp_path / "train.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(500)))
+    read = csv.read_bytes()
+    pg.pause()
+    clear_cache()
+    with mlops_nb.track(name="fit", inputs={"train": str(csv)}) as run:
+        mlops_nb.log_metric("accuracy", 0.7)
+    mlops_nb.sync()  # the snapshot is taken at the end of the run, and queued with it
+    assert run.queued
+    csv.write_text("x,y\n1,1\n")  # the user edits the file before the registry is back
+    pg.resume()
+    synced = _cli("sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "Traceback" not in synced.stderr and not spool.has_waiting(url)
+    back = mlops_nb.load_data(f"run:{run.id}/train", store=get_store(url))
+    assert back == read  # the bytes as the run read them, not the edited file

@@ -206,3 +206,14 @@ def test_a_short_run_is_one_transaction_and_a_long_one_is_seen_while_it_runs(sto
             assert time.monotonic() - begun < starts.DELAY_S + 5, "a running run stayed unseen by other processes"
         assert store.get_run(run.id)["status"] == "running"  # and this process sees it at once, too
     assert store.get_run(run.id)["status"] == "finished" and store.get_run(run.id)["metrics"] == {}
+
+
+def test_inputs_that_are_not_frames_are_recorded_and_a_path_string_is_its_file(store, tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("x,y\n1,2\n")
+    with mlops_nb.track(name="mixed", inputs={"train": str(csv), "labels": ["a", "b"], "opts": {"k": 1}}, store=store) as run:
+        mlops_nb.log_metric("accuracy", 0.5)
+    mlops_nb.sync()
+    kinds = {i["name"]: i["kind"] for i in store.get_run(run.id)["inputs"]}
+    assert kinds == {"train": "file", "labels": "object", "opts": "object"}  # the run is written, none lost
+    assert run.inputs["train"]["digest"] == mlops_nb.fingerprint(csv)

@@ -12,9 +12,12 @@ next cell.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +37,24 @@ THREAD = "mlops-snapshots"
 #: Data versions this process uploaded for its recorder: not encoded again by later runs.
 _uploaded: set[str] = set()
 
+
+
+#: A file input bigger than this is not copied into the spool when its snapshot cannot be stored now
+#: (a note says so): the spool has a size cap, and the file itself is still on disk.
+MAX_KEPT_FILE = 256 * 1024**2
+
+
+@contextlib.contextmanager
+def thawed(data: Any) -> Iterator[Any]:
+    """What a kept ``snapshot_data`` record's ``data`` is snapshotted from: the object itself, or for a file
+    kept as its bytes, a temporary file of the same name holding them (its fingerprint is the recorded one)."""
+    if not (isinstance(data, dict) and "file" in data):
+        yield data
+        return
+    with tempfile.TemporaryDirectory(prefix="mlops-spooled-file-") as folder:
+        path = Path(folder) / data["file"]
+        path.write_bytes(data["bytes"])
+        yield path
 
 def submit(items: list[Item], store_url: str, artifacts_url: str, *, pinned: bool = False,
            send: Callable[[dict[str, Any], str], None] | None = None, later: Later | None = None) -> Future | None:  # fmt: skip
@@ -115,8 +136,14 @@ def _keeper(later: Later | None, store_url: str, artifacts_url: str, pinned: boo
         return None
 
     def keep(item: Item, version: dict[str, Any], exc: BaseException) -> str | None:
+        data = item.obj
+        if version["kind"] == "file":  # its bytes now: the file may change on disk before the registry answers
+            path = Path(item.obj)
+            if path.stat().st_size > MAX_KEPT_FILE:
+                return None
+            data = {"file": path.name, "bytes": path.read_bytes()}
         message = {"op": "snapshot_data", "store": store_url, "artifacts": artifacts_url, "digest": item.record["digest"],
-                   "data": item.obj, "version": version, "pinned": pinned}  # fmt: skip
+                   "data": data, "version": version, "pinned": pinned}  # fmt: skip
         return later(message, f"snapshot of {item.record['name']}", exc)
 
     return keep
@@ -131,7 +158,7 @@ def _each(
     returns a note for each one not snapshotted (never an exception: the run is recorded already).
 
     ``keep(item, version, exc)``: offered a copy ``store_one`` failed on; a note (maybe empty)
-    when it keeps it for later, None when not. A file is never kept: its bytes stay on disk, not in a spool.
+    when it keeps it for later, None when not. A file is kept as its bytes (up to :data:`MAX_KEPT_FILE`).
     """
     from ..errors import MlopsError
     from ..fingerprint import fingerprint
@@ -149,7 +176,7 @@ def _each(
             store_one(item, version)
         except Exception as exc:
             kept = None
-            if keep is not None and version["kind"] != "file":
+            if keep is not None:
                 try:
                     kept = keep(item, version, exc)
                 except MlopsError as error:  # the spool could not keep it either (full, disk full)

@@ -214,6 +214,9 @@ def data_record(
     Raises :class:`~mlops_nb.errors.FingerprintError` for unsupported objects.
     """
     info = describe(obj)
+    # Anything else fingerprintable (a list, a dict, a string) is a version by digest only; the registry
+    # needs a kind for it (a record without one could never be written, and its run would wait forever).
+    info["kind"] = info["kind"] or "object"
     digest = digest or fingerprint(obj)
     profile = None
     if info["kind"] in {"dataframe", "series"} and not (known and known(digest)):

@@ -64,9 +64,11 @@ def apply(message: Mapping[str, Any], *, store=None, replay: bool = False) -> li
         record_uploaded(store, message["row"], message["chunks"], version=message.get("version"))
         return []
     if message["op"] == "snapshot_data":  # a copy the bucket or registry could not take when its run ended
+        from ..snapshots.background import thawed
         from ..snapshots.storage import write_snapshot
 
-        write_snapshot(message["data"], message["digest"], store, version=message["version"], pinned=message["pinned"])
+        with thawed(message["data"]) as data:
+            write_snapshot(data, message["digest"], store, version=message["version"], pinned=message["pinned"])
         return []
     if message["op"] == "monitor_result":  # applied once by the store, whatever ``replay`` says
         store.finish_monitor_check(message["check_id"], message["fields"], audit=message["audit"], alert=message["alert"])

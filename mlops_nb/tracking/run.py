@@ -17,6 +17,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
@@ -497,7 +498,8 @@ def track(
     name : str, optional
         Run name.
     inputs : mapping, optional
-        Data the block reads, fingerprinted now (before the block can change it).
+        Data the block reads, fingerprinted now (before the block can change it): frames, arrays,
+        files (a ``Path``, or a string naming an existing file) or any other fingerprintable value.
     tags : mapping, optional
         Labels for the run.
 
@@ -511,7 +513,8 @@ def track(
     """
     run = Run(name, tags=tags, project=project, store=store)
     for key, value in (inputs or {}).items():
-        run.log_input(key, value)
+        # a string naming an existing file is that file (its content is versioned, not its name)
+        run.log_input(key, Path(value) if isinstance(value, str) and os.path.isfile(value) else value)
     return run
 
 

@@ -110,3 +110,24 @@ def test_bad_settings_are_one_line(store):
     with pytest.raises(mlops_nb.errors.MonitorError, match="--since applies to served"):
         mlops_nb.monitor("x", model="churn@production", data="*.csv", since="1d", cron="0 6 * * *", retrain=RETRAIN,
                          drift_share=0.5, store=store)  # fmt: skip
+
+
+def test_log_keep_expires_old_batches_so_disk_stays_flat(store):
+    def stored() -> int:
+        root = store.artifacts.root
+        return sum(p.stat().st_size for p in __import__("pathlib").Path(root).rglob("*") if p.is_file())
+
+    log = TrafficLog("churn@production", store, 1.0, flush_every=3600, keep=0.5)
+    rows = pd.DataFrame({"a": range(2000)}, dtype="float64")
+    sizes = []
+    for i in range(4):
+        assert log.offer(rows + i, 1)
+        assert log.flush() == 2000
+        sizes.append(stored())
+        time.sleep(0.6)  # the next write finds this batch older than keep
+    assert log.expired_batches >= 2 and sizes[-1] < sizes[0] * 2  # flat, not growing by a batch per write
+    newest = load_traffic("served:churn@production", store=store)
+    assert len(newest) == 2000 and newest["a"].iloc[0] == 3.0  # only the batch younger than keep is left
+    assert len(store.list_runs(name="served:churn@production")) == 4  # the runs stay: what was served when
+    with pytest.raises(ServeError, match="--log-keep must be a positive duration"):
+        TrafficLog("m@a", store, 1.0, keep=0)

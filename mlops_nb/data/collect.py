@@ -13,14 +13,20 @@ import time
 from typing import Any
 
 
-def collect(store: Any, *, keep_days: float = 30.0, dry_run: bool = False) -> dict[str, Any]:
-    """Drop unkept snapshots and delete their orphan chunks; return what was (or would be) freed."""
+def collect(store: Any, *, keep_days: float = 30.0, dry_run: bool = False, among: Any = None) -> dict[str, Any]:
+    """Drop unkept snapshots and delete their orphan chunks; return what was (or would be) freed.
+
+    ``among``: only these data versions are candidates (a traffic log expiring its own batches).
+    """
     if keep_days < 0:
         from ..errors import SnapshotError
 
         raise SnapshotError(f"keep_days must be >= 0, got {keep_days}.", keep_days=keep_days)
     cutoff = time.time() - keep_days * 86400
     victims = store.unkept_snapshots(cutoff)
+    if among is not None:
+        wanted = set(among)
+        victims = [v for v in victims if v["digest"] in wanted]
     digests = [v["digest"] for v in victims]
     manifests = [v["manifest"] for v in victims]
     if dry_run:

@@ -38,17 +38,21 @@ def predict_command(model: str, input_path: str, output: str, keep: tuple[str, .
               help="Seconds between the scoring runs recording each caller's requests and rows.")  # fmt: skip
 @click.option("--log-sample", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of scored requests logged as data (served:MODEL) for the monitors; 0: none.")  # fmt: skip
+@click.option("--log-keep", default=None, metavar="DURATION",
+              help="Delete logged rows older than this (7d, 12h); default: kept until mlops-nb gc.")  # fmt: skip
 def serve_command(
     model: str, host: str, port: int, poll: float, token_file: str | None, no_auth: bool, certfile: str | None,
     keyfile: str | None, max_bytes: int, max_rows: int, record_every: float, log_sample: float = 0.0,
+    log_keep: str | None = None,
 ) -> None:  # fmt: skip
     """Serve MODEL over HTTP (/invocations, /health, /version); follows NAME@ALIAS when it moves."""
     from .access import Access
     from .serve import serve
+    from .traffic import parse_since
 
     access = Access(tokens={}, max_bytes=max_bytes, max_rows=max_rows, record_every=record_every)
     serve(model, host=host, port=port, poll=poll, access=access, token_file=token_file, no_auth=no_auth,
-          certfile=certfile, keyfile=keyfile, log_sample=log_sample)  # fmt: skip
+          certfile=certfile, keyfile=keyfile, log_sample=log_sample, log_keep=parse_since(log_keep))  # fmt: skip
 
 
 COMMANDS = [predict_command, serve_command]

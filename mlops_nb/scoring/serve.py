@@ -225,13 +225,15 @@ def serve(
     certfile: str | None = None,
     keyfile: str | None = None,
     log_sample: float = 0.0,
+    log_keep: float | None = None,
 ) -> None:
     """Serve ``model`` over HTTP until interrupted, following its alias (see the module docs).
 
     Callers need a bearer token from ``token_file`` or ``MLOPS_NB_SERVE_TOKEN`` unless
     ``no_auth`` (loopback only); ``certfile``/``keyfile`` serve HTTPS; ``access`` sets the
     limits (see :mod:`mlops_nb.scoring.access`).  ``log_sample`` > 0 logs that share of the
-    scored requests as ``served:MODEL`` data for the monitors (see :mod:`mlops_nb.scoring.traffic`).
+    scored requests as ``served:MODEL`` data for the monitors (see :mod:`mlops_nb.scoring.traffic`),
+    their rows kept ``log_keep`` seconds (default: until ``mlops-nb gc``).
     """
     import os
 
@@ -248,5 +250,5 @@ def serve(
     scheme = "https" if certfile else "http"
     who = "anyone on this machine (--no-auth)" if access.no_auth else f"{len(set(access.tokens.values()))} token name(s)"
     print(f"serving {d['ref']}" + (f" (following {d['follows']})" if d["follows"] else "") + f" on {scheme}://{host}:{port} for {who}", flush=True)
-    traffic = TrafficLog(model, holder.store, log_sample) if log_sample else None
+    traffic = TrafficLog(model, holder.store, log_sample, keep=log_keep) if log_sample else None
     uvicorn.run(create_app(holder, access, traffic), host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile)

@@ -13,7 +13,9 @@ checks a file.
 
 Bounded: at most ``max_rows`` rows wait in memory (more are counted as dropped, never
 queued), so memory stays flat and the registry grows by at most ``max_rows`` rows per
-flush however heavy the traffic.
+flush however heavy the traffic; with ``keep`` (``--log-keep 7d``) batches older than that
+are expired (their rows' chunks deleted, the runs kept as the record that they were served),
+so disk use stays flat too.
 """
 
 from __future__ import annotations
@@ -53,13 +55,21 @@ class TrafficLog:
         Seconds between writes (a write also happens when ``max_rows`` rows wait).
     max_rows : int
         Rows held in memory at most; requests beyond it are dropped from the log (counted).
+    keep : float, optional
+        Seconds a batch's rows are kept; older ones are expired after a write (at most once a minute).
     """
 
     def __init__(
         self, model: str, store: SqlStore, sample: float, *, flush_every: float = 10.0, max_rows: int = 20_000,
+        keep: float | None = None,
     ) -> None:  # fmt: skip
         if not 0 < sample <= 1:
             raise ServeError(f"--log-sample must be in (0, 1], got {sample!r}.")
+        if keep is not None and keep <= 0:
+            raise ServeError(f"--log-keep must be a positive duration (e.g. 7d), got {keep!r} seconds.")
+        self.keep = keep
+        self._expired_at = 0.0
+        self.expired_batches = 0
         self.name = PREFIX + model
         self.store = store
         self.sample = sample
@@ -141,7 +151,17 @@ class TrafficLog:
         self.logged_rows += len(frame)
         self.batches += 1
         self.last_error = None
+        self._expire()
         return len(frame)
+
+    def _expire(self) -> None:
+        if self.keep is None or time.time() - self._expired_at < min(60.0, self.keep / 10):
+            return
+        self._expired_at = time.time()
+        try:
+            self.expired_batches += expire_traffic(self.name, self.keep, self.store)["versions"]
+        except (MlopsError, OSError) as exc:  # the registry is down: expired next time
+            log.warning("expiring served batches older than %s failed: %s", _duration(self.keep), exc)
 
     def _write(self, frame: pd.DataFrame) -> None:
         writer = self._writer
@@ -301,6 +321,22 @@ def _keep_rows(name: str, frame: pd.DataFrame, record: dict[str, Any], store: Sq
     deliver(message, store=store, what=f"snapshot of {name}")
 
 
+def expire_traffic(name: str, keep: float, store: SqlStore) -> dict[str, Any]:
+    """Delete the rows of the batches of traffic log ``name`` older than ``keep`` seconds (see :func:`collect
+    <mlops_nb.data.collect.collect>`); their runs stay, as the record of what was served when."""
+    from sqlalchemy import select
+
+    from ..data.collect import collect
+    from ..store import schema as t
+    from ..store.engine import read_transaction
+
+    with read_transaction(store.engine) as conn:
+        digests = [r[0] for r in conn.execute(
+            select(t.run_data.c.digest).join(t.runs, t.runs.c.id == t.run_data.c.run_id)
+            .where(t.runs.c.name == name, t.run_data.c.name == INPUT_NAME)).all()]  # fmt: skip
+    return collect(store, keep_days=keep / 86400, among=digests)
+
+
 def parse_since(text: str | float | None) -> float | None:
     """Seconds in ``30m``, ``12h``, ``1d``, ``2w`` (or a number of seconds); None for None."""
     if text is None or isinstance(text, (int, float)):
@@ -334,17 +370,22 @@ def load_traffic(ref: str, *, since: str | float | None = None, store: SqlStore 
     store = store or get_store()
     cutoff = (now or time.time()) - window if window is not None else None
     runs = [r for r in store.list_runs(name=name) if r["status"] == "finished"]
-    frames = []
+    frames, expired = [], 0
     for run in sorted(runs, key=lambda r: r["start_time"]):
         if cutoff is not None and run["metrics"].get("served_to", run["start_time"]) < cutoff:
             continue
         inputs = store.get_run(run["id"]).get("inputs", [])  # list_runs leaves inputs out
         record = next((i for i in inputs if i["name"] == INPUT_NAME), None)
-        if record is not None:
-            frames.append(read_snapshot(record["digest"], store))
+        if record is None:
+            continue
+        if store.get_snapshot(record["digest"]) is None:  # expired (--log-keep) or collected (mlops-nb gc)
+            expired += 1
+            continue
+        frames.append(read_snapshot(record["digest"], store))
     if not frames:
         since_text = f" in the last {_duration(window)}" if window is not None else ""
-        raise ServeError(f"No requests of {name[len(PREFIX):]} were logged{since_text}: serve it with "
+        gone = f" ({expired} older batch(es) expired: their rows were deleted)" if expired else ""
+        raise ServeError(f"No requests of {name[len(PREFIX):]} were logged{since_text}{gone}: serve it with "
                          f"`mlops-nb serve {name[len(PREFIX):]} --log-sample 0.1`.", log=name)  # fmt: skip
     frame = pd.concat(frames, ignore_index=True)
     if cutoff is not None:

@@ -10,6 +10,7 @@ renamed into place, so a reader never sees a half-written file.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 import uuid
@@ -22,6 +23,8 @@ import fsspec
 from ..errors import ArtifactError, ConfigError, IntegrityError
 
 _CHUNK = 1 << 20
+log = logging.getLogger("mlops_nb.artifacts")
+_quieted: set[int] = set()
 
 
 class ArtifactStore:
@@ -45,6 +48,8 @@ class ArtifactStore:
             ) from None
         self.root = self.root.rstrip("/")
         self._local = "file" in _protocols(self.fs)
+        if getattr(self.fs, "async_impl", False):
+            _quiet_orphaned_transfers()
 
     def path(self, digest: str) -> str:
         """Location of an artifact within the filesystem."""
@@ -250,3 +255,32 @@ def _sha256_file(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _quiet_orphaned_transfers() -> None:
+    """Async filesystems (s3fs) run on fsspec's own event loop. A connection cut mid-upload leaves
+    transfer tasks whose errors nobody retrieves, and asyncio prints each with a traceback, although
+    the upload's failure is already reported (an ArtifactError, the spool). Those go to the debug log;
+    every other loop error keeps its handler."""
+    try:
+        from fsspec.asyn import get_loop
+
+        loop = get_loop()
+    except Exception:  # noqa: BLE001 - no loop, nothing to quiet
+        return
+    if id(loop) in _quieted:
+        return
+    _quieted.add(id(loop))
+    previous = loop.get_exception_handler()
+
+    def handler(loop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if exc is not None and (isinstance(exc, OSError) or type(exc).__module__.startswith("aiohttp")):
+            log.debug("an interrupted transfer's error: %s: %s", type(exc).__name__, exc)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.call_soon_threadsafe(loop.set_exception_handler, handler)

@@ -121,6 +121,12 @@ def spooled_run(store, name: str, reason: str = "connection refused (test)") -> 
 
 
 @pytest.fixture
+def jp_server_config():
+    """pytest-jupyter's server with the mlops_nb extension enabled."""
+    return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}
+
+
+@pytest.fixture
 def registry(jp_root_dir, monkeypatch):
     """The server root's own ``.mlops/`` (no MLOPS_NB_* variables: found as the kernel would)."""
     for var in ("MLOPS_NB_HOME", "MLOPS_NB_STORE_URL", "MLOPS_NB_ARTIFACTS_URL", "MLOPS_NB_POLICY", "MLOPS_NB_NOTEBOOK"):

@@ -7,14 +7,9 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from sidebar_support import registry  # noqa: F401  (a fixture)
+from sidebar_support import jp_server_config, registry  # noqa: F401  (fixtures)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}
 
 
 @pytest.fixture

@@ -12,14 +12,9 @@ import mlops_nb
 from mlops_nb.environment import current_user
 from mlops_nb.store import clear_cache
 
-from sidebar_support import registry, spooled_run  # noqa: F401  (registry: a fixture)
+from sidebar_support import jp_server_config, registry, spooled_run  # noqa: F401  (fixtures)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}
 
 
 @pytest.fixture

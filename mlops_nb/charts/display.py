@@ -111,3 +111,10 @@ class Charts(list):
 
     def __repr__(self) -> str:
         return "\n".join(repr(c) for c in self)
+
+
+def show_charts(out: Any, charts: list[dict[str, Any]]) -> None:
+    """Put ``charts`` in an ipywidgets ``Output`` (live views only: no static SVG; a panel's static HTML
+    covers nbconvert)."""
+    out.outputs = tuple({"output_type": "display_data", "data": Chart(c, static=False)._repr_mimebundle_(), "metadata": {}}
+                        for c in charts)  # fmt: skip

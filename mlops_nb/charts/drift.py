@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from sqlalchemy import select
 from ..errors import NotFoundError
 from ..store import schema as t
 from ..store.engine import read_transaction
-from .vega import BAD_COLOR, COUNTED, CUR_COLOR, REF_COLOR, chart, clean, empty, spec, tooltip
+from .vega import BAD_COLOR, COUNTED, CUR_COLOR, REF_COLOR, chart, clean, empty, iso_time, spec, tooltip
 
 if TYPE_CHECKING:
     from ..store import SqlStore
@@ -76,10 +75,6 @@ def _monitor_drift_check(store: SqlStore, monitor: str) -> int | None:
             if found is not None:
                 return found
         return None
-
-
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def histograms(row: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +150,7 @@ def monitor_timeline(store: SqlStore, monitor: str) -> dict[str, Any]:
                    t.monitor_checks.c.n_drifted, t.monitor_checks.c.decision)
             .where(t.monitor_checks.c.monitor == monitor, t.monitor_checks.c.drift_share.is_not(None))
             .order_by(t.monitor_checks.c.created_at.desc()).limit(MAX_CHECKS)).all()  # fmt: skip
-    rows = [{"check": c.id, "when": _when(c.created_at), "share": c.drift_share, "decision": c.decision or ""} for c in reversed(checks)]
+    rows = [{"check": c.id, "when": iso_time(c.created_at), "share": c.drift_share, "decision": c.decision or ""} for c in reversed(checks)]
     return _timeline(rows, f"drift over time: monitor {monitor}", threshold)
 
 
@@ -169,7 +164,7 @@ def check_timeline(store: SqlStore, row: dict[str, Any] | None) -> dict[str, Any
                    t.drift_checks.c.dataset_drift)
             .where(t.drift_checks.c.reference == row["reference"])
             .order_by(t.drift_checks.c.created_at.desc()).limit(MAX_CHECKS)).all()  # fmt: skip
-    rows = [{"check": c.id, "when": _when(c.created_at), "share": (c.n_drifted / c.n_columns) if c.n_columns else 0.0,
+    rows = [{"check": c.id, "when": iso_time(c.created_at), "share": (c.n_drifted / c.n_columns) if c.n_columns else 0.0,
              "decision": badge(c.n_drifted, c.n_columns, c.dataset_drift)["text"]} for c in reversed(checks)]  # fmt: skip
     threshold = ((row.get("result") or {}).get("summary") or {}).get("drift_share")
     return _timeline(rows, f"drift over time: checks against {row['reference']}", threshold)

@@ -110,10 +110,9 @@ class _Walk:
 
     def model_root(self, key: str) -> str:
         from ..registry import get_model_version
+        from ..registry.lineage import model_key
 
-        if "/" in key and "@" not in key:
-            key = key.replace("/", ":", 1)
-        version = get_model_version(key, store=self.store)
+        version = get_model_version(model_key(key), store=self.store)
         row = self.store.get_model_version(version.digest)
         node = self.model(row["digest"], row.get("run_id"), 0, row["class_name"])
         self.registered(row["digest"], node)

@@ -55,7 +55,7 @@ def lineage_command(shell, line: str) -> Any:
     from ..store import get_store
     from . import Charts, lineage_chart
 
-    tree = lineage(args.ref.replace("/", ":", 1) if args.ref.startswith("model:") and "@" not in args.ref else args.ref)
+    tree = lineage(args.ref)
     if not args.text:
         display(Charts(lineage_chart(get_store(), args.ref)["charts"]))
     return tree

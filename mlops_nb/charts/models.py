@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,17 +10,13 @@ from sqlalchemy import select
 from ..registry.promotion import ALIAS_ACTIONS
 from ..store import schema as t
 from ..store.engine import read_transaction
-from .vega import BEST_COLOR, COUNTED, REF_COLOR, chart, clean, empty, spec, tooltip
+from .vega import BEST_COLOR, COUNTED, REF_COLOR, chart, clean, empty, iso_time, spec, tooltip
 
 if TYPE_CHECKING:
     from ..store import SqlStore
 
 
 MAX_TREND_METRICS = 6
-
-
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def model_charts(store: SqlStore, name: str) -> dict[str, Any]:
@@ -72,13 +67,13 @@ def alias_timeline(store: SqlStore, name: str) -> dict[str, Any]:
         alias = payload["alias"]
         held = open_.pop(alias, None)
         if held is not None:
-            held["end"] = _when(event["timestamp"])
+            held["end"] = iso_time(event["timestamp"])
             spans.append(held)
         if payload.get("version") is not None:
-            open_[alias] = {"alias": f"@{alias}", "version": f"v{payload['version']}", "start": _when(event["timestamp"]),
+            open_[alias] = {"alias": f"@{alias}", "version": f"v{payload['version']}", "start": iso_time(event["timestamp"]),
                             "by": event["actor"], "action": event["action"], "model": name, "current": False}  # fmt: skip
     for held in open_.values():
-        spans.append(held | {"end": _when(now), "current": True})
+        spans.append(held | {"end": iso_time(now), "current": True})
     if not spans:
         return empty("aliases", f"{name}: aliases over time", "no alias was ever set on this model")
     doc = spec({
@@ -112,7 +107,7 @@ def decisions(store: SqlStore, name: str) -> dict[str, Any] | None:
         for role, version in (("champion", c.version), ("challenger", c.challenger_version)):
             value = scores.get(f"{name}:{version}")  # keyed by ModelVersion.ref
             if value is not None:
-                rows.append({"check": f"#{c.id} {_when(c.created_at)[:10]}", "role": role, "version": f"v{version}",
+                rows.append({"check": f"#{c.id} {iso_time(c.created_at)[:10]}", "role": role, "version": f"v{version}",
                              "score": clean(value), "decision": c.decision, "monitor": c.monitor,
                              "metric": c.metric or ""})  # fmt: skip
     if not checks:

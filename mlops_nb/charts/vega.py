@@ -11,6 +11,7 @@ altair's import (jsonschema) would cost the sidebar a second per start.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -47,6 +48,11 @@ def spec(body: dict[str, Any], *, values: list[dict[str, Any]] | None = None, wi
 def chart(id: str, title: str, doc: dict[str, Any], marks: int, note: str | None = None) -> dict[str, Any]:  # noqa: A002
     """The chart object the server sends and the notebook displays."""
     return {"id": id, "title": title, "spec": doc, "marks": int(marks), "note": note}
+
+
+def iso_time(ts: float) -> str:
+    """A Unix time as the UTC ISO string Vega's temporal fields read."""
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clean(value: Any) -> Any:

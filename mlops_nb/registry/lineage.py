@@ -51,6 +51,11 @@ class Lineage:
         return {"root": self.root.to_dict(), "read_by": self.read_by}
 
 
+def model_key(key: str) -> str:
+    """A model reference as get_model_version reads it: ``NAME/3`` (the sidebar's and charts' form) is ``NAME:3``."""
+    return key.replace("/", ":", 1) if "/" in key and "@" not in key else key
+
+
 def lineage(ref: str, *, store: SqlStore | None = None) -> Lineage:
     """Trace ``ref`` upstream and list its downstream runs.
 
@@ -74,7 +79,7 @@ def lineage(ref: str, *, store: SqlStore | None = None) -> Lineage:
     if kind == "model":
         from .versions import get_model_version
 
-        digest = get_model_version(key, store=store).digest  # NAME@ALIAS, NAME:3 or a digest
+        digest = get_model_version(model_key(key), store=store).digest  # NAME@ALIAS, NAME:3 or a digest
         return Lineage(walker.model(store.get_model_version(digest), 0), [])
     raise NotFoundError(
         f"Cannot trace {ref!r}: use run:ID, data:DIGEST or model:DIGEST (a unique prefix is enough).", ref=ref

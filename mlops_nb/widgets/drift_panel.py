@@ -22,7 +22,7 @@ import ipywidgets as W
 
 from mlops_nb.drift.render import drift_order_key, header_html, legend_html, report_html, table_html
 
-from ..charts import Chart
+from ..charts.display import show_charts
 from ..charts.drift import column_chart
 from .fallback import StaticFallback
 
@@ -140,8 +140,7 @@ class DriftPanel(StaticFallback):
         hist = self.report.histograms.get(name) if name is not None else None
         self.message.value = f"<i>{name}: no histogram ({row['status']}).</i>" if row is not None and hist is None else ""
         self.chart = column_chart(row, hist) if hist is not None else None
-        self.chart_out.outputs = () if self.chart is None else (
-            {"output_type": "display_data", "data": Chart(self.chart, static=False)._repr_mimebundle_(), "metadata": {}},)
+        show_charts(self.chart_out, [] if self.chart is None else [self.chart])
 
     # ------------------------------------------------------------------ control
     def sort_by(self, key: str, descending: bool = False) -> "DriftPanel":

@@ -17,6 +17,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..charts.display import show_charts
 from ..errors import MlopsError, SearchError
 from ..report import number_text, when_text
 from ..search import RunPage, count_runs, metric_keys, search_runs
@@ -166,7 +167,7 @@ class RunsPanel(StaticFallback):
         finally:
             self._quiet = False
         self.charts = answer["charts"]
-        _show(self.charts_out, self.charts)
+        show_charts(self.charts_out, self.charts)
         return self
 
     def _sort_options(self, current: str) -> list[str]:
@@ -193,7 +194,7 @@ class RunsPanel(StaticFallback):
         if len(chosen) < 2:
             self.comparison.value = "<i>Select two or more runs to compare.</i>"
             self.comparison_charts = []
-            _show(self.comparison_out, [])
+            show_charts(self.comparison_out, [])
             return self
         from ..charts.runs import comparison
         from ..store import get_store
@@ -201,7 +202,7 @@ class RunsPanel(StaticFallback):
         store = self.store or get_store()
         self.comparison.value = comparison_table(chosen)
         self.comparison_charts = comparison(chosen, {r["id"]: store.get_run(r["id"])["metric_history"] for r in chosen})
-        _show(self.comparison_out, self.comparison_charts)
+        show_charts(self.comparison_out, self.comparison_charts)
         return self
 
     # ------------------------------------------------------------------ display
@@ -261,10 +262,3 @@ def comparison_table(runs: list[dict[str, Any]]) -> str:
             rows.append(f"<tr><th>{section[:-1]} {html.escape(key)}</th>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
-
-def _show(out: W.Output, charts: list[dict[str, Any]]) -> None:
-    """Put ``charts`` in an Output widget (live view only: no static SVG, the panel's static HTML covers nbconvert)."""
-    from ..charts import Chart
-
-    out.outputs = tuple({"output_type": "display_data", "data": Chart(c, static=False)._repr_mimebundle_(), "metadata": {}}
-                        for c in charts)  # fmt: skip

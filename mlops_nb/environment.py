@@ -1,4 +1,4 @@
-"""Where and with what a run executed: Python, key packages, git state, notebook path."""
+"""Where and with what a run executed: Python, key packages, user, notebook path (git state: :mod:`.gitstate`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import functools
 import getpass
 import os
 import platform
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Mapping
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 KEY_PACKAGES = (
@@ -55,80 +51,6 @@ def current_user() -> str:
         return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return "unknown"
-
-
-_NO_GIT_S = 10.0
-_no_git: dict[Path, float] = {}  # cwd -> when it was last found outside any work tree
-
-
-def prefetch_git_state(path: str | os.PathLike[str] | None = None) -> Any:
-    """A Future of :func:`git_state` of ``path``, taken in a thread from now (a run starting), so
-    that the ``git status`` it waits for overlaps the run's own work; None outside a work tree."""
-    cwd = Path(path or os.getcwd())
-    if not any(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE")) and _gitdir(cwd) is None:
-        return None  # no process to wait for
-    from concurrent.futures import Future
-
-    future: Future = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(_git_status(cwd))
-        except BaseException as exc:  # handed to whoever asks for the result
-            future.set_exception(exc)
-
-    threading.Thread(target=work, name="mlops-git-state", daemon=True).start()
-    return future
-
-
-def git_state(path: str | os.PathLike[str] | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git work tree containing ``path``; (None, None) outside one.
-
-    Outside a work tree no process is started (a few ``stat`` calls tell, and
-    the answer is kept :data:`_NO_GIT_S` seconds); inside one, a single ``git
-    status`` gives both, every time: an edit between two runs must show.
-    """
-    cwd = Path(path or os.getcwd())
-    if not any(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE")) and _gitdir(cwd) is None:
-        return None, None
-    return _git_status(cwd)
-
-
-def _git_status(cwd: Path) -> tuple[str | None, bool | None]:
-    try:
-        done = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=10,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    if done.returncode != 0:
-        return None, None
-    lines = done.stdout.splitlines()
-    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
-    if commit is None or commit == "(initial)":  # a repository without a commit yet
-        return None, None
-    return commit, any(not line.startswith("#") for line in lines if line.strip())
-
-
-def _gitdir(cwd: Path) -> Path | None:
-    """The git directory of the work tree holding ``cwd`` (``.git``, or where a ``.git`` file points)."""
-    if time.monotonic() - _no_git.get(cwd, -_NO_GIT_S) < _NO_GIT_S:
-        return None
-    try:
-        folder = cwd.resolve()
-    except OSError:
-        return None
-    for parent in (folder, *folder.parents):
-        dot_git = parent / ".git"
-        if dot_git.is_dir():
-            return dot_git
-        if dot_git.is_file():  # a linked work tree or a submodule: "gitdir: PATH"
-            text = dot_git.read_text(errors="replace").strip()
-            if text.startswith("gitdir:"):
-                return (parent / text.partition(":")[2].strip()).resolve()
-    _no_git[cwd] = time.monotonic()
-    return None
 
 
 def notebook_path(user_ns: Mapping[str, Any] | None = None) -> str | None:

@@ -83,7 +83,7 @@ def _start(store, message: Mapping[str, Any], replay: bool) -> None:
 
 
 def _start_fields(message: Mapping[str, Any]) -> dict[str, Any]:
-    from ..environment import git_state
+    from ..gitstate import git_state
 
     fields = dict(message["fields"])
     # taken when the run started, where the run was made in this process (see Run.start)

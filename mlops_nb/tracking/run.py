@@ -254,7 +254,7 @@ class Run:
         self._t0 = time.perf_counter()
         self.status = "running"
         if persist:  # written from this process: git status runs beside the run, not after it
-            from ..environment import prefetch_git_state
+            from ..gitstate import prefetch_git_state
             from . import starts
 
             self._git = prefetch_git_state()

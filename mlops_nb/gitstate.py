@@ -1,0 +1,196 @@
+"""The git state of a run: the commit checked out and whether the work tree differs from it.
+
+A ``git status`` costs a process (2-3 ms, more than the rest of a small run), so the answer is
+kept per work tree and reused while nothing git looks at has changed: ``HEAD``, the ref it names,
+``packed-refs``, the index, and the ``stat`` of every tracked file, the way git itself decides
+which files to read again. A file modified within :data:`RACY_NS` of the answer is never trusted
+(file times come from a coarse clock, so a second edit may keep the same time and size, git's
+"racily clean" case): while one exists, every run asks git again. Work trees with submodules,
+linked work trees, more than :data:`MAX_CACHED_FILES` tracked files, or a ``GIT_DIR`` /
+``GIT_WORK_TREE`` in the environment always ask git.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+#: How long a folder found outside any work tree is remembered as such.
+NO_GIT_S = 10.0
+#: A tracked file modified less than this before the answer makes the answer untrustworthy.
+RACY_NS = 2_000_000_000
+#: Above this many tracked files, stat-ing them all costs what ``git status`` does.
+MAX_CACHED_FILES = 5000
+
+State = tuple[str | None, bool | None]
+
+_no_git: dict[Path, float] = {}  # cwd -> when it was last found outside any work tree
+_cache: dict[Path, _Answer] = {}  # work tree root -> the last trustworthy answer
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    state: State
+    refs: tuple  # stat signatures of HEAD, its ref, packed-refs and the index
+    files: tuple[tuple[bytes, tuple], ...]  # (absolute path, stat signature) per tracked file
+
+
+def git_state(path: str | os.PathLike[str] | None = None) -> State:
+    """(commit, dirty) of the git work tree containing ``path``; (None, None) outside one.
+
+    Outside a work tree no process is started (a few ``stat`` calls tell, and the answer is kept
+    :data:`NO_GIT_S` seconds); inside one, ``git status`` is asked unless its last answer for this
+    work tree provably still holds (see the module's docstring): an edit between two runs shows.
+    """
+    cwd = Path(path or os.getcwd())
+    if _git_env():
+        return _git_status(cwd)
+    found = _work_tree(cwd)
+    if found is None:
+        return None, None
+    gitdir, root = found
+    cached = _cache.get(root)
+    if cached is not None and _still_holds(cached, gitdir):
+        return cached.state
+    return _refresh(cwd, gitdir, root)
+
+
+def prefetch_git_state(path: str | os.PathLike[str] | None = None) -> Future | None:
+    """A Future of :func:`git_state` of ``path``, taken from now (a run starting); None outside a
+    work tree. A kept answer that still holds is given at once; a ``git status`` runs in a thread
+    so that it overlaps the run's own work."""
+    cwd = Path(path or os.getcwd())
+    future: Future = Future()
+    if not _git_env():
+        found = _work_tree(cwd)
+        if found is None:
+            return None
+        cached = _cache.get(found[1])
+        if cached is not None and _still_holds(cached, found[0]):
+            future.set_result(cached.state)
+            return future
+
+    def work() -> None:
+        try:
+            future.set_result(git_state(cwd))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="mlops-git-state", daemon=True).start()
+    return future
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # a status never rewrites the user's index
+
+
+def _git_env() -> bool:
+    return any(os.environ.get(v) for v in ("GIT_DIR", "GIT_WORK_TREE"))
+
+
+def _git_status(cwd: Path) -> State:
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=10, env=_env(),
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    if done.returncode != 0:
+        return None, None
+    lines = done.stdout.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":  # a repository without a commit yet
+        return None, None
+    return commit, any(not line.startswith("#") for line in lines if line.strip())
+
+
+def _refresh(cwd: Path, gitdir: Path, root: Path) -> State:
+    """Ask git, and keep the answer when it can be checked cheaply later."""
+    if gitdir.parent != root or (root / ".gitmodules").exists():
+        _cache.pop(root, None)
+        return _git_status(cwd)
+    refs = _ref_signatures(gitdir)  # before git runs: a change while it runs shows next time
+    files = _tracked_files(root)
+    state = _git_status(cwd)
+    if files is None or state[0] is None:
+        _cache.pop(root, None)
+        return state
+    with _lock:
+        _cache[root] = _Answer(state, refs, files)
+    return state
+
+
+def _tracked_files(root: Path) -> tuple[tuple[bytes, tuple], ...] | None:
+    """Each tracked file with its stat signature; None when they cannot all be trusted."""
+    try:
+        done = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, timeout=10, env=_env())
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = [name for name in done.stdout.split(b"\0") if name]
+    if done.returncode != 0 or len(names) > MAX_CACHED_FILES:
+        return None
+    base = os.fsencode(root) + b"/"
+    racy_after = time.time_ns() - RACY_NS
+    files = []
+    for name in names:
+        signature = _signature(base + name)
+        if signature is None or max(signature[0], signature[1]) > racy_after:
+            return None  # gone, unreadable, or edited too recently to be told from a later edit
+        files.append((base + name, signature))
+    return tuple(files)
+
+
+def _still_holds(answer: _Answer, gitdir: Path) -> bool:
+    if _ref_signatures(gitdir) != answer.refs:
+        return False
+    return all(_signature(path) == signature for path, signature in answer.files)
+
+
+def _ref_signatures(gitdir: Path) -> tuple:
+    head = gitdir / "HEAD"
+    try:
+        target = head.read_text(errors="replace").strip()
+    except OSError:
+        target = ""
+    ref = gitdir / target[4:].strip() if target.startswith("ref:") else None
+    return (
+        target,
+        _signature(os.fsencode(ref)) if ref is not None else None,
+        _signature(os.fsencode(gitdir / "packed-refs")),
+        _signature(os.fsencode(gitdir / "index")),
+    )
+
+
+def _signature(path: bytes) -> tuple | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode
+
+
+def _work_tree(cwd: Path) -> tuple[Path, Path] | None:
+    """(git directory, work tree root) of the work tree holding ``cwd``, or None outside one."""
+    if time.monotonic() - _no_git.get(cwd, -NO_GIT_S) < NO_GIT_S:
+        return None
+    try:
+        folder = cwd.resolve()
+    except OSError:
+        return None
+    for parent in (folder, *folder.parents):
+        dot_git = parent / ".git"
+        if dot_git.is_dir():
+            return dot_git, parent
+        if dot_git.is_file():  # a linked work tree or a submodule: "gitdir: PATH"
+            text = dot_git.read_text(errors="replace").strip()
+            if text.startswith("gitdir:"):
+                return (parent / text.partition(":")[2].strip()).resolve(), parent
+    _no_git[cwd] = time.monotonic()
+    return None

@@ -140,9 +140,11 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         project_id = self._write(self._insert_run, run_id, project, fields)
         self._project_ids[project] = project_id  # committed now
 
-    def _insert_run(self, conn: Connection, run_id: str, project: str, fields: Mapping[str, Any]) -> int:
+    def _insert_run(
+        self, conn: Connection, run_id: str, project: str, fields: Mapping[str, Any], status: str = "running"
+    ) -> int:
         row = {k: fields.get(k) for k in _RUN_FIELDS}
-        row.update(id=run_id, status="running", user=self.session_user or fields.get("user") or current_user())
+        row.update(id=run_id, status=status, user=self.session_user or fields.get("user") or current_user())
         row["start_time"] = row["start_time"] or now()
         row["project_id"] = self.project_id(project, conn)
         conn.execute(t.runs.insert(), row)  # values as parameters: the statement is compiled once
@@ -181,10 +183,13 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         stamp = now()
 
         def work(conn: Connection) -> int | None:
-            project_id = self._insert_run(conn, run_id, *start) if start is not None else None
-            found = conn.execute(_UPDATE_RUN, {"run_id_": run_id, **update}).rowcount
-            if not found:
-                raise NotFoundError(f"Run {run_id} was never started in this store.", run_id=run_id)
+            if start is not None:  # inserted finished: one statement instead of an insert and an update
+                project_id = self._insert_run(conn, run_id, start[0], {**start[1], **update}, status)
+            else:
+                project_id = None
+                found = conn.execute(_UPDATE_RUN, {"run_id_": run_id, **update}).rowcount
+                if not found:
+                    raise NotFoundError(f"Run {run_id} was never started in this store.", run_id=run_id)
             self._write_tags(conn, run_id, tags or {})
             if context:
                 self._insert_ignore(conn, t.run_contexts, [{"run_id": run_id, "names": dict(context)}], ["run_id"])

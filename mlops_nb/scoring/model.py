@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MlopsError, NotFoundError, SchemaMismatch
+from .fastpath import FastPath, compile_fast
 
 if TYPE_CHECKING:
     from ..registry import ModelVersion
@@ -54,6 +55,8 @@ class ScoringModel:
     model: Any
     schema: dict[str, str]
     training_digest: str | None
+    #: The numpy route for checked float rows (see :mod:`.fastpath`); None: every request goes through the model.
+    fast: FastPath | None = None
 
     @property
     def label(self) -> str:
@@ -157,7 +160,9 @@ def load_scoring_model(ref: str, *, trust: Any = False, store: SqlStore | None =
     version = get_model_version(ref, store=store)
     model = load_model(version, trust=trust, store=store)
     schema, digest = training_schema(version, model, store)
-    return ScoringModel(version, model, schema, digest)
+    # Only a model whose every column takes numbers: then rows of numbers pass check() by construction.
+    numeric = all(_compatible(d, "float64") and _compatible(d, "int64") for d in schema.values())
+    return ScoringModel(version, model, schema, digest, compile_fast(model, list(schema)) if numeric else None)
 
 
 def training_schema(version: ModelVersion, model: Any, store: SqlStore) -> tuple[dict[str, str], str | None]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MlopsError, ServeError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from ..store import SqlStore
@@ -88,8 +89,12 @@ class TrafficLog:
         self.last_error: str | None = None
 
     # ---- the request path: a random number, sometimes an append ----------------------------
-    def offer(self, frame: pd.DataFrame, version: Any) -> bool:
-        """Keep ``frame`` (a request's rows, scored by ``version``) with probability ``sample``."""
+    def offer(self, frame: pd.DataFrame | np.ndarray, version: Any, *, columns: list[str] | None = None) -> bool:
+        """Keep ``frame`` (a request's rows, scored by ``version``) with probability ``sample``.
+
+        An array (the rows the numpy route scored) is kept as it is, with its ``columns``: the
+        writer thread makes it a frame, so a kept request costs the request path an append only.
+        """
         if random.random() >= self.sample:
             return False
         n = len(frame)
@@ -97,7 +102,7 @@ class TrafficLog:
             if self._rows + n > self.max_rows:
                 self.dropped_rows += n
                 return False
-            self._pending.append((time.time(), version, frame))
+            self._pending.append((time.time(), version, frame if columns is None or not _is_array(frame) else (frame, columns)))
             self._rows += n
             full = self._rows >= self.max_rows
         if full:
@@ -145,7 +150,7 @@ class TrafficLog:
             self._write(frame)
         except (MlopsError, OSError, ValueError) as exc:  # neither the registry nor the local spool took them: serving goes on
             self.last_error = f"{type(exc).__name__}: {exc}"
-            self.dropped_rows += sum(len(f) for _, _, f in batch)
+            self.dropped_rows += sum(_rows(f) for _, _, f in batch)
             log.error("logging %d served requests failed: %s", len(batch), self.last_error)
             return 0
         self.logged_rows += len(frame)
@@ -279,11 +284,19 @@ def writer_main() -> None:
         answers.flush()
 
 
+def _is_array(data: Any) -> bool:
+    return type(data).__name__ == "ndarray"  # numpy is loaded by then; no import on the request path
+
+
+def _rows(kept: Any) -> int:
+    return len(kept[0]) if isinstance(kept, tuple) else len(kept)
+
+
 def _frame(batch) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    frames = [f for _, _, f in batch]
+    frames = [pd.DataFrame(f[0], columns=f[1]) if isinstance(f, tuple) else f for _, _, f in batch]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     counts = [len(f) for f in frames]
     frame = frame.copy()

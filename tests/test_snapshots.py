@@ -154,6 +154,32 @@ def test_damaged_or_missing_chunks_are_named(store):
         read_snapshot(digest, store)
 
 
+def test_snapshots_with_parquet_chunks_still_load(store):
+    """Snapshots written before chunks were Arrow IPC streams (no chunk_format in the manifest) still load."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlops_nb.snapshots import tables
+
+    df = _frames()["mixed frame"]
+    digest = fingerprint(df)
+    table, meta = tables.to_table(df)
+    chunks = []
+    for start, stop in ((0, 200), (200, len(df))):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.slice(start, stop - start), sink, compression="lz4", write_statistics=False)
+        data = sink.getvalue().to_pybytes()
+        chunks.append({"chunk": store.artifacts.put_bytes(data), "rows": stop - start, "size": len(data)})
+    manifest = {"format": "mlops_nb-snapshot-v1", "digest": digest, **meta, "schema": tables.schema_bytes(table.schema),
+                "rows": len(df), "nbytes": int(table.nbytes), "chunks": chunks}  # fmt: skip
+    row = {"digest": digest, "manifest": store.artifacts.put_bytes(json.dumps(manifest).encode()), "kind": "dataframe",
+           "rows": len(df), "nbytes": int(table.nbytes), "stored_bytes": sum(c["size"] for c in chunks)}  # fmt: skip
+    store.record_snapshot(row, chunks, version={"kind": "dataframe"})
+    pd.testing.assert_frame_equal(read_snapshot(digest, store), df)
+
+
 def test_tracked_script_snapshots_inputs_and_registering_pins_them(mlops_home):
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression

@@ -1,7 +1,8 @@
 """Writing a data version's bytes as deduplicated chunks, and reading them back exactly.
 
-A snapshot is a manifest (JSON, an artifact) listing content-addressed chunks: Parquet
-files of a table's rows (LZ4) or raw byte ranges of a file. A chunk already stored by any
+A snapshot is a manifest (JSON, an artifact) listing content-addressed chunks: Arrow IPC
+streams of a table's rows (LZ4 buffers; snapshots written before 2026-12 hold Parquet chunks,
+still read) or raw byte ranges of a file. A chunk already stored by any
 earlier snapshot is not written again. Reading verifies every chunk's SHA-256 (the artifact
 store does) and the rebuilt object's fingerprint against the version's digest, so a
 damaged or missing chunk is an error naming the version and the chunk, never a wrong frame.
@@ -23,6 +24,7 @@ from ..errors import ArtifactError, SnapshotError, SnapshotMissing
 from . import chunking, tables
 
 FORMAT = "mlops_nb-snapshot-v1"
+CHUNK_FORMAT = "arrow-ipc"  # the manifest's chunk_format; none means Parquet (the first snapshots)
 _BATCH = 16  # chunks encoded, leased and uploaded together
 _WORKERS = min(4, os.cpu_count() or 1)  # Parquet encoding and SHA-256 release the GIL
 _IO_WORKERS = _WORKERS + 2  # writes wait on the disk or the network: more of them overlap
@@ -125,22 +127,23 @@ def record_uploaded(store: Any, row: dict[str, Any], chunks: list[dict[str, Any]
 
 def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     table, meta = tables.to_table(obj)
     meta["schema"] = tables.schema_bytes(table.schema)
+    meta["chunk_format"] = CHUNK_FORMAT
     cuts = chunking.row_boundaries(table)
-
-    # Dictionary pages only where values repeat by nature (text, categoricals): on floats they
-    # cost more to build than they save. Statistics are for query engines; chunks are read whole.
-    # LZ4 rather than zstd: 10 % more bytes, but chunks decode twice as fast (load_data waits on it).
-    dictionary = [f.name for f in table.schema if _repeats(f.type)]
+    # Arrow IPC rather than Parquet: a chunk is read whole, so Parquet's encodings buy ~3 % fewer
+    # bytes (LZ4 on both) for 1.8x the encoding and 2.2x the decoding CPU (1M x 25 mixed frame).
+    # One thread per chunk: the writer's own pool would nest in ours.
+    options = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 
     def encoder(start: int, stop: int):
         def encode() -> tuple[str, bytes, int]:
+            # one record batch whatever the column chunks under the slice: the bytes depend on the rows only
+            part = table.slice(start, stop - start).combine_chunks()
             sink = pa.BufferOutputStream()
-            pq.write_table(table.slice(start, stop - start), sink, compression="lz4",
-                           use_dictionary=dictionary, write_statistics=False)  # fmt: skip
+            with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+                writer.write_table(part)
             data = memoryview(sink.getvalue())  # no copy: hashed and written from Arrow's buffer
             return hashlib.sha256(data).hexdigest(), data, stop - start
 
@@ -149,13 +152,6 @@ def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:
     starts = [0, *cuts[:-1]]
     work = [encoder(a, b) for a, b in zip(starts, cuts) if b > a] or [encoder(0, 0)]
     return work, meta, table.num_rows, int(table.nbytes)
-
-
-def _repeats(typ: Any) -> bool:
-    import pyarrow as pa
-
-    t = pa.types
-    return t.is_dictionary(typ) or t.is_string(typ) or t.is_large_string(typ) or t.is_boolean(typ)
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list, workers: int = _WORKERS) -> list:
@@ -312,12 +308,18 @@ def _rebuild(manifest: dict[str, Any], blobs: list[Any]) -> Any:
     import pyarrow.parquet as pq
 
     schema = tables.schema_from_text(manifest["schema"])
+    ipc = manifest.get("chunk_format") == CHUNK_FORMAT
+    options = pa.ipc.IpcReadOptions(use_threads=False)
 
     def decode(source: Any) -> pa.Table:
-        # ParquetFile on the buffer or mapped file itself, one thread per chunk: 1.6x faster than
-        # read_table(BytesIO), which goes through the dataset layer and nests its own thread pool in ours.
+        # Straight from the buffer or mapped file, one thread per chunk (the readers' own pools would nest in ours).
         with source.open() if isinstance(source, _Mapped) else pa.BufferReader(source) as f:
-            part = pq.ParquetFile(f, pre_buffer=False).read(use_threads=False)
+            if ipc:
+                part = pa.ipc.open_stream(f, options=options).read_all()
+                # damaged offsets or indices would make the conversion below read out of bounds, not fail
+                part.validate(full=True)
+            else:
+                part = pq.ParquetFile(f, pre_buffer=False).read(use_threads=False)
         return part if part.schema.equals(schema, check_metadata=True) else part.cast(schema)
 
     parts = parallel_map(decode, blobs)

@@ -14,13 +14,12 @@ never for a user's kernel.
 from __future__ import annotations
 
 import sys
-from importlib.abc import MetaPathFinder
 
 #: Modules whose only use in our processes is a format check no notebook schema asks for.
 SKIPPED = frozenset({"rfc3987_syntax"})
 
 
-class _Skip(MetaPathFinder):
+class _Skip:  # a meta path finder by protocol (importlib.abc costs 7 ms to import)
     def find_spec(self, name, path=None, target=None):  # noqa: ANN001 - the finder protocol
         if name.partition(".")[0] in SKIPPED:
             raise ModuleNotFoundError(f"{name} is skipped by mlops_nb.lean_imports", name=name)

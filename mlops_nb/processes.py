@@ -27,10 +27,16 @@ _START_TOLERANCE_S = 1.0
 _EPOCH_FLOOR_S = 1e9
 _HAS_PROC = os.path.isdir("/proc/self")
 
-try:  # pragma: no cover - which branch runs depends on the environment
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None
+
+
+@functools.lru_cache(maxsize=1)
+def _psutil():
+    """psutil where there is no /proc to read (imported only there: 15 ms)."""
+    try:  # pragma: no cover - which branch runs depends on the environment
+        import psutil
+    except ImportError:  # pragma: no cover
+        return None
+    return psutil
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +60,7 @@ def process_start_time(pid: int) -> float | None:
     if _HAS_PROC:
         stat = _proc_stat(pid)
         return None if stat is None else _boot_relative_start(stat)
+    psutil = _psutil()
     if psutil is not None:
         try:
             return psutil.Process(pid).create_time()
@@ -76,6 +83,7 @@ def process_gone(pid: int, started: float | None) -> bool:
             return False  # no stamp, or an epoch stamp from an older version: cannot be compared
         now_started = _boot_relative_start(stat)
         return now_started is not None and abs(now_started - started) > _START_TOLERANCE_S
+    psutil = _psutil()
     if psutil is not None:
         try:
             proc = psutil.Process(pid)

@@ -90,6 +90,24 @@ def test_run_roundtrip(store):
     assert store.summary()["runs"] == 1
 
 
+def test_several_runs_in_a_few_queries_are_each_what_get_run_gives(store):
+    from sqlalchemy import event
+
+    _finish(store, "a1" + "0" * 30, params={"C": 1}, metrics=[("acc", 0.5, None, 1.0)], inputs=[_data("df")],
+            models=[{"name": "m", "digest": "ef" * 16, "flavor": "skops", "class_name": "sk.LR", "params": {}, "artifact_digest": "1" * 64}])  # fmt: skip
+    _finish(store, "b2" + "0" * 30, tags={"t": "x"}, outputs=[_data("out", "cd" * 16)])
+    _finish(store, "c3" + "0" * 30, metrics=[("acc", 0.1, 0, 1.0), ("acc", 0.2, 1, 2.0)])
+    ids = ["c3" + "0" * 30, "ffff" + "0" * 28, "a1" + "0" * 30, "b2" + "0" * 30]
+    queries: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    many = store.get_runs(ids)
+    asked = len(queries)
+    assert [r["id"] for r in many] == [ids[0], ids[2], ids[3]]  # the order asked; unknown ids left out
+    assert many == [store.get_run(i) for i in (ids[0], ids[2], ids[3])]
+    assert asked <= 8  # a fixed number of queries, not a few per run
+    assert store.get_runs([]) == []
+
+
 def test_data_version_shared_between_runs(store):
     _finish(store, "a" * 32, inputs=[_data("df")])
     _finish(store, "b" * 32, inputs=[_data("frame")])

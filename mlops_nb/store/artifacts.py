@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import fsspec
 
 from ..errors import ArtifactError, ConfigError, IntegrityError
 
@@ -38,18 +37,22 @@ class ArtifactStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            self.fs, self.root = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError) as exc:
-            raise ConfigError(
-                f"Cannot use artifact URL {url!r}: {exc}. Install the fsspec backend for this "
-                "protocol (e.g. s3fs for s3://) or use a local folder.",
-                url=url,
-            ) from None
-        self.root = self.root.rstrip("/")
-        self._local = "file" in _protocols(self.fs)
-        if getattr(self.fs, "async_impl", False):
+        local = _local_folder(url)
+        if local is not None:  # fsspec (40 ms to import) waits until a blob is read or written
+            self.root, self._local, self._fs = local, True, None
+            return
+        fs, root = _url_to_fs(url)
+        self._fs, self.root = fs, root.rstrip("/")
+        self._local = "file" in _protocols(fs)
+        if getattr(fs, "async_impl", False):
             _quiet_orphaned_transfers()
+
+    @property
+    def fs(self):
+        """The fsspec filesystem holding the blobs."""
+        if self._fs is None:
+            self._fs = _url_to_fs(self.url)[0]
+        return self._fs
 
     def path(self, digest: str) -> str:
         """Location of an artifact within the filesystem."""
@@ -223,6 +226,28 @@ class ArtifactStore:
         finally:
             if self.fs.exists(tmp):
                 self.fs.rm(tmp)
+
+
+def _local_folder(url: str) -> str | None:
+    """The absolute folder a plain path or ``file://`` URL names; None for any other URL."""
+    if url.startswith("file://"):
+        url = url[len("file://"):]
+    elif "://" in url or "::" in url:
+        return None
+    return os.path.abspath(os.path.expanduser(url)).rstrip("/") or "/"
+
+
+def _url_to_fs(url: str):
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"Cannot use artifact URL {url!r}: {exc}. Install the fsspec backend for this "
+            "protocol (e.g. s3fs for s3://) or use a local folder.",
+            url=url,
+        ) from None
 
 
 def _protocols(fs) -> tuple[str, ...]:

@@ -22,8 +22,7 @@ def summary(last: int) -> None:
     if counts["runs"] > len(recent):
         click.echo(f"  (the {len(recent)} newest of {counts['runs']} runs; --last N for more)")
     producers: dict[str, str] = {}
-    for row in reversed(recent):  # oldest first, so lineage reads top-down
-        run = store.get_run(row["id"])
+    for run in store.get_runs([row["id"] for row in reversed(recent)]):  # oldest first: lineage reads top-down
         metrics = metrics_text(run["metrics"])
         click.echo(f"  run {run['id'][:8]}  {run['name'] or '-':<16} {run['status']:<9} {metrics}")
         for label, items in (("read", run["inputs"]), ("produced", run["outputs"])):

@@ -93,14 +93,20 @@ def test_a_numpy_route_answering_differently_is_refused():
 
 
 def test_kept_rows_of_the_numpy_route_are_logged_with_their_columns(store):
-    log = TrafficLog("linear@production", store, 1.0)
-    rows = np.array([[1.0, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]])
-    assert log.offer(rows, 3, columns=COLUMNS)
-    assert log.offer(pd.DataFrame(rows[:1] * 10, columns=COLUMNS), 3)
-    assert log.flush() == 3
-    back = load_traffic("served:linear@production", store=store)
-    assert back[COLUMNS].to_numpy().tolist() == [*rows.tolist(), (rows[0] * 10).tolist()]
-    assert back["model_version"].tolist() == ["3"] * 3
+    log = TrafficLog("linear@production", store, 1.0, flush_every=3600).start()  # the writer child; flushed by hand
+    try:
+        rows = np.array([[1.0, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]])
+        assert log.offer(rows, 3, columns=COLUMNS) and log.offer(np.arange(6).reshape(1, 6), 3, columns=COLUMNS)
+        assert log.flush() == 3  # arrays only: sent to the child as Arrow columns built from them
+        assert log.offer(rows[:1] * 10, 4, columns=COLUMNS) and log.offer(pd.DataFrame(rows[1:] * 10, columns=COLUMNS), 4)
+        assert log.flush() == 2  # an array beside a frame (a request the general route scored): frames
+        assert log.describe()["writer"] == "process" and log.dropped_rows == 0
+    finally:
+        log.close()
+    back = load_traffic("served:linear@production", store=store).sort_values("served_at", kind="stable")
+    expected = [*rows.tolist(), list(range(6)), *(rows * 10).tolist()]
+    assert back[COLUMNS].to_numpy().tolist() == expected
+    assert back["model_version"].tolist() == ["3", "3", "3", "4", "4"]
 
 
 def test_the_server_freezes_its_startup_heap(store):

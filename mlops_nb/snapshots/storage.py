@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import allocator
 from ..errors import ArtifactError, SnapshotError, SnapshotMissing
-from . import chunking, tables
+from . import chunking, pipeline, tables
 
 FORMAT = "mlops_nb-snapshot-v1"
 CHUNK_FORMAT = "arrow-ipc"  # the manifest's chunk_format; none means Parquet (the first snapshots)
@@ -74,21 +74,11 @@ def upload_snapshot(obj: Any, digest: str, artifacts: Any, *,
     def add(chunk: tuple[str, Any, int]) -> bool:
         return artifacts.add(chunk[1], chunk[0])[1]
 
-    def make_and_add(make: Callable[[], tuple[str, Any, int]]) -> tuple[tuple[str, Any, int], bool]:
-        chunk = make()
-        return chunk, add(chunk)
-
-    if lease is None:  # each worker encodes a chunk, then writes it while another encodes
-        done = parallel_map(make_and_add, chunks, workers=_IO_WORKERS)
-    else:  # leased before the store is asked whether it has them: a batch at a time
-        done = []
-        for start in range(0, len(chunks), _BATCH):
-            batch = parallel_map(lambda make: make(), chunks[start : start + _BATCH])
-            lease([d for d, _, _ in batch])
-            done += zip(batch, parallel_map(add, batch, workers=_IO_WORKERS))
-    for (chunk_digest, data, chunk_rows), new in done:
-        stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": len(data)})
-        new_bytes += len(data) if new else 0
+    # leased a batch at a time before the store is asked whether it has them; encoded meanwhile
+    done = pipeline.encode_and_store(chunks, add, lease=lease, batch=_BATCH, encoders=_WORKERS, writers=_IO_WORKERS)
+    for chunk_digest, size, chunk_rows, new in done:
+        stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": size})
+        new_bytes += size if new else 0
     manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     manifest_digest = hashlib.sha256(manifest_bytes).hexdigest()

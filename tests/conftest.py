@@ -12,6 +12,10 @@ from mlops_nb.store import clear_cache, get_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The suite's recorders exit with their kernel (tests kill them, wait for them, count them);
+# tests/test_recorder_spare.py turns spare recorders on where it tests them.
+os.environ.setdefault("MLOPS_NB_RECORDER_SPARE_S", "0")
+
 
 @pytest.fixture
 def mlops_home(tmp_path, monkeypatch) -> Path:

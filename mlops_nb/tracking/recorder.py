@@ -11,9 +11,10 @@ Nothing the kernel reads can see the store before then: every connection the
 kernel opens to a registry first waits for the answers
 (:func:`mlops_nb.tracking.writer.wait`), and so does the kernel's exit.  The recorder
 runs in its own session, so a kernel killed with its process group does not
-take unwritten records with it: it writes what reached the pipe, then exits
-when the pipe closes.  If the recorder itself dies, the kernel writes the
-records it did not confirm (:meth:`Recorder.unconfirmed`).
+take unwritten records with it: it writes what reached the pipe, then lets go of
+the kernel when the pipe closes (and may wait for the next kernel: :mod:`.spare`).
+If the recorder itself dies, the kernel writes the records it did not confirm
+(:meth:`Recorder.unconfirmed`).
 
 Run as ``python -m mlops_nb.tracking.recorder`` (by :class:`Recorder` only).
 """
@@ -25,6 +26,7 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +37,8 @@ class Recorder:
     """The kernel's end: starts the process, sends records, collects the answers."""
 
     def __init__(self) -> None:
+        from . import spare
+
         env = dict(os.environ)
         # The recorder imports what the kernel imports: same interpreter, same path.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
@@ -42,13 +46,23 @@ class Recorder:
         # whichever cell runs then.  What it cannot record comes back in its answers.
         lock = _hold(os.environ.get(LOCK_ENV))
         try:
-            with open(log_path(), "ab") as log:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "mlops_nb.tracking.recorder"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, cwd=os.getcwd(),
-                    start_new_session=True,  # a kernel killed with its group leaves the recorder to finish
-                    pass_fds=() if lock is None else (lock,),  # the recorder holds the lock until it exits
-                )  # fmt: skip
+            taken = spare.take(env, os.getcwd(), lock)  # a recorder another kernel left: no imports to pay
+            if taken is not None:
+                self._proc = None
+                self._sock, self.pid = taken
+                self._writer, self._reader = self._sock.makefile("wb"), self._sock.makefile("rb")
+            else:
+                if lock is not None:
+                    env[spare.LOCK_FD_ENV] = str(lock)
+                with open(log_path(), "ab") as log:
+                    self._proc = subprocess.Popen(
+                        [sys.executable, "-m", "mlops_nb.tracking.recorder"],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, cwd=os.getcwd(),
+                        start_new_session=True,  # a kernel killed with its group leaves the recorder to finish
+                        pass_fds=() if lock is None else (lock,),  # the recorder holds the lock until it is done
+                    )  # fmt: skip
+                self._sock, self.pid = None, self._proc.pid
+                self._writer, self._reader = self._proc.stdin, self._proc.stdout
         finally:
             if lock is not None:
                 os.close(lock)
@@ -84,6 +98,8 @@ class Recorder:
 
     @property
     def exit_text(self) -> str:
+        if self._proc is None:
+            return f"the recorder (pid {self.pid}) closed its connection"
         code = self._proc.poll()
         if code is None:
             return "still running"
@@ -105,22 +121,28 @@ class Recorder:
             return pending
 
     def close(self) -> None:
-        """Let the recorder write what it has, then stop it (at kernel exit)."""
+        """Let the recorder write what it has and let go of this kernel (at kernel exit).
+
+        It closes its end when it is done (the last retries of the spool included); it may then
+        wait for another kernel (:mod:`.spare`) or exit.
+        """
         self._outbox.put(None)
         self.wait()
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # still writing: it finishes on its own
-            pass
+        with self._done:  # still writing after that: it finishes on its own
+            self._done.wait_for(lambda: not self._alive, timeout=30)
+        if self._proc is not None:
+            self._proc.poll()  # reaped if it has exited
 
     # ---- threads ----------------------------------------------------------------------
     def _send(self) -> None:
-        pipe = self._proc.stdin
+        pipe = self._writer
         while True:
             item = self._outbox.get()
             try:
                 if item is None:
                     pipe.close()
+                    if self._sock is not None:
+                        self._sock.shutdown(socket.SHUT_WR)  # the recorder reads the end of this kernel
                     return
                 pickle.dump(item, pipe, protocol=pickle.HIGHEST_PROTOCOL)
                 pipe.flush()
@@ -128,7 +150,7 @@ class Recorder:
                 return
 
     def _receive(self) -> None:
-        pipe = self._proc.stdout
+        pipe = self._reader
         while True:
             try:
                 seq, notes, error, queued = pickle.load(pipe)
@@ -300,7 +322,16 @@ def main() -> None:
         pass
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library printing to stdout must not corrupt the answers
+    from . import spare
+
+    lock = os.environ.pop(spare.LOCK_FD_ENV, None)
     serve(sys.stdin.buffer, answers)
+    if lock is not None:  # the job waiting on it may go on
+        with contextlib.suppress(OSError):
+            os.close(int(lock))
+    with contextlib.suppress(OSError):  # a kernel that died cannot read it
+        answers.close()  # the kernel's close() returns
+    spare.linger(serve)
 
 
 if __name__ == "__main__":

@@ -207,11 +207,12 @@ def _installed_class(cls: type) -> bool:
     if cls.__module__ == "builtins":
         return True
     path = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    return bool(path) and os.path.realpath(path).startswith(_installed_roots())
+    return bool(path) and os.path.realpath(path).startswith(installed_roots())
 
 
 @functools.lru_cache(maxsize=1)
-def _installed_roots() -> tuple[str, ...]:
+def installed_roots() -> tuple[str, ...]:
+    """The standard library's and the installed packages' folders, each ending in a separator."""
     import sysconfig
 
     names = ("stdlib", "platstdlib", "purelib", "platlib")

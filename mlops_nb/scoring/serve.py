@@ -198,7 +198,10 @@ def create_app(holder: ModelHolder, access: Access | None = None, traffic: Traff
                 if access is not None:
                     check_rows(len(frame), access.max_rows)
                 # A small request is scored on the event loop: a thread hop costs more than its prediction.
-                predictions = scorer.predict(frame) if len(frame) <= INLINE_ROWS else await asyncio.to_thread(scorer.predict, frame)
+                try:
+                    predictions = scorer.predict(frame) if len(frame) <= INLINE_ROWS else await asyncio.to_thread(scorer.predict, frame)
+                except ValueError as exc:  # the model's own input validation (NaN, infinities): the caller's rows
+                    raise ServeError(f"{scorer.label} cannot score these rows: {str(exc).splitlines()[0]}") from None
                 scored = {c: predictions[c].to_numpy() for c in predictions.columns}
         except TooLarge as exc:
             return error(413, "REQUEST_TOO_LARGE", str(exc))

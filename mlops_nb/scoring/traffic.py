@@ -2,8 +2,8 @@
 
 ``mlops-nb serve churn@production --log-sample 0.1`` keeps about one request in ten.
 On the request path that costs one random number and, for a kept request, one append
-of the frame the server built anyway.  A background thread flushes what was kept every
-few seconds as one tracked run named ``served:churn@production`` whose input ``requests``
+of the rows the server parsed anyway (the numpy route's array, or the frame).  A background
+thread hands what was kept to a writer child every few seconds; the child records it as one tracked run named ``served:churn@production`` whose input ``requests``
 is a data version (snapshotted like any other: chunks stored once, fingerprint checked
 on load), with the columns ``served_at`` and ``model_version`` added.
 

@@ -123,6 +123,33 @@ def test_edits_store_only_the_chunks_they_touch(store, monkeypatch):
     assert write_snapshot(df, fingerprint(df), store)["new_bytes"] == 0  # the same version again: nothing
 
 
+def test_chunk_bytes_depend_on_the_rows_only(store, monkeypatch):
+    """A frame whose pyarrow-string column is two Arrow chunks (pd.concat) has the same chunks as its one-piece twin,
+    and a chunk's rows have the same bytes wherever they sit (Arrow's writer pads a slice with its neighbours' bytes)."""
+    from mlops_nb.snapshots import chunking
+    from mlops_nb.snapshots.storage import upload_snapshot
+
+    monkeypatch.setattr(chunking, "TARGET_CHUNK_BYTES", 1 << 16)
+    rng = np.random.default_rng(4)
+    n = 20_000
+    whole = pd.DataFrame({
+        "x": rng.normal(size=n), "s": pd.array([f"s{k}" for k in rng.integers(0, 10**6, n)], dtype="string[pyarrow]"),
+        "o": np.array([f"user{k}" for k in rng.integers(0, 999, n)], dtype=object), "i8": rng.integers(0, 9, n).astype("int8"),
+        "b": rng.random(n) < 0.5, "n": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 9, n)), dtype="Int64"),
+        "c": pd.Categorical(rng.choice(["lo", "hi"], n)),
+    })  # fmt: skip
+    halves = pd.concat([whole.iloc[: n // 2 + 7], whole.iloc[n // 2 + 7 :]], ignore_index=True)
+    assert halves["s"].array._pa_array.num_chunks == 2
+    digest = fingerprint(whole)
+    _, one = upload_snapshot(whole, digest, store.artifacts)
+    _, two = upload_snapshot(halves, digest, store.artifacts)
+    assert len(one) > 3 and one == two
+    # the rows of the first chunk alone: they end their buffers, where the whole frame's go on
+    first = whole.iloc[: one[0]["rows"]].copy()
+    _, alone = upload_snapshot(first, fingerprint(first), store.artifacts)
+    assert alone == one[:1]
+
+
 def test_files_are_cut_by_content(store, tmp_path):
     rng = np.random.default_rng(2)
     path = tmp_path / "data.bin"

@@ -129,8 +129,7 @@ def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:
 
     def encoder(start: int, stop: int):
         def encode() -> tuple[str, bytes, int]:
-            # one record batch whatever the column chunks under the slice: the bytes depend on the rows only
-            part = table.slice(start, stop - start).combine_chunks()
+            part = _own_buffers(table.slice(start, stop - start))
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
                 writer.write_table(part)
@@ -142,6 +141,31 @@ def _table_chunks(obj: Any) -> tuple[list, dict[str, Any], int, int]:
     starts = [0, *cuts[:-1]]
     work = [encoder(a, b) for a, b in zip(starts, cuts) if b > a] or [encoder(0, 0)]
     return work, meta, table.num_rows, int(table.nbytes)
+
+
+def _own_buffers(part: Any) -> Any:
+    """``part`` as one record batch whose buffers hold its rows only, so its bytes depend on them alone.
+
+    The IPC writer sends a sliced buffer's padding from the buffer itself: up to 63 bytes of the
+    next rows of a string column, 7 of a narrower one, bits of a validity bitmap. Those columns are
+    copied (a tenth of the encoding time here); 64-bit columns without nulls are sliced exactly.
+    """
+    import pyarrow as pa
+
+    if part.num_rows == 0:
+        return part
+    columns = []
+    for column in part.columns:
+        if column.num_chunks > 1:  # the slice spans two chunks of the column (pd.concat of Arrow strings)
+            columns.append(pa.concat_arrays(column.chunks))
+            continue
+        arr = column.chunk(0)
+        try:
+            exact = arr.type.bit_width % 64 == 0 and arr.null_count == 0
+        except ValueError:  # variable width, nested
+            exact = False
+        columns.append(arr if exact else pa.concat_arrays([arr]))
+    return pa.Table.from_arrays(columns, schema=part.schema)
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list, workers: int = _WORKERS) -> list:

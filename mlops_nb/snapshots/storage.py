@@ -2,10 +2,11 @@
 
 A snapshot is a manifest (JSON, an artifact) listing content-addressed chunks: Arrow IPC
 streams of a table's rows (LZ4 buffers; snapshots written before 2026-12 hold Parquet chunks,
-still read) or raw byte ranges of a file. A chunk already stored by any
-earlier snapshot is not written again. Reading verifies every chunk's SHA-256 (the artifact
-store does) and the rebuilt object's fingerprint against the version's digest, so a
-damaged or missing chunk is an error naming the version and the chunk, never a wrong frame.
+still read) or raw byte ranges of a file. A chunk already stored by any earlier snapshot is
+not written again; a manifest is written only once every chunk it lists is stored (fsynced in a local folder).
+Reading checks the rebuilt object's fingerprint against the version's digest, and when that
+fails, each chunk's SHA-256, so a damaged or missing chunk is an error naming the version and
+the chunk, never a wrong frame.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from . import chunking, pipeline, tables
 
 FORMAT = "mlops_nb-snapshot-v1"
 CHUNK_FORMAT = "arrow-ipc"  # the manifest's chunk_format; none means Parquet (the first snapshots)
-_BATCH = 16  # chunks encoded, leased and uploaded together
-_WORKERS = min(4, os.cpu_count() or 1)  # Parquet encoding and SHA-256 release the GIL
+_BATCH = 16  # chunks leased together (one database write), then stored
+_WORKERS = min(4, os.cpu_count() or 1)  # Arrow encoding and SHA-256 release the GIL
 _IO_WORKERS = _WORKERS + 2  # writes wait on the disk or the network: more of them overlap
 
 

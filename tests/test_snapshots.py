@@ -363,3 +363,32 @@ def test_a_scripts_last_run_keeps_its_snapshot_at_exit(mlops_home, kernel_env, t
     digest = store.get_run(row["id"])["inputs"][0]["digest"]
     assert store.get_snapshot(digest) is not None
     assert fingerprint(mlops_nb.load_data(f"run:{row['id']}/train", store=store)) == digest
+
+
+def test_every_chunk_name_is_on_disk_before_a_manifest_names_it(tmp_path, monkeypatch):
+    """A crash after the manifest is written must not leave it naming a chunk whose rename was lost:
+    each folder holding a new chunk is fsynced once, after the chunks and before the manifest."""
+    from mlops_nb.snapshots.storage import upload_snapshot
+    from mlops_nb.store import artifacts as artifacts_module
+    from mlops_nb.store.artifacts import ArtifactStore
+
+    events: list[tuple[str, str]] = []
+    real_sync, real_add = artifacts_module._fsync_folder, ArtifactStore.add
+    monkeypatch.setattr(artifacts_module, "_fsync_folder", lambda folder: events.append(("sync", folder)) or real_sync(folder))
+
+    def add(self, data, digest=None, *, sync_folder=True):
+        found = real_add(self, data, digest, sync_folder=sync_folder)
+        events.append(("add", found[0]))
+        return found
+
+    monkeypatch.setattr(ArtifactStore, "add", add)
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    frame = pd.DataFrame({"x": np.arange(300_000), "s": [f"row {i}" for i in range(300_000)]})
+    row, chunks = upload_snapshot(frame, fingerprint(frame), store)
+    assert len(chunks) > 3
+    manifest_at = events.index(("add", row["manifest"]))
+    synced_before = {folder for kind, folder in events[:manifest_at] if kind == "sync"}
+    assert {store.path(c["chunk"]).rsplit("/", 1)[0] for c in chunks} <= synced_before
+    folder_syncs = [folder for kind, folder in events[:manifest_at] if kind == "sync" and folder != store.root]
+    assert len(folder_syncs) == len(set(folder_syncs))  # once per folder, not once per chunk
+    assert ("sync", store.path(row["manifest"]).rsplit("/", 1)[0]) in events[manifest_at - 1:]  # and its own

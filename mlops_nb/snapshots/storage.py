@@ -72,14 +72,15 @@ def upload_snapshot(obj: Any, digest: str, artifacts: Any, *,
         chunks, meta, rows, nbytes = _table_chunks(obj)
     stored, new_bytes = [], 0
 
-    def add(chunk: tuple[str, Any, int]) -> bool:
-        return artifacts.add(chunk[1], chunk[0])[1]
+    def add(chunk: tuple[str, Any, int]) -> bool:  # names made durable together, before the manifest
+        return artifacts.add(chunk[1], chunk[0], sync_folder=False)[1]
 
     # leased a batch at a time before the store is asked whether it has them; encoded meanwhile
     done = pipeline.encode_and_store(chunks, add, lease=lease, batch=_BATCH, encoders=_WORKERS, writers=_IO_WORKERS)
     for chunk_digest, size, chunk_rows, new in done:
         stored.append({"chunk": chunk_digest, "rows": chunk_rows, "size": size})
         new_bytes += size if new else 0
+    artifacts.sync_folders(c for c, _, _, new in done if new)
     manifest = {"format": FORMAT, "digest": digest, **meta, "rows": rows, "nbytes": nbytes, "chunks": stored}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     manifest_digest = hashlib.sha256(manifest_bytes).hexdigest()

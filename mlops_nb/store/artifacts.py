@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,14 +71,25 @@ class ArtifactStore:
         """Store ``data``; return its digest.  Storing the same bytes twice is free."""
         return self.add(data)[0]
 
-    def add(self, data: bytes | memoryview, digest: str | None = None) -> tuple[str, bool]:
+    def add(self, data: bytes | memoryview, digest: str | None = None, *, sync_folder: bool = True) -> tuple[str, bool]:
         """Store ``data`` (whose SHA-256 is ``digest`` when already known); return the
-        digest and whether the bytes were new here."""
+        digest and whether the bytes were new here.
+
+        In a local folder the bytes are on disk when this returns, and with ``sync_folder``
+        their name too; without it, :meth:`sync_folders` must follow before anything names them.
+        """
         digest = digest or hashlib.sha256(data).hexdigest()
         if self.exists(digest):
             return digest, False
-        self._atomic_write(digest, lambda f: f.write(data))
+        self._atomic_write(digest, lambda f: f.write(data), sync_folder=sync_folder)
         return digest, True
+
+    def sync_folders(self, digests: Iterable[str]) -> None:
+        """Make the names of artifacts added with ``sync_folder=False`` durable (local folders:
+        one fsync per folder they are in, not one per artifact)."""
+        if self._local:
+            for folder in sorted({self.path(d).rsplit("/", 1)[0] for d in digests}):
+                _fsync_folder(folder)
 
     def delete(self, digest: str) -> int:
         """Remove an artifact; return the bytes freed (0 when it was already gone)."""
@@ -200,13 +211,16 @@ class ArtifactStore:
                 removed.append(entry)
         return removed
 
-    def _atomic_write(self, digest: str, write) -> None:
+    def _atomic_write(self, digest: str, write, *, sync_folder: bool = True) -> None:
         final = self.path(digest)
         parent = final.rsplit("/", 1)[0]
         tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
         try:
+            new_folder = self._local and not os.path.isdir(parent)
             self.fs.makedirs(parent, exist_ok=True)
             self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+            if new_folder:  # the folder's own name, once
+                _fsync_folder(self.root)
             with self.fs.open(tmp, "wb") as out:
                 write(out)
                 if self._local:
@@ -214,6 +228,8 @@ class ArtifactStore:
                     os.fsync(out.fileno())
             if self._local:
                 os.replace(tmp, final)  # atomic on POSIX, also when two writers race
+                if sync_folder:  # the new name survives a crash too, not only the bytes
+                    _fsync_folder(parent)
             else:
                 self.fs.mv(tmp, final)
         except OSError as exc:
@@ -226,6 +242,14 @@ class ArtifactStore:
         finally:
             if self.fs.exists(tmp):
                 self.fs.rm(tmp)
+
+
+def _fsync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _local_folder(url: str) -> str | None:

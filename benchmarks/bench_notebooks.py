@@ -41,12 +41,15 @@ MODES = ["untracked", "autotrack", "track"]
 TARGETS = {"wall": 5.0, "cpu": 10.0, "worst wall": 15.0}
 
 
-def recorder_cpu() -> dict[int, float]:
-    """CPU seconds so far of every recorder process alive (spares included: see tracking/spare.py)."""
+def recorder_cpu(marker: str) -> dict[int, float]:
+    """CPU seconds so far of every recorder process alive (spares included: see tracking/spare.py)
+    started from this bench's kernels: ``marker`` is in their environment (other recorders on the
+    machine, a test suite's, are not ours to count)."""
     found = {}
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and b"mlops_nb.tracking.recorder" in (proc / "cmdline").read_bytes():
+            if (proc.name.isdigit() and b"mlops_nb.tracking.recorder" in (proc / "cmdline").read_bytes()
+                    and marker.encode() in (proc / "environ").read_bytes()):  # fmt: skip
                 fields = (proc / "stat").read_text().rpartition(")")[2].split()
                 found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except OSError:
@@ -60,7 +63,7 @@ def run_once(path: Path, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     A recorder that outlives its kernel as a spare is not reaped by anything papermill waits for,
     so its CPU is not in ``RUSAGE_CHILDREN``: every recorder's CPU during the run is added.
     """
-    recorders = recorder_cpu()
+    recorders = recorder_cpu(env["PYTHONPATH"])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "papermill", str(path), str(path.with_suffix(".out.ipynb")),
@@ -69,7 +72,7 @@ def run_once(path: Path, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    cpu += sum(seconds - recorders.get(pid, 0.0) for pid, seconds in recorder_cpu().items())
+    cpu += sum(seconds - recorders.get(pid, 0.0) for pid, seconds in recorder_cpu(env["PYTHONPATH"]).items())
     if done.returncode not in (0, 1):  # 1: a cell failed (offline downloads), in every mode alike
         raise SystemExit(f"papermill {path.name} exited {done.returncode}:\n{done.stderr[-2000:]}")
     return wall, cpu

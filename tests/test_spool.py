@@ -136,8 +136,11 @@ def _spooled_ops(url: str) -> set[str]:
     path = spool.spool_path(url)
     if not path.exists():
         return set()
-    with sqlite3.connect(path) as db:
-        return {op for (op,) in db.execute("SELECT op FROM records")}
+    try:
+        with sqlite3.connect(path) as db:
+            return {op for (op,) in db.execute("SELECT op FROM records")}
+    except sqlite3.OperationalError:  # the file is there, its table not yet: being created right now
+        return set()
 
 
 def test_records_spooled_by_a_recorder_that_is_killed_are_written_by_the_next_command(pg, kernel_env, tmp_path):

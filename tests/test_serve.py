@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -30,14 +31,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(store, kernel_env):
-    """Start ``mlops-nb serve churn@production`` in its own process; yield its base URL."""
-    train_churn(store)
+@contextlib.contextmanager
+def serving(ref: str, env: dict[str, str], *options: str):
+    """``mlops-nb serve REF`` in its own process, answering /health; yields its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_nb.cli", "serve", "churn@production", "--port", str(port), "--poll", "0.2", "--no-auth"],
-        env=kernel_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "mlops_nb.cli", "serve", ref, "--port", str(port), "--no-auth", *options],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -59,6 +59,14 @@ def server(store, kernel_env):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def server(store, kernel_env):
+    """Start ``mlops-nb serve churn@production`` in its own process; yield its base URL."""
+    train_churn(store)
+    with serving("churn@production", kernel_env, "--poll", "0.2") as url:
+        yield url
 
 
 def test_mlflow_shapes_health_version_and_errors(server):

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
-import sys
-import time
 import warnings
 
 import httpx
@@ -15,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scoring_support import train_churn
-from test_serve import _free_port
+from test_serve import serving
 
 import mlops_nb
 from mlops_nb.scoring.fastpath import FastPath, _agrees, compile_fast
@@ -138,31 +135,8 @@ def linear_server(store, kernel_env):
         model = _linear()
         digest = mlops_nb.log_model(model, "model")
     mlops_nb.register(digest, name="linear", alias="production", store=store)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_nb.cli", "serve", "linear@production", "--port", str(port), "--no-auth"],
-        env=kernel_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited: {proc.stdout.read()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not answer /health")
+    with serving("linear@production", kernel_env) as url:
         yield url, model
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_server_scores_numbers_through_the_numpy_route_and_everything_else_as_before(linear_server):

@@ -103,3 +103,63 @@ def test_outside_a_work_tree_and_with_submodules(repo, tmp_path, monkeypatch):
     gitstate.git_state(repo)
     gitstate.git_state(repo)
     assert len(asked) == 2  # submodules have state of their own: never kept
+
+
+def _file_stats(monkeypatch, repo):
+    """How many times the tracked files themselves were stat-ed (the refs are always)."""
+    seen = []
+    real = gitstate._signature
+    git_dir = os.fsencode(repo / ".git")
+    monkeypatch.setattr(gitstate, "_signature", lambda path: seen.append(path) or real(path))
+    return lambda: [p for p in seen if not p.startswith(git_dir)]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/sys/fs/inotify"), reason="inotify is Linux's")
+def test_a_quiet_tree_is_vouched_for_by_inotify_without_a_stat_of_its_files(repo, monkeypatch):
+    head = _git(repo, "rev-parse", "HEAD")
+    assert gitstate.git_state(repo) == (head, False)
+    stats = _file_stats(monkeypatch, repo)
+    assert gitstate.git_state(repo) == (head, False)
+    assert stats() == []  # nothing happened: not one tracked file stat-ed
+
+    (repo / "notes.txt").write_text("untracked")  # in a watched folder, but not a tracked name
+    (repo / "src" / "scratch.py").write_text("y = 0\n")
+    assert gitstate.git_state(repo) == (head, False)
+    assert stats() == []
+
+    os.utime(repo / "src" / "util.py")  # an event naming a tracked file: back to the stats, then git
+    assert gitstate.git_state(repo) == (head, False)
+    assert stats()
+
+
+def test_renaming_a_folder_above_tracked_files_is_seen(repo):
+    """The move happens in the parent folder: the files' own folder sees no event."""
+    deep = repo / "pkg" / "sub"
+    deep.mkdir(parents=True)
+    (deep / "mod.py").write_text("z = 1\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "deep")
+    head = _git(repo, "rev-parse", "HEAD")
+    _settle()
+    assert gitstate.git_state(repo) == (head, False)
+    assert gitstate.git_state(repo) == (head, False)
+    (repo / "pkg").rename(repo / "pkg2")
+    assert gitstate.git_state(repo) == (head, True)
+
+
+def test_a_forked_child_neither_trusts_nor_steals_the_parents_events(repo):
+    head = _git(repo, "rev-parse", "HEAD")
+    assert gitstate.git_state(repo) == (head, False)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child edits a tracked file and asks: its own check must see the edit
+        try:
+            (repo / "train.py").write_text("x = 5\n")
+            os.write(writer, repr(gitstate.git_state(repo)).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as answer:
+        assert answer.read() == repr((head, True))
+    os.waitpid(pid, 0)
+    assert gitstate.git_state(repo) == (head, True)  # the parent still got the event of the edit

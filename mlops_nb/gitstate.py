@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .file_watch import FileWatch
 
-#: How long a folder found outside any work tree is remembered as such.
+#: How long the work tree holding a folder (or that none does) is remembered.
 NO_GIT_S = 10.0
 #: A tracked file modified less than this before the answer makes the answer untrustworthy.
 RACY_NS = 2_000_000_000
@@ -37,7 +37,7 @@ MAX_CACHED_FILES = 5000
 
 State = tuple[str | None, bool | None]
 
-_no_git: dict[Path, float] = {}  # cwd -> when it was last found outside any work tree
+_trees: dict[Path, tuple[float, tuple[Path, Path] | None]] = {}  # cwd -> (when, its work tree or None)
 _cache: dict[Path, _Answer] = {}  # work tree root -> the last trustworthy answer
 _lock = threading.Lock()
 
@@ -45,7 +45,7 @@ _lock = threading.Lock()
 @dataclass(frozen=True)
 class _Answer:
     state: State
-    refs: tuple  # stat signatures of HEAD, its ref, packed-refs and the index
+    refs: tuple  # (path, stat signature) of HEAD, packed-refs, the index and the ref HEAD names
     files: tuple[tuple[bytes, tuple], ...]  # (absolute path, stat signature) per tracked file
     watch: FileWatch | None = None  # inotify on their folders, set before they were stat-ed
 
@@ -145,7 +145,7 @@ def _refresh(cwd: Path, gitdir: Path, root: Path) -> State:
 def _kept(gitdir: Path, root: Path) -> State | None:
     """The kept answer for the work tree at ``root`` when it still holds, else None."""
     cached = _cache.get(root)
-    if cached is None or _ref_signatures(gitdir) != cached.refs:
+    if cached is None or not _same_refs(cached.refs):
         return None
     if cached.watch is not None and cached.watch.quiet():
         return cached.state
@@ -187,19 +187,26 @@ def _tracked_files(root: Path, names: list[bytes]) -> tuple[tuple[bytes, tuple],
     return tuple(files)
 
 
-def _ref_signatures(gitdir: Path) -> tuple:
+def _ref_signatures(gitdir: Path) -> tuple[tuple[bytes, tuple | None], ...]:
+    """(path, stat signature) of ``HEAD``, the ref it names, ``packed-refs`` and the index.
+
+    Git replaces each of them by a rename, so a change always shows in the signature (a new
+    inode); the kept answer is checked against the same paths (:func:`_same_refs`), without
+    reading ``HEAD`` again.
+    """
     head = gitdir / "HEAD"
     try:
         target = head.read_text(errors="replace").strip()
     except OSError:
         target = ""
-    ref = gitdir / target[4:].strip() if target.startswith("ref:") else None
-    return (
-        target,
-        _signature(os.fsencode(ref)) if ref is not None else None,
-        _signature(os.fsencode(gitdir / "packed-refs")),
-        _signature(os.fsencode(gitdir / "index")),
-    )
+    paths = [head, gitdir / "packed-refs", gitdir / "index"]
+    if target.startswith("ref:"):
+        paths.append(gitdir / target[4:].strip())
+    return tuple((os.fsencode(path), _signature(os.fsencode(path))) for path in paths)
+
+
+def _same_refs(refs: tuple[tuple[bytes, tuple | None], ...]) -> bool:
+    return all(_signature(path) == signature for path, signature in refs)
 
 
 def _signature(path: bytes) -> tuple | None:
@@ -211,9 +218,20 @@ def _signature(path: bytes) -> tuple | None:
 
 
 def _work_tree(cwd: Path) -> tuple[Path, Path] | None:
-    """(git directory, work tree root) of the work tree holding ``cwd``, or None outside one."""
-    if time.monotonic() - _no_git.get(cwd, -NO_GIT_S) < NO_GIT_S:
-        return None
+    """(git directory, work tree root) of the work tree holding ``cwd``, or None outside one.
+
+    Either answer is kept :data:`NO_GIT_S` seconds for ``cwd``: runs come many a second, a
+    ``git init`` or a moved ``.git`` seldom.
+    """
+    when, found = _trees.get(cwd, (-NO_GIT_S, None))
+    if time.monotonic() - when < NO_GIT_S:
+        return found
+    found = _find_work_tree(cwd)
+    _trees[cwd] = (time.monotonic(), found)
+    return found
+
+
+def _find_work_tree(cwd: Path) -> tuple[Path, Path] | None:
     try:
         folder = cwd.resolve()
     except OSError:
@@ -226,5 +244,4 @@ def _work_tree(cwd: Path) -> tuple[Path, Path] | None:
             text = dot_git.read_text(errors="replace").strip()
             if text.startswith("gitdir:"):
                 return (parent / text.partition(":")[2].strip()).resolve(), parent
-    _no_git[cwd] = time.monotonic()
     return None

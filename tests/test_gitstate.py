@@ -36,8 +36,10 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.setattr(gitstate, "RACY_NS", 200_000_000)
     _settle()
     gitstate._cache.clear()
+    gitstate._trees.clear()
     yield root
     gitstate._cache.clear()
+    gitstate._trees.clear()
 
 
 def _calls(monkeypatch):

@@ -30,7 +30,7 @@ def _create_index(conn: Connection, index: Index) -> None:
 
 def _to_v2(conn: Connection) -> None:
     """Run warnings and owning process, typed params, latest metrics, keyed audit events."""
-    from .params import param_columns
+    from .params import PARAM_FIELDS, param_columns
 
     _add_columns(conn, t.runs, ["warnings", "host", "pid", "process_start"])
     _add_columns(conn, t.params, ["value_type", "value_num"])
@@ -46,7 +46,7 @@ def _to_v2(conn: Connection) -> None:
         conn.execute(
             t.params.update()
             .where(t.params.c.run_id == row.run_id, t.params.c.key == row.key)
-            .values(**param_columns(decoded))
+            .values(**dict(zip(PARAM_FIELDS, param_columns(decoded))))
         )
     latest: dict[tuple[str, str], tuple[float, int | None]] = {}
     for row in conn.execute(select(t.metrics.c.run_id, t.metrics.c.key, t.metrics.c.value, t.metrics.c.step).order_by(t.metrics.c.id)):

@@ -29,13 +29,15 @@ from .registry import RegistryStoreMixin
 from .roles import with_principal
 from .snapshots import SnapshotStoreMixin
 from .params import param_columns, param_value
-from .queries import attach_run_extras, newest_first, rows
+from .queries import attach_run_extras, insert_many, newest_first, rows
 
 _RUN_FIELDS = (
     "name", "status", "start_time", "end_time", "duration", "source", "source_hash",
     "notebook_path", "execution_count", "environment", "git_commit", "git_dirty",
     "error", "user", "job_run_id", "batch_id", "warnings", "host", "pid", "process_start",
 )  # fmt: skip
+_PARAM_COLUMNS = ("run_id", "key", "value", "value_type", "value_num")
+_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
 # The SET columns come from the parameters: one compiled statement serves every finish.
 _UPDATE_RUN = t.runs.update().where(t.runs.c.id == bindparam("run_id_"))
 
@@ -196,27 +198,18 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
             if params:
                 if start is None:  # a run inserted just now has none to replace
                     conn.execute(t.params.delete().where(t.params.c.run_id == run_id))
-                conn.execute(
-                    t.params.insert(),
-                    [{"run_id": run_id, "key": k, **param_columns(v)} for k, v in params.items()],
-                )
-            metric_rows = [
-                {"run_id": run_id, "key": k, "value": float(v), "step": s, "timestamp": ts}
-                for k, v, s, ts in metrics
-            ]
+                insert_many(conn, t.params, _PARAM_COLUMNS, [(run_id, k, *param_columns(v)) for k, v in params.items()])
+            metric_rows = [(run_id, k, float(v), s, ts) for k, v, s, ts in metrics]
             if metric_rows:
-                conn.execute(t.metrics.insert(), metric_rows)
-                latest = {r["key"]: r for r in metric_rows}  # the last value of each key wins
+                insert_many(conn, t.metrics, _METRIC_COLUMNS, metric_rows)
+                latest = {r[1]: r[:4] for r in metric_rows}  # the last value of each key wins
                 if start is None:
                     conn.execute(
                         t.latest_metrics.delete().where(
                             t.latest_metrics.c.run_id == run_id, t.latest_metrics.c.key.in_(list(latest))
                         )
                     )
-                conn.execute(
-                    t.latest_metrics.insert(),
-                    [{"run_id": run_id, "key": k, "value": r["value"], "step": r["step"]} for k, r in latest.items()],
-                )
+                insert_many(conn, t.latest_metrics, _METRIC_COLUMNS[:4], list(latest.values()))
             for direction, items in (("input", inputs), ("output", outputs)):
                 versions = rows(t.data_versions, items, first_run_id=run_id, created_at=stamp)
                 self._insert_ignore(conn, t.data_versions, versions, ["digest"])
@@ -252,9 +245,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         if not tags:
             return
         conn.execute(t.run_tags.delete().where(t.run_tags.c.run_id == run_id, t.run_tags.c.key.in_(list(tags))))
-        conn.execute(
-            t.run_tags.insert(), [{"run_id": run_id, "key": k, "value": str(v)} for k, v in tags.items()]
-        )
+        insert_many(conn, t.run_tags, ("run_id", "key", "value"), [(run_id, k, str(v)) for k, v in tags.items()])
 
     def _one_by_prefix(self, conn: Connection, table, key: str, prefix: str, what: str, hint: str = "") -> dict[str, Any]:
         """The one row whose ``key`` column starts with ``prefix`` (ids and digests are hex)."""

@@ -26,6 +26,7 @@ every few seconds while records wait), at ``%load_ext``, at the start of any
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -71,6 +72,12 @@ def folder() -> Path:
 
 def spool_path(store_url: str) -> Path:
     """The spool file of ``store_url`` (whether or not it exists)."""
+    return _spool_path(os.environ.get("MLOPS_NB_SPOOL_DIR"), os.environ.get("HOME"), store_url)
+
+
+@functools.lru_cache(maxsize=64)
+def _spool_path(_spool_dir: str | None, _home: str | None, store_url: str) -> Path:
+    # Asked before every record is written: the answer depends only on the arguments.
     return folder() / f"{hashlib.sha256(store_url.encode()).hexdigest()[:24]}.db"
 
 

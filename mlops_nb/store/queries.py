@@ -27,9 +27,9 @@ def insert_many(conn: Connection, table, columns: tuple[str, ...], values: Seque
     """Insert ``values`` (one sequence per row, in ``columns`` order) into ``table`` in one executemany.
 
     A run's params and metrics are dozens of rows written per run; SQLAlchemy's per-row parameter
-    processing was 2x the driver's own cost for them. So the INSERT is compiled by SQLAlchemy once
-    per dialect and handed to the driver as it is, for columns whose types need no conversion on
-    the way in (else the ordinary path).
+    handling cost twice the driver's own work for them. So the INSERT is compiled by SQLAlchemy
+    once per dialect, each value goes through its column type's bind processor as SQLAlchemy
+    would pass it, and the rows go to the driver as they are.
     """
     if not values:
         return
@@ -38,19 +38,18 @@ def insert_many(conn: Connection, table, columns: tuple[str, ...], values: Seque
     plan = _INSERTS.get(key)
     if plan is None:
         compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
-        plain = all(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) is None for c in columns)
-        order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else None
-        plan = _INSERTS[key] = (str(compiled), plain, order)
-    sql, plain, order = plan
-    if not plain:
-        conn.execute(table.insert(), [dict(zip(columns, row)) for row in values])
-    elif order is not None:
-        conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in values])
+        order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else range(len(columns))
+        steps = tuple((i, table.c[columns[i]].type.dialect_impl(dialect).bind_processor(dialect)) for i in order)
+        plan = _INSERTS[key] = (str(compiled), compiled.positional, steps)
+    sql, positional, steps = plan
+    if positional:
+        params: list = [tuple(row[i] if f is None or row[i] is None else f(row[i]) for i, f in steps) for row in values]
     else:
-        conn.exec_driver_sql(sql, [dict(zip(columns, row)) for row in values])
+        params = [{columns[i]: row[i] if f is None or row[i] is None else f(row[i]) for i, f in steps} for row in values]
+    conn.exec_driver_sql(sql, params)
 
 
-_INSERTS: dict[tuple, tuple[str, bool, list[int] | None]] = {}
+_INSERTS: dict[tuple, tuple[str, bool, tuple]] = {}
 
 
 def rows(table, items: Sequence[Mapping[str, Any]], **fixed: Any) -> list[dict[str, Any]]:

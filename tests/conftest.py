@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The suite's recorders exit with their kernel (tests kill them, wait for them, count them);
 # tests/test_recorder_spare.py turns spare recorders on where it tests them.
 os.environ.setdefault("MLOPS_NB_RECORDER_SPARE_S", "0")
+# Likewise a test's `mlops-nb` commands leave no warm CLI server behind to outlive the test;
+# tests/test_cli_warm.py turns them on where it tests them.
+os.environ.setdefault("MLOPS_NB_CLI_SPARE_S", "0")
 
 
 @pytest.fixture

@@ -21,12 +21,13 @@ import hashlib
 import os
 import pickle
 import socket
-import struct
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from ..spares import module_files as _module_files
+from ..spares import peer, private_folder, read_exactly, seconds_from_env
 
 #: Seconds a recorder whose kernel has gone waits for another (0: it exits at once).
 SPARE_ENV = "MLOPS_NB_RECORDER_SPARE_S"
@@ -36,20 +37,11 @@ MAX_SPARES = 2
 #: The file descriptor of the job lock a recorder started by Popen holds (see recorder.LOCK_ENV).
 LOCK_FD_ENV = "MLOPS_NB_RECORDER_LOCK_FD"
 _HANDSHAKE_S = 5.0
-_CRED = struct.Struct("3i")
-_MAX_FOLDER_BYTES = 107 - len("/0123456789abcdef0123-4194304.sock")  # pid, uid, gid of SO_PEERCRED
 
 
 def spare_seconds() -> float:
     """How long a recorder waits for another kernel, from :data:`SPARE_ENV`."""
-    text = os.environ.get(SPARE_ENV, "").strip()
-    if not text:
-        return DEFAULT_S
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        print(f"mlops: {SPARE_ENV}={text!r} is not a number of seconds; using {DEFAULT_S:.0f}", file=sys.stderr)
-        return DEFAULT_S
+    return seconds_from_env(SPARE_ENV, DEFAULT_S)
 
 
 def key(executable: str, python_path: str) -> str:
@@ -59,17 +51,7 @@ def key(executable: str, python_path: str) -> str:
 
 def folder() -> Path | None:
     """The folder of this user's spare sockets, or None when it cannot be made private."""
-    path = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"mlops_nb-recorders-{os.getuid()}"
-    if len(os.fsencode(path)) > _MAX_FOLDER_BYTES:  # a socket's path is at most 107 bytes
-        path = Path(tempfile.gettempdir()) / f"mlops_nb-recorders-{os.getuid()}"
-    try:
-        path.mkdir(mode=0o700, exist_ok=True)
-        st = path.stat()
-    except OSError:
-        return None
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:
-        return None  # someone else's, or open to others: a socket there could be anyone's
-    return path
+    return private_folder("mlops_nb-recorders")
 
 
 # ---- the kernel's side ---------------------------------------------------------------------
@@ -84,12 +66,12 @@ def take(env: dict[str, str], cwd: str, lock_fd: int | None) -> tuple[socket.soc
         sock.settimeout(_HANDSHAKE_S)
         try:
             sock.connect(str(path))
-            pid, uid, _ = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
+            pid, uid = peer(sock)
             if uid != os.getuid():
                 raise OSError("a spare of another user")
             socket.send_fds(sock, [len(payload).to_bytes(8, "big")], [] if lock_fd is None else [lock_fd])
             sock.sendall(payload)
-            if _read_exactly(sock, 2) != b"ok":
+            if read_exactly(sock, 2) != b"ok":
                 raise OSError("the spare declined")
         except ConnectionRefusedError:  # its recorder died without removing the socket
             sock.close()
@@ -156,9 +138,9 @@ def _handover(conn: socket.socket, loaded: dict[str, int]) -> tuple[BinaryIO, Bi
     conn.settimeout(_HANDSHAKE_S)
     lock_fds: list[int] = []
     try:
-        _, uid, _ = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
+        _, uid = peer(conn)
         size, lock_fds, _, _ = socket.recv_fds(conn, 8, 1)
-        handed: dict[str, Any] = pickle.loads(_read_exactly(conn, int.from_bytes(size, "big")))
+        handed: dict[str, Any] = pickle.loads(read_exactly(conn, int.from_bytes(size, "big")))
         if uid != os.getuid() or _module_files() != loaded:
             raise OSError("another user, or a module file changed since this process loaded it")
         os.chdir(handed["cwd"])
@@ -197,25 +179,3 @@ def _reusable() -> bool:
         if path and not os.path.realpath(path).startswith(roots):
             return False
     return True
-
-
-def _module_files() -> dict[str, int]:
-    files = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path:
-            try:
-                files[path] = os.stat(path).st_mtime_ns
-            except OSError:
-                files[path] = -1
-    return files
-
-
-def _read_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise OSError("the connection closed")
-        data += chunk
-    return data

@@ -22,6 +22,7 @@ import socket
 import struct
 import sys
 import zlib
+from pathlib import Path  # (loaded already: mlops_nb's config uses it)
 
 from . import spares
 
@@ -122,7 +123,56 @@ def _run_warm(key: str) -> int | None:
     umask = os.umask(0o22)
     os.umask(umask)
     payload = marshal.dumps({"key": key, "argv": sys.argv, "env": dict(os.environb), "cwd": cwd, "umask": umask})
-    for path in sorted(where.glob(f"{key_id(key)}-*.sock")):
+    paths = sorted(where.glob(f"{key_id(key)}-*.sock"))
+    if not paths:
+        return None
+    # From here a Ctrl-C belongs to the command, wherever it runs: kept until we know which process that is.
+    forward = _Forward()
+    try:
+        served = _hand_over(paths, payload, forward)
+    finally:
+        if forward.child is None:
+            forward.restore()
+    if served is None and forward.pending:
+        signal.raise_signal(forward.pending[0])  # no server took it: as if it came to a cold command now
+    return served
+
+
+class _Forward:
+    """Signals to the launcher, forwarded to the child that runs the command once it is known."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.child: int | None = None
+        self.pending: list[int] = []
+        # A signal this process ignores (a background job's SIGINT) the command would ignore as well.
+        self.saved = {signum: signal.signal(signum, self._on_signal) for signum in self.SIGNALS
+                      if signal.getsignal(signum) is not signal.SIG_IGN}  # fmt: skip
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.child is None:
+            self.pending.append(signum)
+            return
+        try:
+            os.kill(self.child, signum)
+        except ProcessLookupError:
+            pass
+
+    def to(self, child: int) -> None:
+        self.child = child
+        for signum in self.pending:
+            self._on_signal(signum, None)
+        self.pending.clear()
+
+    def restore(self) -> None:
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
+def _hand_over(paths: list[Path], payload: bytes, forward: _Forward) -> int | None:
+    """Offer the command to each waiting server in turn: the exit status from the first that takes it."""
+    for path in paths:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(_HANDSHAKE_S)
         try:
@@ -142,21 +192,13 @@ def _run_warm(key: str) -> int | None:
         except OSError:  # declined (its code changed), busy past the handshake, or gone: the next one
             sock.close()
             continue
-        return _wait(sock, child)
+        forward.to(child)
+        return _wait(sock)
     return None
 
 
-def _wait(sock: socket.socket, child: int) -> int:
-    """Forward signals to the server's child until it ends; its exit status (128+N: killed by signal N)."""
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(child, signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+def _wait(sock: socket.socket) -> int:
+    """The exit status of the server's child running the command (128+N: killed by signal N)."""
     sock.settimeout(None)
     try:
         code = _CODE.unpack(spares.read_exactly(sock, _CODE.size))[0]

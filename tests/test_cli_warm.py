@@ -307,3 +307,12 @@ def test_without_spare_seconds_no_server_starts(registry, runtime, tmp_path):
         assert _mlops(args, env, tmp_path)[0] == 0
     time.sleep(1.5)
     assert not _servers(runtime) and not _server_processes(runtime) and _served(tmp_path) == []
+
+
+def test_the_launcher_imports_neither_click_nor_sqlalchemy():
+    """Every `mlops-nb` command imports the launcher first: a warm command must not pay for the CLI's imports."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mlops_nb.launcher"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert done.returncode == 0 and "mlops_nb.launcher" in imported
+    assert not {"click", "sqlalchemy", "mlops_nb.cli", "pickle", "subprocess", "tempfile"} & imported

@@ -316,3 +316,28 @@ def test_the_launcher_imports_neither_click_nor_sqlalchemy():
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert done.returncode == 0 and "mlops_nb.launcher" in imported
     assert not {"click", "sqlalchemy", "mlops_nb.cli", "pickle", "subprocess", "tempfile"} & imported
+
+
+def test_a_killed_launcher_ends_its_command_and_a_stopped_server_ends(mlops_home, runtime, tmp_path):
+    """The launcher dies (kill -9): its command must not run on unseen.  SIGTERM stops a server cleanly."""
+    _track(mlops_home, [f"a-run-with-a-rather-long-name-to-fill-the-pipe-{i:03d}" for i in range(70)])
+    env = _env(runtime, tmp_path, mlops_home)
+    _mlops(["runs"], env, tmp_path)
+    server = _one_server(runtime)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen([MLOPS, "runs"], env=env, cwd=tmp_path, stdout=write_end, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        assert _wait_for(lambda: len(_served(tmp_path)) == 1), "the command was not served"
+        child = _served(tmp_path)[0][1]
+        time.sleep(0.5)  # blocked in write() on the full pipe by now
+        assert _alive(child)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _wait_for(lambda: not _alive(child), timeout=10), "the command outlived its launcher"
+    finally:
+        os.close(read_end)
+    assert _alive(server)
+    os.kill(server, signal.SIGTERM)
+    assert _wait_for(lambda: not _alive(server), timeout=10) and not _servers(runtime)

@@ -341,3 +341,38 @@ def test_a_killed_launcher_ends_its_command_and_a_stopped_server_ends(mlops_home
     assert _alive(server)
     os.kill(server, signal.SIGTERM)
     assert _wait_for(lambda: not _alive(server), timeout=10) and not _servers(runtime)
+
+
+def test_a_terminal_is_the_commands_own(registry, runtime, tmp_path):
+    """On a terminal (a pty 52 columns wide, no COLUMNS) the help wraps to the terminal's width, warm as cold."""
+    import pty
+    import struct
+
+    home, _ = registry
+    env = {k: v for k, v in _env(runtime, tmp_path, home).items() if k not in ("COLUMNS", "LINES")}
+    _mlops(["summary"], env, tmp_path)
+    server = _one_server(runtime)
+
+    def on_terminal(spare_s: str) -> tuple[int, bytes]:
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 52, 0, 0))
+        proc = subprocess.Popen([MLOPS, "runs", "--help"], env={**env, "MLOPS_NB_CLI_SPARE_S": spare_s}, cwd=tmp_path,
+                                stdin=follower, stdout=follower, stderr=follower)  # fmt: skip
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: every holder of the terminal's other side has closed it
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(leader)
+        return proc.wait(timeout=60), out
+
+    before = len(_served(tmp_path))
+    cold = on_terminal("0")
+    assert cold[0] == 0 and max(len(line) for line in cold[1].splitlines()) <= 52, cold
+    assert on_terminal("60") == cold
+    assert [s for s, _ in _served(tmp_path)[before:]] == [server]

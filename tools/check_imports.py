@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 # Lower numbers sit lower. A module may import its own layer or any below it.
 GROUND, BASE, FEATURE, FACE, TOP = 0, 1, 2, 3, 4
 LAYER_NAMES = {GROUND: "ground floor", BASE: "store/fingerprint", FEATURE: "feature", FACE: "face", TOP: "package root"}
-GROUND_MODULES = {"config", "errors", "environment", "gitstate", "processes", "report", "magic_parsing", "version", "lean_imports", "allocator"}
+GROUND_MODULES = {"config", "errors", "environment", "gitstate", "file_watch", "processes", "report", "magic_parsing", "version", "lean_imports", "allocator", "spares"}
 BASE_PACKAGES = {"store", "fingerprint", "profiling", "snapshots"}
 FACE_PACKAGES = {"widgets", "server"}
-FACE_MODULES = {"magics", "cli", "magic", "commands"}  # magic.py / commands.py in any feature folder
+FACE_MODULES = {"magics", "cli", "launcher", "cli_server", "magic", "commands"}  # magic.py / commands.py in any feature folder
 
 
 def layer(module: str) -> int:

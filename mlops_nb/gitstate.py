@@ -9,9 +9,10 @@ which files to read again. A file modified within :data:`RACY_NS` of the answer 
 linked work trees, more than :data:`MAX_CACHED_FILES` tracked files, or a ``GIT_DIR`` /
 ``GIT_WORK_TREE`` in the environment always ask git.
 
-Stat-ing every tracked file is itself 0.3-1 ms a run in a few hundred files, so on Linux the
-folders of the tracked files are also watched with inotify (as git's own fsmonitor does): while
-no event has named a tracked file, the answer holds without a single ``stat`` of them. An event
+Stat-ing every tracked file is itself 0.3-1 ms a run in a few hundred files, so on Linux a
+process that keeps asking (:data:`WATCH_AFTER`) also watches the folders of the tracked files
+with inotify (as git's own fsmonitor does): while no event has named a tracked file, the answer
+holds without a single ``stat`` of them. An event
 (or a watch that could not be set, a fork, an overflowing queue) sends the check back to the
 ``stat`` of every file; the refs are always checked by their ``stat``.
 """
@@ -34,6 +35,9 @@ NO_GIT_S = 10.0
 RACY_NS = 2_000_000_000
 #: Above this many tracked files, stat-ing them all costs what ``git status`` does.
 MAX_CACHED_FILES = 5000
+#: Stat checks of one answer before its folders are watched: inotify instances are a small
+#: per-user budget (128 on many systems), so only a process that keeps asking spends one.
+WATCH_AFTER = 3
 
 State = tuple[str | None, bool | None]
 
@@ -42,12 +46,14 @@ _cache: dict[Path, _Answer] = {}  # work tree root -> the last trustworthy answe
 _lock = threading.Lock()
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Answer:
     state: State
     refs: tuple  # (path, stat signature) of HEAD, packed-refs, the index and the ref HEAD names
     files: tuple[tuple[bytes, tuple], ...]  # (absolute path, stat signature) per tracked file
-    watch: FileWatch | None = None  # inotify on their folders, set before they were stat-ed
+    names: list[bytes] | None  # the tracked files relative to the root, until a watch is tried
+    checks: int = 0  # times it was found to hold by the stat of every file
+    watch: FileWatch | None = None  # inotify on their folders, set before a stat check it vouches for
 
 
 def git_state(path: str | os.PathLike[str] | None = None) -> State:
@@ -127,18 +133,12 @@ def _refresh(cwd: Path, gitdir: Path, root: Path) -> State:
         return _git_status(cwd)
     refs = _ref_signatures(gitdir)  # before git runs: a change while it runs shows next time
     names = _tracked_names(root)
-    watch = FileWatch.start(root, names) if names is not None else None  # before the stats it vouches for
     files = _tracked_files(root, names) if names is not None else None
     state = _git_status(cwd)
-    if files is None or state[0] is None:
-        if watch is not None:
-            watch.close()
-        with _lock:
-            _drop(root)
-        return state
     with _lock:
         _drop(root)
-        _cache[root] = _Answer(state, refs, files, watch)
+        if files is not None and state[0] is not None:
+            _cache[root] = _Answer(state, refs, files, names)
     return state
 
 
@@ -149,8 +149,14 @@ def _kept(gitdir: Path, root: Path) -> State | None:
         return None
     if cached.watch is not None and cached.watch.quiet():
         return cached.state
+    if cached.names is not None and cached.checks + 1 >= WATCH_AFTER:
+        with _lock:
+            if cached.names is not None:  # started before the stat check below: it sees what follows
+                cached.watch = FileWatch.start(root, cached.names)
+                cached.names = None
     if not all(_signature(path) == signature for path, signature in cached.files):
         return None
+    cached.checks += 1
     if cached.watch is not None:
         cached.watch.vouch()  # the events so far changed nothing git looks at
     return cached.state

@@ -116,10 +116,26 @@ def _file_stats(monkeypatch, repo):
     return lambda: [p for p in seen if not p.startswith(git_dir)]
 
 
+def _inotify_instances() -> int:
+    return sum(os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify" for fd in os.listdir("/proc/self/fd")
+               if os.path.exists(f"/proc/self/fd/{fd}"))  # fmt: skip
+
+
+def _watched(repo, head):
+    """Ask often enough for the process to spend an inotify watch on the tree."""
+    for _ in range(gitstate.WATCH_AFTER + 1):
+        assert gitstate.git_state(repo) == (head, False)
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/sys/fs/inotify"), reason="inotify is Linux's")
 def test_a_quiet_tree_is_vouched_for_by_inotify_without_a_stat_of_its_files(repo, monkeypatch):
     head = _git(repo, "rev-parse", "HEAD")
-    assert gitstate.git_state(repo) == (head, False)
+    before = _inotify_instances()
+    for _ in range(gitstate.WATCH_AFTER):
+        assert gitstate.git_state(repo) == (head, False)
+    assert _inotify_instances() == before  # a process asking a few times spends none of the user's budget
+    _watched(repo, head)
+    assert _inotify_instances() == before + 1
     stats = _file_stats(monkeypatch, repo)
     assert gitstate.git_state(repo) == (head, False)
     assert stats() == []  # nothing happened: not one tracked file stat-ed
@@ -143,15 +159,14 @@ def test_renaming_a_folder_above_tracked_files_is_seen(repo):
     _git(repo, "commit", "-q", "-m", "deep")
     head = _git(repo, "rev-parse", "HEAD")
     _settle()
-    assert gitstate.git_state(repo) == (head, False)
-    assert gitstate.git_state(repo) == (head, False)
+    _watched(repo, head)
     (repo / "pkg").rename(repo / "pkg2")
     assert gitstate.git_state(repo) == (head, True)
 
 
 def test_a_forked_child_neither_trusts_nor_steals_the_parents_events(repo):
     head = _git(repo, "rev-parse", "HEAD")
-    assert gitstate.git_state(repo) == (head, False)
+    _watched(repo, head)
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child edits a tracked file and asks: its own check must see the edit

@@ -65,6 +65,11 @@ def table_text(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def listing_text(header: list[str], rows: list[list[Any]], empty: str) -> str:
+    """:func:`table_text` of ``rows``, or ``empty`` (which should say what to do next) when there are none."""
+    return table_text(header, rows) if rows else empty
+
+
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"

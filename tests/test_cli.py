@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from sklearn.linear_model import LogisticRegression
 
@@ -51,42 +52,95 @@ def test_errors_are_one_line_and_exit_1(store):
     assert "no runs recorded yet" in _invoke("runs").output
 
 
+#: What no read-only command may import: a listing answers before pandas or the notebook stack could load.
+_HEAVY = {"nbformat", "pandas", "numpy", "sklearn", "jsonschema", "sqlalchemy.orm"}
+
+
+def _imported(args: list[str]) -> tuple[set[str], str]:
+    """The modules ``mlops-nb ARGS`` imports (from ``-X importtime``), and what it printed."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlops_nb.cli", *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, f"{args}: {done.stderr[-2000:]}"
+    return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}, done.stdout
+
+
 def test_help_starts_without_importing_any_feature():
     """``mlops-nb --help`` lists every command from the CLI's table: no heavy import before a command runs."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "mlops_nb.cli", "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    heavy = {"nbformat", "pandas", "sqlalchemy.orm", "sklearn", "jsonschema"} & imported
-    assert not heavy, f"--help imported {sorted(heavy)}"
-    assert "mlops_nb.jobs" not in imported and "summary" in done.stdout and "validate" in done.stdout
+    imported, printed = _imported(["--help"])
+    assert not _HEAVY & imported, f"--help imported {sorted(_HEAVY & imported)}"
+    assert "mlops_nb.jobs" not in imported and "summary" in printed and "validate" in printed
 
 
-def test_read_only_commands_import_neither_pandas_nor_the_notebook_stack(store):
-    """``summary``, ``runs`` and ``status`` read the registry with SQLAlchemy core and print plain text."""
-    import subprocess
-    import sys
+@pytest.fixture
+def filled(store, mlops_home, monkeypatch):
+    """Runs, a registered model with an alias and its audit trail, a promotion request, a job run and an alert."""
+    import uuid
 
-    import mlops_nb
-
-    with mlops_nb.track(name="listed") as run:
+    X = np.arange(40.0).reshape(20, 2)
+    with mlops_nb.track(name="listed", inputs={"X": X}) as run:
         run.log_metric("accuracy", 0.93)
         run.log_param("C", 0.5)
-    for args in (["summary"], ["runs", "--params"], ["status"]):
-        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlops_nb.cli", *args],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-        heavy = {"nbformat", "pandas", "numpy", "sklearn", "jsonschema", "sqlalchemy.orm"} & imported
-        assert not heavy, f"{args} imported {sorted(heavy)}"
-    listing = subprocess.run([sys.executable, "-m", "mlops_nb.cli", "runs", "--params"], capture_output=True, text=True)
-    header, row = listing.stdout.splitlines()[:2]
-    assert header.split() == ["run_id", "name", "status", "start_time", "duration_s", "accuracy", "params.C"]
-    assert row.startswith(run.id[:8]) and row.split()[-2:] == ["0.93", "0.5"]
+        digest = run.log_model(LogisticRegression().fit(X, X[:, 0] > 20), "clf")
+    mlops_nb.register(digest, name="iris", alias="staging", reason="first")
+    (mlops_home / "policy.toml").write_text('[aliases.production]\napprovers = ["li"]\n')
+    monkeypatch.setenv("MLOPS_NB_USER", "maria")
+    assert mlops_nb.promote("iris", 1, "production").status == "pending_approval"
+    job_id = uuid.uuid4().hex
+    store.start_job_run(job_id, notebook_path="/nb/train.ipynb", notebook_hash="0" * 64, parameters={"C": 0.5},
+                        kernel="python3")  # fmt: skip
+    store.finish_job_run(job_id, status="finished", duration=1.25, run_ids=[run.id])
+    store.add_alert({"monitor": "iris-watch", "severity": "warning", "kind": "drift", "model": "iris", "version": 1,
+                     "decision": "retrain", "message": "40% of the columns drifted"})  # fmt: skip
+    return run, job_id
+
+
+#: Every read-only command (``{run}``/``{job}`` stand for the ids of the ``filled`` registry).
+READ_ONLY = [
+    ["summary"], ["show", "{run}"], ["status"], ["runs", "--params"], ["lineage", "run:{run}"],
+    ["models", "list"], ["models", "versions", "iris"], ["models", "show", "iris@staging"],
+    ["models", "requests", "--all"], ["audit", "list"], ["audit", "verify"], ["audit", "head"],
+    ["data", "show", "run:{run}/X"],
+]  # fmt: skip
+#: Read-only commands whose feature package still imports the heavy stack when their commands module loads.
+_EAGER_PACKAGE = {
+    "jobs": ({"nbformat", "jsonschema"}, "mlops_nb/jobs/__init__.py imports batches -> execute -> nbformat eagerly"),
+    "monitoring": ({"pandas", "numpy"}, "mlops_nb/monitoring/__init__.py imports checks -> pandas eagerly"),
+}
+
+
+def test_read_only_commands_import_neither_pandas_nor_the_notebook_stack(filled):
+    """Each read-only command reads the registry with SQLAlchemy core and prints plain rows (report.table_text)."""
+    run, job_id = filled
+    printed = {}
+    for args in READ_ONLY:
+        args = [a.format(run=run.id[:8], job=job_id[:8]) for a in args]
+        imported, printed[" ".join(args[:2])] = _imported(args)
+        assert not _HEAVY & imported, f"{args} imported {sorted(_HEAVY & imported)}"
+    requests = printed["models requests"].splitlines()
+    assert requests[0].split()[:4] == ["id", "model", "version", "alias"] and "maria" in requests[1]
+    assert printed["models list"].splitlines()[1].split()[:3] == ["iris", "1", "staging→v1"]
+    assert "@staging → v1" in printed["audit list"] and "promotion_requested" in printed["audit list"]
+    header, row = (line.split() for line in _imported(["runs", "--params"])[1].splitlines()[:2])
+    assert header[:6] == ["run_id", "name", "status", "start_time", "duration_s", "accuracy"] and row[0] == run.id[:8]
+    # (start_time is two words)
+    assert row[header.index("accuracy") + 1] == "0.93" and row[header.index("params.C") + 1] == "0.5"
+
+
+@pytest.mark.parametrize("args, package", [(["jobs", "list"], "jobs"), (["jobs", "show", "{job}"], "jobs"),
+                                           (["alerts"], "monitoring")])  # fmt: skip
+def test_job_and_alert_listings_import_neither_pandas_nor_the_notebook_stack(filled, args, package):
+    """Their rows are plain (report.table_text); what is left is their package's import (an xfail until fixed)."""
+    run, job_id = filled
+    args = [a.format(run=run.id[:8], job=job_id[:8]) for a in args]
+    imported, printed = _imported(args)
+    assert ("train.ipynb" if args[0] == "jobs" else "40% of the columns drifted") in printed
+    left, why = _EAGER_PACKAGE[package]
+    assert _HEAVY & imported <= left, f"{args} imported {sorted(_HEAVY & imported - left)}"
+    if _HEAVY & imported:
+        pytest.xfail(f"{args} imported {sorted(_HEAVY & imported)}: {why}")
 
 
 def test_the_cli_table_matches_the_commands_of_every_feature():

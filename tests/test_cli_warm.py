@@ -318,6 +318,17 @@ def test_the_launcher_imports_neither_click_nor_sqlalchemy():
     assert not {"click", "sqlalchemy", "mlops_nb.cli", "pickle", "subprocess", "tempfile"} & imported
 
 
+def test_the_server_preloads_neither_pandas_nor_the_notebook_stack():
+    """What the warm server imports before its first command stays small (pandas alone doubled its memory)."""
+    probe = (
+        "import importlib, sys\nfrom mlops_nb.cli_server import PRELOAD\n"
+        "for name in PRELOAD: importlib.import_module(name)\n"
+        "print(sorted({'pandas', 'numpy', 'sklearn'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 def test_a_killed_launcher_ends_its_command_and_a_stopped_server_ends(mlops_home, runtime, tmp_path):
     """The launcher dies (kill -9): its command must not run on unseen.  SIGTERM stops a server cleanly."""
     _track(mlops_home, [f"a-run-with-a-rather-long-name-to-fill-the-pipe-{i:03d}" for i in range(70)])

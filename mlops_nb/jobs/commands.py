@@ -34,12 +34,11 @@ def _params(pairs) -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]], empty: str) -> None:
-    import pandas as pd
+    # Plain rows, not a DataFrame: a listing should not wait for pandas to import.
+    from ..report import listing_text
 
-    if rows:
-        _print_frame(pd.DataFrame(rows))
-    else:
-        click.echo(empty)
+    header = list(rows[0]) if rows else []
+    click.echo(listing_text(header, [list(row.values()) for row in rows], empty))
 
 
 # ---- validate / run / batch -------------------------------------------------------------

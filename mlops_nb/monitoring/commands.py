@@ -145,13 +145,15 @@ def remove_command(name: str) -> None:
 @click.option("--last", type=click.IntRange(min=1), default=20, show_default=True)
 def alerts_command(monitor: str | None, last: int) -> None:
     """Alerts from monitors, newest first."""
+    from ..report import listing_text
     from ..store import get_store
 
-    rows = get_store().list_alerts(monitor, last=last)
-    if not rows:
-        click.echo("no alerts")
-    for a in rows:
-        click.echo(f"#{a['id']} {when_text(a['created_at'])} {a['severity']:<7} {a['monitor']} {a['model']}:{a['version']} {a['decision']}: {a['message']}")
+    rows = [
+        [a["id"], when_text(a["created_at"]), a["severity"], a["monitor"], f"{a['model']}:{a['version']}",
+         a["decision"], a["message"]]
+        for a in get_store().list_alerts(monitor, last=last)
+    ]  # fmt: skip
+    click.echo(listing_text(["id", "when", "severity", "monitor", "model", "decision", "message"], rows, "no alerts"))
 
 
 COMMANDS = [monitor_group, alerts_command]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from .tables import Table
 
 _policy_option = click.option(
     "--policy", type=click.Path(dir_okay=False), help="Policy file (default: policy.toml beside the registry)."
@@ -12,11 +16,11 @@ _policy_option = click.option(
 _reason_option = click.option("--reason", "-m", help="Why: kept in the audit trail.")
 
 
-def _echo_frame(frame, empty: str) -> None:
-    if frame.empty:
-        click.echo(empty)
-    else:
-        click.echo(frame.to_string(index=False))
+def _echo_table(table: Table, empty: str) -> None:
+    # Plain rows, not a DataFrame: a listing should not wait for pandas to import.
+    from ..report import listing_text
+
+    click.echo(listing_text(*table, empty))
 
 
 @click.group("models", invoke_without_command=True)
@@ -31,9 +35,9 @@ def models_group(ctx: click.Context) -> None:
 def list_models() -> None:
     """Registered models with their aliases."""
     from . import models
-    from .tables import models_frame
+    from .tables import models_table
 
-    _echo_frame(models_frame(models()), "No registered model yet: mlops-nb models register MODEL_DIGEST --name NAME.")
+    _echo_table(models_table(models()), "No registered model yet: mlops-nb models register MODEL_DIGEST --name NAME.")
 
 
 @models_group.command("versions")
@@ -41,9 +45,9 @@ def list_models() -> None:
 def versions_command(name: str) -> None:
     """Versions of NAME, newest first, with aliases, metrics and training data."""
     from . import versions
-    from .tables import versions_frame
+    from .tables import versions_table
 
-    _echo_frame(versions_frame(versions(name)), f"{name} has no versions.")
+    _echo_table(versions_table(versions(name)), f"{name} has no versions.")
 
 
 @models_group.command("show")
@@ -109,21 +113,11 @@ def approve_command(request_id: int, comment: str | None, policy: str | None) ->
 @click.option("--all", "show_all", is_flag=True, help="Decided requests too.")
 def requests_command(name: str | None, show_all: bool) -> None:
     """Promotion requests waiting for approval."""
-    import pandas as pd
-
     from ..store import get_store
-    from ..report import when_text
+    from .tables import requests_table
 
     rows = get_store().list_promotion_requests(name, status=None if show_all else "pending")
-    frame = pd.DataFrame(
-        [
-            {"id": r["id"], "model": r["name"], "version": r["version"], "alias": r["alias"], "status": r["status"],
-             "requester": r["requester"], "approvals": ", ".join(a["user"] for a in r["approvals"] or []),
-             "when": when_text(r["created_at"]), "reason": r["reason"] or ""}
-            for r in rows
-        ]
-    )  # fmt: skip
-    _echo_frame(frame, "No pending promotion request.")
+    _echo_table(requests_table(rows), "No pending promotion request.")
 
 
 @models_group.command("rollback")
@@ -165,10 +159,10 @@ def audit_group(ctx: click.Context) -> None:
 def list_audit(name: str | None, last: int | None) -> None:
     """Audit events, oldest first."""
     from . import audit
-    from .tables import audit_frame
+    from .tables import audit_table
 
     events = audit(name)
-    _echo_frame(audit_frame(events[-last:] if last else events), "The audit trail is empty.")
+    _echo_table(audit_table(events[-last:] if last else events), "The audit trail is empty.")
 
 
 @audit_group.command("verify")

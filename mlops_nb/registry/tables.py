@@ -1,70 +1,86 @@
-"""Registry listings as compact DataFrames, shared by the CLI, the magics and the panel's fallback."""
+"""Registry listings as plain rows, and as the compact DataFrames the magics and the panel's fallback show.
+
+Each ``*_table`` function builds the rows once; the CLI prints them with :func:`mlops_nb.report.table_text`
+(no pandas import: a listing answers at once) and each ``*_frame`` wraps the same rows in a DataFrame.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..report import when_text
 
 from .promotion import Promotion
 from .versions import ModelVersion, RegisteredModel
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: A listing: its column names and one list of cell values per row.
+Table = tuple[list[str], list[list[Any]]]
+
+
+def _frame(table: Table) -> pd.DataFrame:
+    import pandas as pd
+
+    columns, rows = table
+    return pd.DataFrame(rows, columns=columns)
+
+
+def models_table(items: list[RegisteredModel]) -> Table:
+    """Registered models with their latest version, aliases, description, creation time and creator."""
+    rows = [
+        [m.name, m.latest_version or 0, ", ".join(f"{a}→v{v}" for a, v in m.aliases.items()), m.description or "",
+         when_text(m.created_at), m.user or ""]
+        for m in items
+    ]  # fmt: skip
+    return ["model", "versions", "aliases", "description", "created", "by"], rows
+
 
 def models_frame(items: list[RegisteredModel]) -> pd.DataFrame:
-    rows = [
-        {
-            "model": m.name,
-            "versions": m.latest_version or 0,
-            "aliases": ", ".join(f"{a}→v{v}" for a, v in m.aliases.items()),
-            "description": m.description or "",
-            "created": when_text(m.created_at),
-            "by": m.user or "",
-        }
-        for m in items
-    ]
-    return pd.DataFrame(rows, columns=["model", "versions", "aliases", "description", "created", "by"])
+    return _frame(models_table(items))
 
 
 def metric_text(metrics: dict[str, float], limit: int = 4) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:limit])
 
 
-def versions_frame(items: list[ModelVersion]) -> pd.DataFrame:
+def versions_table(items: list[ModelVersion]) -> Table:
+    """Versions with aliases, class, digest, metrics, training data, run, warnings count, time and creator."""
     rows = [
-        {
-            "version": v.version,
-            "aliases": ", ".join(v.aliases),
-            "class": v.class_name.rsplit(".", 1)[-1],
-            "digest": v.digest[:12],
-            "metrics": metric_text(v.metrics),
-            "data": ", ".join(f"{d['name']}({d['digest'][:8]})" for d in v.data),
-            "run": (v.run_id or "")[:8],
-            "warnings": len(v.warnings),
-            "created": when_text(v.created_at),
-            "by": v.user or "",
-        }
+        [v.version, ", ".join(v.aliases), v.class_name.rsplit(".", 1)[-1], v.digest[:12], metric_text(v.metrics),
+         ", ".join(f"{d['name']}({d['digest'][:8]})" for d in v.data), (v.run_id or "")[:8], len(v.warnings),
+         when_text(v.created_at), v.user or ""]
         for v in items
+    ]  # fmt: skip
+    return ["version", "aliases", "class", "digest", "metrics", "data", "run", "warnings", "created", "by"], rows
+
+
+def versions_frame(items: list[ModelVersion]) -> pd.DataFrame:
+    return _frame(versions_table(items))
+
+
+def audit_table(events: list[dict[str, Any]]) -> Table:
+    """Audit events: id, time, actor, action, target, what changed, why."""
+    rows = [
+        [e["id"], when_text(e["timestamp"]), e["actor"], e["action"], e["target"], event_detail(e), e.get("reason") or ""]
+        for e in events
     ]
-    columns = ["version", "aliases", "class", "digest", "metrics", "data", "run", "warnings", "created", "by"]
-    return pd.DataFrame(rows, columns=columns)
+    return ["id", "when", "actor", "action", "target", "detail", "reason"], rows
 
 
 def audit_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+    return _frame(audit_table(events))
+
+
+def requests_table(requests: list[dict[str, Any]]) -> Table:
+    """Promotion requests (rows of ``SqlStore.list_promotion_requests``) with their approvers."""
     rows = [
-        {
-            "id": e["id"],
-            "when": when_text(e["timestamp"]),
-            "actor": e["actor"],
-            "action": e["action"],
-            "target": e["target"],
-            "detail": event_detail(e),
-            "reason": e.get("reason") or "",
-        }
-        for e in events
-    ]
-    return pd.DataFrame(rows, columns=["id", "when", "actor", "action", "target", "detail", "reason"])
+        [r["id"], r["name"], r["version"], r["alias"], r["status"], r["requester"],
+         ", ".join(a["user"] for a in r["approvals"] or []), when_text(r["created_at"]), r["reason"] or ""]
+        for r in requests
+    ]  # fmt: skip
+    return ["id", "model", "version", "alias", "status", "requester", "approvals", "when", "reason"], rows
 
 
 def event_detail(event: dict[str, Any]) -> str:

@@ -241,13 +241,11 @@ def _fresh_stdio() -> None:
     # -u / PYTHONUNBUFFERED: the server's own stdout was built write-through then.
     unbuffered = bool(getattr(sys.__stdout__, "write_through", False))
     for fd, name, like in ((0, "stdin", sys.__stdin__), (1, "stdout", sys.__stdout__), (2, "stderr", sys.__stderr__)):
-        raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
+        # io.open sizes the buffer from the fd as start-up does (a pipe's st_blksize): with another
+        # size, output would reach a full pipe at another moment than a cold command's does.
+        buffered = io.open(fd, "rb" if fd == 0 else "wb", buffering=0 if unbuffered and fd != 0 else -1, closefd=False)
+        raw = buffered if isinstance(buffered, io.FileIO) else buffered.raw
         raw.name = f"<{name}>"  # type: ignore[misc]
-        buffered: io.RawIOBase | io.BufferedIOBase = raw
-        if fd == 0:
-            buffered = io.BufferedReader(raw)
-        elif not unbuffered:
-            buffered = io.BufferedWriter(raw)
         stream = io.TextIOWrapper(
             buffered,  # type: ignore[arg-type]
             encoding=like.encoding if like else None,

@@ -102,13 +102,8 @@ READ_ONLY = [
     ["summary"], ["show", "{run}"], ["status"], ["runs", "--params"], ["lineage", "run:{run}"],
     ["models", "list"], ["models", "versions", "iris"], ["models", "show", "iris@staging"],
     ["models", "requests", "--all"], ["audit", "list"], ["audit", "verify"], ["audit", "head"],
-    ["data", "show", "run:{run}/X"],
+    ["data", "show", "run:{run}/X"], ["jobs", "list"], ["jobs", "show", "{job}"], ["alerts"],
 ]  # fmt: skip
-#: Read-only commands whose feature package still imports the heavy stack when their commands module loads.
-_EAGER_PACKAGE = {
-    "jobs": ({"nbformat", "jsonschema"}, "mlops_nb/jobs/__init__.py imports batches -> execute -> nbformat eagerly"),
-    "monitoring": ({"pandas", "numpy"}, "mlops_nb/monitoring/__init__.py imports checks -> pandas eagerly"),
-}
 
 
 def test_read_only_commands_import_neither_pandas_nor_the_notebook_stack(filled):
@@ -119,6 +114,8 @@ def test_read_only_commands_import_neither_pandas_nor_the_notebook_stack(filled)
         args = [a.format(run=run.id[:8], job=job_id[:8]) for a in args]
         imported, printed[" ".join(args[:2])] = _imported(args)
         assert not _HEAVY & imported, f"{args} imported {sorted(_HEAVY & imported)}"
+    assert "train.ipynb" in printed["jobs list"] and "train.ipynb" in printed["jobs show"]
+    assert "40% of the columns drifted" in printed["alerts"]
     requests = printed["models requests"].splitlines()
     assert requests[0].split()[:4] == ["id", "model", "version", "alias"] and "maria" in requests[1]
     assert printed["models list"].splitlines()[1].split()[:3] == ["iris", "1", "staging→v1"]
@@ -127,20 +124,6 @@ def test_read_only_commands_import_neither_pandas_nor_the_notebook_stack(filled)
     assert header[:6] == ["run_id", "name", "status", "start_time", "duration_s", "accuracy"] and row[0] == run.id[:8]
     # (start_time is two words)
     assert row[header.index("accuracy") + 1] == "0.93" and row[header.index("params.C") + 1] == "0.5"
-
-
-@pytest.mark.parametrize("args, package", [(["jobs", "list"], "jobs"), (["jobs", "show", "{job}"], "jobs"),
-                                           (["alerts"], "monitoring")])  # fmt: skip
-def test_job_and_alert_listings_import_neither_pandas_nor_the_notebook_stack(filled, args, package):
-    """Their rows are plain (report.table_text); what is left is their package's import (an xfail until fixed)."""
-    run, job_id = filled
-    args = [a.format(run=run.id[:8], job=job_id[:8]) for a in args]
-    imported, printed = _imported(args)
-    assert ("train.ipynb" if args[0] == "jobs" else "40% of the columns drifted") in printed
-    left, why = _EAGER_PACKAGE[package]
-    assert _HEAVY & imported <= left, f"{args} imported {sorted(_HEAVY & imported - left)}"
-    if _HEAVY & imported:
-        pytest.xfail(f"{args} imported {sorted(_HEAVY & imported)}: {why}")
 
 
 def test_the_cli_table_matches_the_commands_of_every_feature():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -257,6 +258,10 @@ def _interrupted(env: dict[str, str], cwd: Path, tmp_path: Path, signum: int) ->
         time.sleep(0.3)  # blocked in write() by now
         served = _served(tmp_path)[before:]
         proc.send_signal(signum)
+        # Reading the pipe lets the command go on: first let the signal reach it (a warm command
+        # gets it from the launcher a moment later), i.e. until it says so or is gone.
+        child = served[0][1] if served else proc.pid
+        _wait_for(lambda: select.select([proc.stderr], [], [], 0)[0] or not _alive(child), timeout=5)
         with os.fdopen(read_end, "rb") as out:
             out.read()
         err = proc.stderr.read()

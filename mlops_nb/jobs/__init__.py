@@ -12,15 +12,37 @@ only there); what it records joins the registry.
 
 from __future__ import annotations
 
-# Imported eagerly: a lazy import of the submodule ``validate`` would replace
-# the function of the same name on this package with the module.
-from .batches import BatchResult, batch
-from .execute import JobRun, run_notebook
-from .scheduler import Scheduler
-from .schedules import add_schedule as schedule
-from .validation import Check, ValidationResult, validate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name from its module on first use: `mlops-nb jobs list` must not import papermill's
+# notebook stack (nbformat, jsonschema: 0.2-1 s) to print a table. No module of this package
+# is named like one of these names, so importing a submodule never hides a function.
+_NAMES = {
+    "BatchResult": "batches", "batch": "batches", "JobRun": "job_runs", "run_notebook": "execute",
+    "Scheduler": "scheduler", "schedule": ("schedules", "add_schedule"),
+    "Check": "validation", "ValidationResult": "validation", "validate": "validation",
+}  # fmt: skip
+
+if TYPE_CHECKING:
+    from .batches import BatchResult, batch
+    from .execute import run_notebook
+    from .job_runs import JobRun
+    from .scheduler import Scheduler
+    from .schedules import add_schedule as schedule
+    from .validation import Check, ValidationResult, validate
 
 __all__ = [
     "BatchResult", "Check", "JobRun", "Scheduler", "ValidationResult", "batch", "run_notebook",
     "schedule", "validate",
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    where = _NAMES.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = where if isinstance(where, tuple) else (where, name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value
+    return value

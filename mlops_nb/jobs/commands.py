@@ -17,7 +17,6 @@ import click
 
 from ..errors import JobError
 from ..report import metrics_text, when_text
-from .notebook import write_file
 
 _param_option = click.option(
     "-p", "--parameter", "parameters", type=(str, str), multiple=True, metavar="NAME VALUE",
@@ -53,6 +52,7 @@ def _table(rows: list[dict[str, Any]], empty: str) -> None:
 @click.option("--static", is_flag=True, help="Static checks only: no execution (cannot pass for scheduling).")
 def validate(notebook, parameters, rtol, timeout, kernel, junit, static) -> None:
     """Can NOTEBOOK become a job?  Static checks, then two clean runs compared."""
+    from .notebook import write_file
     from .validation import validate as run_validation
 
     # A status line on a terminal only: logs and CI output get the report alone.
@@ -334,6 +334,7 @@ def schedule_export(name: str, target: str, out: str | None, image: str, secret:
     """Write schedule NAME as an Airflow DAG or a Kubernetes CronJob/Job; each runs `mlops-nb run`."""
     from ..store import get_store
     from .export import default_filename, export_schedule
+    from .notebook import write_file
 
     store = get_store()
     saved = store.get_schedule(name)
@@ -361,6 +362,7 @@ def k8s() -> None:
 def k8s_serve(model: str, image: str, secret: str, replicas: int, port: int, out: str) -> None:
     """Deployment + Service running `mlops-nb serve MODEL` (NAME@ALIAS follows the alias)."""
     from .kubernetes import k8s_serving
+    from .notebook import write_file
 
     text = k8s_serving(model, image=image, secret=secret, replicas=replicas, port=port)
     if out == "-":
@@ -437,7 +439,7 @@ def jobs_list(last: int, batch_id: str | None, schedule_name: str | None) -> Non
 def jobs_show(job_run_id: str, notebook_out: str | None) -> None:
     """One job run; optionally save its executed notebook."""
     from ..store import get_store
-    from .execute import job_run_from_record
+    from .job_runs import job_run_from_record
 
     store = get_store()
     record = store.get_job_run(job_run_id)
@@ -448,6 +450,8 @@ def jobs_show(job_run_id: str, notebook_out: str | None) -> None:
     if job.error and not job.failed_cell:
         click.echo("  error: " + job.error.strip().replace("\n", "\n    "))
     if notebook_out:
+        from .notebook import write_file  # (with nbformat: only when a notebook is written)
+
         if not job.output_digest:
             raise JobError(f"Job run {job.id[:8]} kept no executed notebook (papermill did not start).")
         write_file(notebook_out, store.artifacts.get_bytes(job.output_digest))

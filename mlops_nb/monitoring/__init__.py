@@ -8,15 +8,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .checks import CheckResult
 from .definitions import monitor, monitors, remove_monitor
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..store import SqlStore
+    from .checks import CheckResult
 
 __all__ = ["CheckResult", "alerts", "check_monitor", "monitor", "monitor_history", "monitors", "remove_monitor"]
 
@@ -53,3 +53,12 @@ def monitor_history(name: str, *, last: int | None = 20, store: SqlStore | None 
     frame = pd.DataFrame(store.list_monitor_checks(name, last=last), columns=columns)
     frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s", utc=True)
     return frame
+
+
+def __getattr__(name: str) -> Any:
+    # CheckResult's module imports pandas: `mlops-nb alerts` prints its table without it.
+    if name == "CheckResult":
+        from .checks import CheckResult
+
+        return CheckResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import getpass
 import os
 import platform
 import sys
@@ -47,8 +46,20 @@ on_behalf_of: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlops
 
 def current_user() -> str:
     """Who is acting: ``MLOPS_NB_USER``, else the OS user ("unknown" without a passwd entry)."""
+    environ = os.environ
+    for name in ("MLOPS_NB_USER", "LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser's order after ours
+        if environ.get(name):
+            return environ[name]
+    return _passwd_user(os.getuid())
+
+
+@functools.lru_cache(maxsize=4)
+def _passwd_user(uid: int) -> str:
+    """The passwd entry's name of ``uid``, looked up once per process (a run asks for it each time)."""
     try:
-        return os.environ.get("MLOPS_NB_USER") or getpass.getuser()
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
     except Exception:  # no passwd entry in some containers
         return "unknown"
 

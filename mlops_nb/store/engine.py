@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 )
 
 from ..errors import ConfigError, PermissionDenied, SchemaVersionError, StoreDamaged, StoreError
-from . import schema
+from . import checkpoints, schema
 from .hooks import run_read_barriers
 from .migrations import MIGRATIONS
 
@@ -126,6 +126,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run in a thread of their own (see .checkpoints); this is only the bound.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={checkpoints.BACKSTOP_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -141,14 +143,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     Database errors leave as :class:`StoreError` (``transient`` tells
     :func:`retrying` whether another attempt may succeed).
     """
+    sqlite = engine.dialect.name == "sqlite"
     try:
         with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
+            if sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
     except DBAPIError as exc:
         raise store_error(exc, engine, "written") from exc
+    if sqlite:
+        checkpoints.after_write(engine)
 
 
 @contextlib.contextmanager

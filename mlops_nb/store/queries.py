@@ -40,16 +40,20 @@ def insert_many(conn: Connection, table, columns: tuple[str, ...], values: Seque
         compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
         order = [columns.index(name) for name in compiled.positiontup] if compiled.positional else range(len(columns))
         steps = tuple((i, table.c[columns[i]].type.dialect_impl(dialect).bind_processor(dialect)) for i in order)
-        plan = _INSERTS[key] = (str(compiled), compiled.positional, steps)
-    sql, positional, steps = plan
-    if positional:
-        params: list = [tuple(row[i] if f is None or row[i] is None else f(row[i]) for i, f in steps) for row in values]
+        # Rows that go to the driver as they are: positional, in columns order, no value to convert.
+        as_given = compiled.positional and list(order) == list(range(len(columns))) and not any(f for _, f in steps)
+        plan = _INSERTS[key] = (str(compiled), compiled.positional, steps, as_given)
+    sql, positional, steps, as_given = plan
+    if as_given:
+        params: list = values if isinstance(values, list) else list(values)
+    elif positional:
+        params = [tuple(row[i] if f is None or row[i] is None else f(row[i]) for i, f in steps) for row in values]
     else:
         params = [{columns[i]: row[i] if f is None or row[i] is None else f(row[i]) for i, f in steps} for row in values]
     conn.exec_driver_sql(sql, params)
 
 
-_INSERTS: dict[tuple, tuple[str, bool, tuple]] = {}
+_INSERTS: dict[tuple, tuple[str, bool, tuple, bool]] = {}
 
 
 def rows(table, items: Sequence[Mapping[str, Any]], **fixed: Any) -> list[dict[str, Any]]:

@@ -149,7 +149,7 @@ class SqlStore(RegistryStoreMixin, JobStoreMixin, MonitoringStoreMixin, Snapshot
         row.update(id=run_id, status=status, user=self.session_user or fields.get("user") or current_user())
         row["start_time"] = row["start_time"] or now()
         row["project_id"] = self.project_id(project, conn)
-        conn.execute(t.runs.insert(), row)  # values as parameters: the statement is compiled once
+        insert_many(conn, t.runs, tuple(row), [tuple(row.values())])
         self._write_tags(conn, run_id, fields.get("tags") or {})
         return row["project_id"]
 

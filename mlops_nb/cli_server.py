@@ -38,7 +38,8 @@ from .launcher import _CODE, _HANDSHAKE_S, _SIZE, FOLDER_PREFIX, MAX_SERVERS, ke
 PRELOAD = (
     "mlops_nb.cli", "mlops_nb.lean_imports", "mlops_nb.store", "mlops_nb.store.sql", "mlops_nb.store.reaping",
     "mlops_nb.tracking.commands", "mlops_nb.tracking.spool", "mlops_nb.search.commands", "mlops_nb.search.query",
-    "mlops_nb.registry.commands", "mlops_nb.registry", "mlops_nb.registry.lineage", "mlops_nb.monitoring.commands",
+    "mlops_nb.registry.commands", "mlops_nb.registry", "mlops_nb.registry.lineage", "mlops_nb.registry.promotion",
+    "mlops_nb.monitoring.commands",
     "mlops_nb.registry.tables", "mlops_nb.data.commands", "mlops_nb.jobs.commands", "mlops_nb.tracking.records",
     "sqlalchemy.dialects.sqlite.pysqlite", "sqlite3",
 )  # fmt: skip

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..report import when_text
 
-from .promotion import Promotion
-from .versions import ModelVersion, RegisteredModel
-
 if TYPE_CHECKING:
+    from .promotion import Promotion
+    from .versions import ModelVersion, RegisteredModel
+
     import pandas as pd
 
 #: A listing: its column names and one list of cell values per row.

@@ -25,6 +25,7 @@ import pytest
 import mlops_nb
 from mlops_nb import config, launcher
 from mlops_nb.store import clear_cache
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 MLOPS = str(Path(sys.executable).parent / "mlops-nb")
@@ -110,15 +111,6 @@ def _servers(runtime: Path) -> set[int]:
     return {int(s.stem.rpartition("-")[2]) for s in (runtime / f"mlops_nb-cli-{os.getuid()}").glob("*.sock")}
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
@@ -127,7 +119,7 @@ def _alive(pid: int) -> bool:
 
 
 def _one_server(runtime: Path) -> int:
-    assert _wait_for(lambda: len(_servers(runtime)) == 1), "no server started after a read-only command"
+    assert wait_for(lambda: len(_servers(runtime)) == 1), "no server started after a read-only command"
     (pid,) = _servers(runtime)
     return pid
 
@@ -231,7 +223,7 @@ def test_a_server_whose_code_changed_declines_and_exits(registry, runtime, tmp_p
     commands.write_text(commands.read_text() + "\n")
     assert _mlops(["runs"], env, tmp_path, cmd) == expected
     assert [s for s, _ in _served(tmp_path)] == [first]  # run cold
-    assert _wait_for(lambda: not _alive(first)), "the declining server did not exit"
+    assert wait_for(lambda: not _alive(first)), "the declining server did not exit"
     second = _one_server(runtime)
     assert second != first
     assert _mlops(["runs"], env, tmp_path, cmd) == expected and _served(tmp_path)[-1][0] == second
@@ -253,7 +245,7 @@ def _interrupted(env: dict[str, str], cwd: Path, tmp_path: Path, signum: int) ->
         return int.from_bytes(fcntl.ioctl(read_end, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder) >= 4096
 
     try:
-        _wait_for(lambda: pipe_full() or proc.poll() is not None)
+        wait_for(lambda: pipe_full() or proc.poll() is not None)
         assert pipe_full(), f"the command did not fill the pipe: exit {proc.poll()}, {proc.stderr.read() if proc.poll() is not None else ''}"
         time.sleep(0.3)  # blocked in write() by now
         served = _served(tmp_path)[before:]
@@ -261,7 +253,7 @@ def _interrupted(env: dict[str, str], cwd: Path, tmp_path: Path, signum: int) ->
         # Reading the pipe lets the command go on: first let the signal reach it (a warm command
         # gets it from the launcher a moment later), i.e. until it says so or is gone.
         child = served[0][1] if served else proc.pid
-        _wait_for(lambda: select.select([proc.stderr], [], [], 0)[0] or not _alive(child), timeout=5)
+        wait_for(lambda: select.select([proc.stderr], [], [], 0)[0] or not _alive(child), timeout=5)
         with os.fdopen(read_end, "rb") as out:
             out.read()
         err = proc.stderr.read()
@@ -301,7 +293,7 @@ def test_a_server_exits_when_no_command_comes(registry, runtime, tmp_path):
     assert _mlops(["runs"], env, tmp_path)[0] == 0 and _served(tmp_path)[-1][0] == server
     time.sleep(1.2)  # 2.4 s after start, 1.2 s after its last command: still there
     assert _alive(server)
-    assert _wait_for(lambda: not _alive(server), timeout=10), "the idle server did not exit"
+    assert wait_for(lambda: not _alive(server), timeout=10), "the idle server did not exit"
     assert not _servers(runtime)
 
 
@@ -345,18 +337,18 @@ def test_a_killed_launcher_ends_its_command_and_a_stopped_server_ends(mlops_home
     proc = subprocess.Popen([MLOPS, "runs"], env=env, cwd=tmp_path, stdout=write_end, stderr=subprocess.DEVNULL)
     os.close(write_end)
     try:
-        assert _wait_for(lambda: len(_served(tmp_path)) == 1), "the command was not served"
+        assert wait_for(lambda: len(_served(tmp_path)) == 1), "the command was not served"
         child = _served(tmp_path)[0][1]
         time.sleep(0.5)  # blocked in write() on the full pipe by now
         assert _alive(child)
         proc.kill()
         proc.wait(timeout=30)
-        assert _wait_for(lambda: not _alive(child), timeout=10), "the command outlived its launcher"
+        assert wait_for(lambda: not _alive(child), timeout=10), "the command outlived its launcher"
     finally:
         os.close(read_end)
     assert _alive(server)
     os.kill(server, signal.SIGTERM)
-    assert _wait_for(lambda: not _alive(server), timeout=10) and not _servers(runtime)
+    assert wait_for(lambda: not _alive(server), timeout=10) and not _servers(runtime)
 
 
 def test_a_terminal_is_the_commands_own(registry, runtime, tmp_path):

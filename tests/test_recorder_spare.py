@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -20,6 +19,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from capture_kernel import kernel_session, output_text
 from mlops_nb import load_model
 from mlops_nb.store.sql import SqlStore
+from waiting import wait_for
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 FIT = (
@@ -68,15 +68,6 @@ def _spares(runtime: Path) -> set[int]:
     return {int(s.stem.rpartition("-")[2]) for s in (runtime / f"mlops_nb-recorders-{os.getuid()}").glob("*.sock")}
 
 
-def _wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def _runs(home: Path) -> list[dict]:
     store = SqlStore(f"sqlite:///{home}/registry.db", str(home / "artifacts"))
     try:
@@ -87,10 +78,10 @@ def _runs(home: Path) -> list[dict]:
 
 def test_the_next_kernel_is_served_by_the_recorder_the_last_one_left(tmp_path, runtime):
     first, home1 = _session(tmp_path, "first", runtime)
-    assert _wait_for(lambda: first in _spares(runtime)), "the recorder did not wait as a spare"
+    assert wait_for(lambda: first in _spares(runtime)), "the recorder did not wait as a spare"
     second, home2 = _session(tmp_path, "second", runtime)
     assert second == first  # no new process: the spare took the second kernel
-    assert _wait_for(lambda: first in _spares(runtime))  # and waits again
+    assert wait_for(lambda: first in _spares(runtime))  # and waits again
 
     # Each kernel's run went to its own registry and artifact folder, whole.
     runs1, runs2 = _runs(home1), _runs(home2)
@@ -117,24 +108,24 @@ def test_a_spare_whose_code_changed_declines_and_exits(tmp_path, runtime):
     shutil.copytree(Path(__file__).resolve().parents[1] / "mlops_nb", package / "mlops_nb",
                     ignore=shutil.ignore_patterns("__pycache__", "labextension"))  # fmt: skip
     first, _ = _session(tmp_path, "first", runtime, python_path=str(package))
-    assert _wait_for(lambda: first in _spares(runtime))
+    assert wait_for(lambda: first in _spares(runtime))
     records = package / "mlops_nb" / "tracking" / "records.py"
     records.write_text(records.read_text() + "\n")
     second, home2 = _session(tmp_path, "second", runtime, python_path=str(package))
     assert second != first
     assert [r["name"] for r in _runs(home2)] == ["second"]
-    assert _wait_for(lambda: not _alive(first)), "the declining spare did not exit"
+    assert wait_for(lambda: not _alive(first)), "the declining spare did not exit"
 
 
 def test_a_spare_exits_when_no_kernel_comes(tmp_path, runtime):
     first, _ = _session(tmp_path, "first", runtime, spare_s="1")
-    assert _wait_for(lambda: not _alive(first), timeout=30)
+    assert wait_for(lambda: not _alive(first), timeout=30)
     assert first not in _spares(runtime)
 
 
 def test_without_spares_the_recorder_exits_with_its_kernel(tmp_path, runtime):
     first, _ = _session(tmp_path, "first", runtime, spare_s="0")
-    assert _wait_for(lambda: not _alive(first), timeout=30)
+    assert wait_for(lambda: not _alive(first), timeout=30)
     assert not _spares(runtime)
 
 
@@ -163,7 +154,7 @@ def test_jobs_back_to_back_share_a_recorder_and_wait_for_their_runs(tmp_path, ru
         record = store.get_job_run(job.id)
         assert len(record["run_ids"]) == 2  # both runs written before run_notebook returned
         assert all(store.get_run(r)["models"] for r in record["run_ids"])
-        assert _wait_for(lambda: len(_spares(runtime)) == 1)
+        assert wait_for(lambda: len(_spares(runtime)) == 1)
         spares.append(_spares(runtime))
     assert spares[0] == spares[1]  # the second job's kernel was served by the first job's recorder
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import sqlite3
-import time
 import uuid
 
 import mlops_nb
 from mlops_nb.store import checkpoints, get_store
+from waiting import wait_for
 
 
 def _track(n: int) -> None:
@@ -18,15 +18,6 @@ def _track(n: int) -> None:
             run.log_params({f"p{j}": j * i for j in range(20)})
             for j in range(20):
                 run.log_metric(f"m{j}", j / (i + 1))
-
-
-def _wait_for(predicate, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_runs_reach_the_database_file_through_the_checkpoint_thread(mlops_home):
@@ -39,9 +30,9 @@ def test_runs_reach_the_database_file_through_the_checkpoint_thread(mlops_home):
     size_before = os.path.getsize(database)
     _track(checkpoints.EVERY * 2)
     assert os.path.getsize(f"{database}-wal") < checkpoints.BACKSTOP_PAGES * 4096
-    assert _wait_for(lambda: checkpoints.checkpoints_run(store.engine) >= 1), "the checkpoint thread never ran"
+    assert wait_for(lambda: checkpoints.checkpoints_run(store.engine) >= 1), "the checkpoint thread never ran"
     # The database file itself now holds the runs: only a checkpoint moves pages out of the log.
-    assert _wait_for(lambda: os.path.getsize(database) > size_before)
+    assert wait_for(lambda: os.path.getsize(database) > size_before)
     copied = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         assert copied.execute("SELECT count(*) FROM runs").fetchone()[0] == 1 + checkpoints.EVERY * 2
@@ -55,7 +46,7 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(mlops_home):
     """The parent's thread does not survive fork: the child's writes start the child's own."""
     store = get_store()
     _track(checkpoints.EVERY)  # the parent's thread exists now
-    assert _wait_for(lambda: checkpoints.checkpoints_run(store.engine) >= 1)
+    assert wait_for(lambda: checkpoints.checkpoints_run(store.engine) >= 1)
     pid = os.fork()
     if pid == 0:  # the child: a store of its own on the same file, as a warm server's child opens one
         code = 1
@@ -66,7 +57,7 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(mlops_home):
             child_store = get_store()
             for _ in range(checkpoints.EVERY):
                 child_store.start_run(uuid.uuid4().hex, "p", name="child")
-            code = 0 if _wait_for(lambda: checkpoints.checkpoints_run(child_store.engine) >= 1, 10) else 3
+            code = 0 if wait_for(lambda: checkpoints.checkpoints_run(child_store.engine) >= 1, 10) else 3
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

@@ -58,12 +58,14 @@ def ours_store(runs: list[dict]):
     from mlops_nb.store import SqlStore
     from mlops_nb.store import schema as t
     from mlops_nb.store.engine import write_transaction
-    from mlops_nb.store.params import param_columns
+    from mlops_nb.store.params import PARAM_FIELDS, param_columns
 
     path = CACHE / f"ours-{len(runs)}.db"
-    fresh = not path.exists()
-    store = SqlStore(f"sqlite:///{path}", str(CACHE / "artifacts"))
-    if fresh:
+    if not path.exists():  # built under another name, renamed once whole: a failed fill is never reused
+        building = path.with_name(path.name + ".building")
+        for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
+            leftover.unlink(missing_ok=True)
+        store = SqlStore(f"sqlite:///{building}", str(CACHE / "artifacts"))
         print(f"[bench] writing {len(runs):,} runs into {path} (first run only)", flush=True)
         project = store.project_id("bench")
         with write_transaction(store.engine) as conn:
@@ -71,14 +73,16 @@ def ours_store(runs: list[dict]):
                 {"id": r["id"], "project_id": project, "name": f"run-{i}", "status": r["status"], "start_time": r["start"],
                  "end_time": r["start"] + 1, "duration": 1.0, "user": "bench"} for i, r in enumerate(runs)
             ])  # fmt: skip
-            conn.execute(t.params.insert(), [{"run_id": r["id"], "key": k, **param_columns(v)} for r in runs for k, v in r["params"].items()])
+            conn.execute(t.params.insert(), [{"run_id": r["id"], "key": k, **dict(zip(PARAM_FIELDS, param_columns(v)))} for r in runs for k, v in r["params"].items()])
             metric_rows = [{"run_id": r["id"], "key": k, "value": v, "step": None} for r in runs for k, v in r["metrics"].items()]
             conn.execute(t.metrics.insert(), [{**m, "timestamp": 1.7e9} for m in metric_rows])
             conn.execute(t.latest_metrics.insert(), metric_rows)
             conn.execute(t.run_tags.insert(), [{"run_id": r["id"], "key": "owner", "value": r["owner"]} for r in runs])
         with store.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")  # planner statistics, as a long-lived registry would have
-    return store
+        store.engine.dispose()  # its last connection closed: the log is checkpointed into the file
+        building.rename(path)
+    return SqlStore(f"sqlite:///{path}", str(CACHE / "artifacts"))
 
 
 MLFLOW_FILL = r"""

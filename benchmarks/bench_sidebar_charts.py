@@ -77,7 +77,7 @@ def registry(root: Path, n: int) -> None:
     from mlops_nb.store import SqlStore
     from mlops_nb.store import schema as t
     from mlops_nb.store.engine import write_transaction
-    from mlops_nb.store.params import param_columns
+    from mlops_nb.store.params import PARAM_FIELDS, param_columns
 
     home = root / ".mlops"
     path = home / "registry.db"
@@ -93,7 +93,7 @@ def registry(root: Path, n: int) -> None:
             {"id": r["id"], "project_id": project, "name": f"run-{i}", "status": r["status"], "start_time": r["start"],
              "end_time": r["start"] + 1, "duration": 1.0, "user": "bench"} for i, r in enumerate(runs)
         ])  # fmt: skip
-        conn.execute(t.params.insert(), [{"run_id": r["id"], "key": k, **param_columns(v)} for r in runs for k, v in r["params"].items()])
+        conn.execute(t.params.insert(), [{"run_id": r["id"], "key": k, **dict(zip(PARAM_FIELDS, param_columns(v)))} for r in runs for k, v in r["params"].items()])
         latest = [{"run_id": r["id"], "key": k, "value": v, "step": None} for r in runs for k, v in r["metrics"].items()]
         steps = [{"run_id": r["id"], "key": "cv", "value": r["metrics"]["accuracy"] - 0.01 * s, "step": s}
                  for r in runs[-STEPPED:] for s in range(1, 6)]  # fmt: skip

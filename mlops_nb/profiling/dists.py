@@ -84,14 +84,14 @@ class ExactDist:
     def mean(self) -> float:
         if self.counts is None:
             return float(np.mean(self.values))
-        return float(np.dot(self.values, self.counts) / self.n)
+        return _dot(self.values, self.counts) / self.n
 
     def std(self) -> float:
         """Population standard deviation (ddof=0), as ``np.std``."""
         if self.counts is None:
             return float(np.std(self.values))
         m = self.mean()
-        return float(np.sqrt(np.dot((self.values - m) ** 2, self.counts) / self.n))
+        return float(np.sqrt(_dot((self.values - m) ** 2, self.counts) / self.n))
 
     def quantile(self, p: np.ndarray) -> np.ndarray:
         """Quantiles with numpy's default 'linear' rule."""
@@ -291,7 +291,7 @@ def cdf_distances(a, b) -> tuple[float, float]:
     a0, a1 = np.abs(d0), np.abs(d1)
     denom = np.where(same, 1.0, a0 + a1)
     seg = np.where(same, (a0 + a1) / 2.0, (d0 * d0 + d1 * d1) / (2.0 * denom))
-    return ks, float(np.dot(seg, width))
+    return ks, _dot(seg, width)
 
 
 def _grid_with_raw_cdf(knots: np.ndarray, b: ExactDist) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -308,6 +308,14 @@ def _grid_with_raw_cdf(knots: np.ndarray, b: ExactDist) -> tuple[np.ndarray, np.
     right = np.insert(cum / b.n, pos, k_right)
     left = np.insert((cum - cnt) / b.n, pos, before / b.n)
     return grid, right, left
+
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """The sum of ``a * b``, without BLAS: ``np.dot`` wakes OpenBLAS's threads, which then spin on
+    the other core for a while, the core the drift's other worker needs (200k x 25 on 2 cores:
+    0.37 s -> 0.25 s)."""
+    return float(np.einsum("i,i->", a, b))
 
 
 def merge_unique(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -339,6 +347,6 @@ def _raw_distances(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     diff = cb.astype(np.float64)
     gaps = np.diff(merged)
     scale = 1.0 / (float(na) * float(nb))
-    w1 = float(np.dot(diff, gaps)) * scale
+    w1 = _dot(diff, gaps) * scale
     ks = float(np.max(diff, where=gaps > 0, initial=0.0)) * scale
     return ks, w1

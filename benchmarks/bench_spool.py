@@ -77,9 +77,11 @@ def main() -> None:
         print(f"| runs in the registry afterwards | {len(names)} of {expected} tracked, "
               f"{len(names) - len(set(names))} twice |")
         up_ms, down_ms = statistics.median(up) * 1e3, statistics.median(t for t, _ in down) * 1e3
-        _results.record("run queued in the spool (server down) vs written (server up)", down_ms / up_ms, unit="x",
-                        target=None, better="lower", detail=f"queued {down_ms:.1f} ms, written {up_ms:.1f} ms, "
-                        f"medians of {args.runs} runs, 20 params + 20 metrics")  # fmt: skip
+        # What a user waits for while the server is down. (A ratio to the written run, as before, rose
+        # whenever the written run got faster: no regression guard should read that as one.)
+        _results.record("run while the team database is down: queued in the spool", down_ms, unit="ms", target=None,
+                        better="lower", detail=f"median of {args.runs} runs, 20 params + 20 metrics; with the server "
+                        f"up a run is written in {up_ms:.1f} ms ({down_ms / up_ms:.2f}x)")  # fmt: skip
         counts = collections.Counter(names)
         once = sum(counts[f"run-{i}"] == 1 for i in range(-1, 2 * args.runs))
         _results.record("runs recorded once after an outage", once / expected * 100, unit="% of runs", target=100,

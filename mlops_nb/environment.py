@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import getpass
 import os
 import platform
 import sys
@@ -46,20 +47,14 @@ on_behalf_of: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlops
 
 def current_user() -> str:
     """Who is acting: ``MLOPS_NB_USER``, else the OS user ("unknown" without a passwd entry)."""
-    environ = os.environ
-    for name in ("MLOPS_NB_USER", "LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser's order after ours
-        if environ.get(name):
-            return environ[name]
-    return _passwd_user(os.getuid())
+    return os.environ.get("MLOPS_NB_USER") or _os_user()
 
 
-@functools.lru_cache(maxsize=4)
-def _passwd_user(uid: int) -> str:
-    """The passwd entry's name of ``uid``, looked up once per process (a run asks for it each time)."""
+@functools.cache
+def _os_user() -> str:
+    """``getpass.getuser()``, asked once per process: a run asks who acts every time."""
     try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
+        return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return "unknown"
 

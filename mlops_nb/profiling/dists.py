@@ -310,7 +310,6 @@ def _grid_with_raw_cdf(knots: np.ndarray, b: ExactDist) -> tuple[np.ndarray, np.
     return grid, right, left
 
 
-
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     """The sum of ``a * b``, without BLAS: ``np.dot`` wakes OpenBLAS's threads, which then spin on
     the other core for a while, the core the drift's other worker needs (200k x 25 on 2 cores:

@@ -17,6 +17,7 @@ its first wake.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 
@@ -37,8 +38,8 @@ _databases: dict[tuple[int, str], _Checkpointer] = {}
 class _Checkpointer:
     """The commits counted on one database file in this process, and its checkpoint thread."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: str) -> None:
+        self.database = database
         self.commits = 0
         self.done = 0  # checkpoints run
         self.wanted = threading.Event()
@@ -57,10 +58,11 @@ class _Checkpointer:
             self.wanted.wait()
             self.wanted.clear()
             try:
-                # A pooled connection: the engine's pragmas (busy timeout, WAL) and its driver.
-                conn = self.engine.raw_connection()
+                # A connection of its own, closed at once: nothing (no engine, no pooled connection, no
+                # file handle) outlives the checkpoint, whatever becomes of the store that wrote.
+                conn = sqlite3.connect(self.database, isolation_level=None)
                 try:
-                    conn.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 finally:
                     conn.close()
                 self.done += 1
@@ -86,7 +88,7 @@ def after_write(engine: Engine) -> None:
     checkpointer = _databases.get(key)
     if checkpointer is None:
         with _lock:
-            checkpointer = _databases.setdefault(key, _Checkpointer(engine))
+            checkpointer = _databases.setdefault(key, _Checkpointer(database))
     checkpointer.commits += 1
     if checkpointer.commits % EVERY == 0:
         checkpointer.wake()
